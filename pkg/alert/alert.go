@@ -1,0 +1,109 @@
+// Package alert holds Klaxon's alert model with Alertmanager's semantics:
+// the fingerprint, the defaults applied on receipt, validation, the merge of a
+// re-received alert into the stored one, and the classification of what
+// changed. It is pure Go: no transport, no clock of its own ("now" is always
+// an argument).
+package alert
+
+import (
+	"maps"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// Alert is one alert as Klaxon stores and passes it between stages.
+// The JSON field names are Alertmanager's.
+type Alert struct {
+	Labels       model.LabelSet `json:"labels"`
+	Annotations  model.LabelSet `json:"annotations,omitempty"`
+	StartsAt     time.Time      `json:"startsAt"`
+	EndsAt       time.Time      `json:"endsAt"`
+	GeneratorURL string         `json:"generatorURL,omitempty"`
+	// UpdatedAt is when Klaxon last received the alert.
+	UpdatedAt time.Time `json:"updatedAt"`
+	// Timeout is true when EndsAt was not sent and was derived from
+	// resolve_timeout; such an end time yields to any explicit one.
+	Timeout bool `json:"timeout,omitempty"`
+}
+
+// Fingerprint is the alert's identity: prometheus/common's fingerprint of the
+// label set, as Alertmanager computes it.
+func (a Alert) Fingerprint() model.Fingerprint { return a.Labels.Fingerprint() }
+
+// ResolvedAt reports whether the alert is resolved at t: its end time is set
+// and not after t.
+func (a Alert) ResolvedAt(t time.Time) bool {
+	return !a.EndsAt.IsZero() && !a.EndsAt.After(t)
+}
+
+// Status is "firing" or "resolved" at t, as in Alertmanager's payloads.
+func (a Alert) Status(t time.Time) string {
+	if a.ResolvedAt(t) {
+		return "resolved"
+	}
+	return "firing"
+}
+
+// Merge combines the stored alert a with the re-received alert b, following
+// Alertmanager: the younger one (by UpdatedAt) wins, except that the earliest
+// start time is kept, and the end time is chosen so that an explicit
+// resolution or a later explicit end is not lost to a derived one.
+func Merge(a, b Alert, now time.Time) Alert {
+	if b.UpdatedAt.Before(a.UpdatedAt) {
+		a, b = b, a
+	}
+	res := b
+	if a.StartsAt.Before(b.StartsAt) {
+		res.StartsAt = a.StartsAt
+	}
+	if b.ResolvedAt(now) {
+		if a.ResolvedAt(now) && a.EndsAt.After(b.EndsAt) {
+			res.EndsAt = a.EndsAt
+		}
+	} else if a.EndsAt.After(b.EndsAt) && !a.Timeout {
+		res.EndsAt = a.EndsAt
+	}
+	return res
+}
+
+// Overlaps reports whether the active intervals of a and b overlap, which is
+// when Alertmanager merges a re-received alert instead of replacing it.
+func Overlaps(a, b Alert) bool {
+	return b.EndsAt.After(a.StartsAt) && b.StartsAt.Before(a.EndsAt)
+}
+
+// Change says what a received alert changed in the stored state.
+type Change string
+
+// The changes that dedup emits. A pure refresh (same labels and annotations,
+// same firing state) is ChangeNone and emits nothing.
+const (
+	ChangeNone     Change = ""
+	ChangeNew      Change = "new"      // not stored before
+	ChangeFiring   Change = "firing"   // was resolved, fires again
+	ChangeResolved Change = "resolved" // was firing, now resolved
+	ChangeUpdated  Change = "updated"  // annotations changed
+)
+
+// Apply folds the received alert into the stored one (nil when none is
+// stored) and returns the new stored state and what changed at now.
+func Apply(stored *Alert, received Alert, now time.Time) (Alert, Change) {
+	if stored == nil {
+		return received, ChangeNew
+	}
+	next := received
+	if Overlaps(*stored, received) {
+		next = Merge(*stored, received, now)
+	}
+	wasResolved, isResolved := stored.ResolvedAt(now), next.ResolvedAt(now)
+	switch {
+	case wasResolved && !isResolved:
+		return next, ChangeFiring
+	case !wasResolved && isResolved:
+		return next, ChangeResolved
+	case !maps.Equal(stored.Annotations, next.Annotations):
+		return next, ChangeUpdated
+	}
+	return next, ChangeNone
+}

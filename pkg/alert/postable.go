@@ -1,0 +1,119 @@
+package alert
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/common/model"
+)
+
+// Postable is one alert as senders post it: Alertmanager API v2's
+// postableAlert. Missing times are zero.
+type Postable struct {
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	StartsAt     time.Time         `json:"startsAt,omitzero"`
+	EndsAt       time.Time         `json:"endsAt,omitzero"`
+	GeneratorURL string            `json:"generatorURL,omitempty"`
+}
+
+// Errors returned by validation; each is wrapped with the field it concerns.
+var (
+	ErrNoLabels      = errors.New("at least one label pair required")
+	ErrLabelName     = errors.New("invalid label name")
+	ErrLabelValue    = errors.New("invalid label value")
+	ErrEndBeforeStart = errors.New("start time must be before end time")
+	ErrMalformed     = errors.New("malformed alert JSON")
+)
+
+// DecodePostable decodes one alert (a JSON object) or several (a JSON array).
+// Unknown fields are ignored, as Alertmanager's API does.
+func DecodePostable(data []byte) ([]Postable, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		var p Postable
+		if err := json.Unmarshal(trimmed, &p); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		return []Postable{p}, nil
+	}
+	var ps []Postable
+	if err := json.Unmarshal(trimmed, &ps); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return ps, nil
+}
+
+// Validate checks what Alertmanager checks on receipt before defaults apply.
+// The error names the field.
+func (p Postable) Validate() error {
+	if len(p.Labels) == 0 {
+		return fmt.Errorf("labels: %w", ErrNoLabels)
+	}
+	if err := validateLabels("labels", p.Labels); err != nil {
+		return err
+	}
+	if err := validateLabels("annotations", p.Annotations); err != nil {
+		return err
+	}
+	if !p.StartsAt.IsZero() && !p.EndsAt.IsZero() && p.EndsAt.Before(p.StartsAt) {
+		return fmt.Errorf("endsAt: %w (startsAt %s, endsAt %s)", ErrEndBeforeStart,
+			p.StartsAt.Format(time.RFC3339Nano), p.EndsAt.Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+func validateLabels(field string, ls map[string]string) error {
+	for name, value := range ls {
+		if !model.LabelName(name).IsValid() {
+			return fmt.Errorf("%s: %w %q", field, ErrLabelName, name)
+		}
+		if !utf8.ValidString(value) {
+			return fmt.Errorf("%s.%s: %w (not UTF-8)", field, name, ErrLabelValue)
+		}
+	}
+	return nil
+}
+
+// Normalize validates p and applies Alertmanager's defaults for a receipt at
+// now: a missing start is the end (or now), a missing end is now plus
+// resolveTimeout and marks the alert as timing out.
+func (p Postable) Normalize(now time.Time, resolveTimeout time.Duration) (Alert, error) {
+	if err := p.Validate(); err != nil {
+		return Alert{}, err
+	}
+	a := Alert{
+		Labels:       toLabelSet(p.Labels),
+		Annotations:  toLabelSet(p.Annotations),
+		StartsAt:     p.StartsAt,
+		EndsAt:       p.EndsAt,
+		GeneratorURL: p.GeneratorURL,
+		UpdatedAt:    now,
+	}
+	if a.StartsAt.IsZero() {
+		a.StartsAt = now
+		if !a.EndsAt.IsZero() {
+			a.StartsAt = a.EndsAt
+		}
+	}
+	if a.EndsAt.IsZero() {
+		a.Timeout = true
+		a.EndsAt = now.Add(resolveTimeout)
+	}
+	return a, nil
+}
+
+func toLabelSet(m map[string]string) model.LabelSet {
+	if len(m) == 0 {
+		return nil
+	}
+	ls := make(model.LabelSet, len(m))
+	for k, v := range m {
+		ls[model.LabelName(k)] = model.LabelValue(v)
+	}
+	return ls
+}

@@ -1,0 +1,92 @@
+package contract
+
+import (
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/klaxon-alerts/klaxon/pkg/alert"
+)
+
+// Version is the version of every event type below. A consumer rejects (as a
+// final error) an event of a version it does not know.
+const Version = 1
+
+// AlertChanged is a real change of an alert's stored state (dedup → router).
+type AlertChanged struct {
+	Version     int          `json:"version"`
+	Change      alert.Change `json:"change"`
+	Fingerprint string       `json:"fingerprint"`
+	Alert       alert.Alert  `json:"alert"`
+}
+
+// Route is the routing decision for one alert: which route matched, the
+// receiver, the aggregation group and its timings. What Alertmanager passes
+// through context (group key, receiver, repeat interval) is explicit here.
+type Route struct {
+	ID             string         `json:"id"`
+	Receiver       string         `json:"receiver"`
+	GroupKey       string         `json:"groupKey"`
+	GroupLabels    model.LabelSet `json:"groupLabels"`
+	GroupWait      model.Duration `json:"groupWait"`
+	GroupInterval  model.Duration `json:"groupInterval"`
+	RepeatInterval model.Duration `json:"repeatInterval"`
+	// MuteTimeIntervals and ActiveTimeIntervals name time intervals.
+	MuteTimeIntervals   []string `json:"muteTimeIntervals,omitempty"`
+	ActiveTimeIntervals []string `json:"activeTimeIntervals,omitempty"`
+}
+
+// AlertRouted is an alert change on one matched route (router → grouper).
+type AlertRouted struct {
+	Version     int          `json:"version"`
+	Change      alert.Change `json:"change"`
+	Fingerprint string       `json:"fingerprint"`
+	Alert       alert.Alert  `json:"alert"`
+	Route       Route        `json:"route"`
+}
+
+// Tick asks the grouper to flush a group (scheduled message → grouper).
+// A tick whose Seq is not the group's pending tick is stale and ignored.
+type Tick struct {
+	Version int       `json:"version"`
+	GroupID string    `json:"groupId"`
+	Seq     uint64    `json:"seq"`
+	At      time.Time `json:"at"`
+}
+
+// Integration identifies one integration of a receiver, as Alertmanager's
+// notification log does: its type and its index among the receiver's
+// configurations of that type.
+type Integration struct {
+	Receiver string `json:"receiver"`
+	Type     string `json:"type"` // "webhook", "slack", "email"
+	Index    int    `json:"index"`
+}
+
+// Notification is one flush of one group for one receiver integration
+// (grouper → notifier). The notifier decides from its notification log
+// whether it is sent (Alertmanager's DedupStage).
+type Notification struct {
+	Version     int            `json:"version"`
+	Integration Integration    `json:"integration"`
+	GroupID     string         `json:"groupId"`
+	GroupKey    string         `json:"groupKey"`
+	GroupLabels model.LabelSet `json:"groupLabels"`
+	// Alerts are the group's alerts at FlushedAt; their status is judged at
+	// FlushedAt, never at the time the notifier happens to run.
+	Alerts         []alert.Alert  `json:"alerts"`
+	RepeatInterval model.Duration `json:"repeatInterval"`
+	FlushSeq       uint64         `json:"flushSeq"`
+	FlushedAt      time.Time      `json:"flushedAt"`
+}
+
+// DeadLetter is an input a stage could not process, with the reason.
+type DeadLetter struct {
+	Version  int               `json:"version"`
+	Stage    string            `json:"stage"`
+	Subject  string            `json:"subject"`
+	Reason   string            `json:"reason"`
+	Headers  map[string]string `json:"headers,omitempty"`
+	Payload  []byte            `json:"payload"`
+	FailedAt time.Time         `json:"failedAt"`
+}

@@ -1,0 +1,82 @@
+// Package contract is the explicit contract between Klaxon's stages: every
+// NATS subject, stream, consumer and KV bucket name, and the versioned event
+// types that cross NATS. Nothing here imports NATS; the README's subject table
+// is checked against this file by a test.
+package contract
+
+import "strings"
+
+// Subjects. A stage publishes to and consumes from these only.
+const (
+	// SubjectAlertsIn takes one alert (JSON object) or several (JSON array)
+	// in Alertmanager's postableAlert schema, from ingest or any NATS client.
+	SubjectAlertsIn = "klaxon.alerts.in"
+	// SubjectAlertsChanged carries AlertChanged: only real changes.
+	SubjectAlertsChanged = "klaxon.alerts.changed"
+	// SubjectAlertsRouted carries AlertRouted: one event per matched route.
+	SubjectAlertsRouted = "klaxon.alerts.routed"
+	// SubjectNotifyPrefix + integration ("webhook", "slack", "email")
+	// carries Notification: one message per receiver integration and flush.
+	SubjectNotifyPrefix = "klaxon.notify."
+	// SubjectDLQPrefix + stage carries DeadLetter.
+	SubjectDLQPrefix = "klaxon.dlq."
+	// SubjectTimerGroupPrefix + group id holds a group's pending flush as a
+	// JetStream scheduled message; when due it is delivered to
+	// SubjectTickGroupPrefix + group id as a Tick.
+	SubjectTimerGroupPrefix = "klaxon.timers.group."
+	SubjectTickGroupPrefix  = "klaxon.ticks.group."
+)
+
+// Streams.
+const (
+	StreamInput  = "KLAXON_INPUT"  // klaxon.alerts.in: bounded work queue, DiscardNew → backpressure
+	StreamAlerts = "KLAXON_ALERTS" // klaxon.alerts.changed, klaxon.alerts.routed: history, days
+	StreamTimers = "KLAXON_TIMERS" // klaxon.timers.>, klaxon.ticks.>: scheduled messages
+	StreamNotify = "KLAXON_NOTIFY" // klaxon.notify.>: notification history, days
+	StreamDLQ    = "KLAXON_DLQ"    // klaxon.dlq.>: dead letters
+)
+
+// Durable consumers (shared by all replicas of a stage: a work queue).
+const (
+	ConsumerDedup   = "dedup"
+	ConsumerRouter  = "router"
+	ConsumerGrouper = "grouper"
+	ConsumerTicks   = "grouper-ticks"
+	ConsumerNotify  = "notifier"
+)
+
+// KV buckets.
+const (
+	BucketAlerts = "klaxon-alerts" // key: fingerprint (16 hex)
+	BucketGroups = "klaxon-groups" // key: group id
+	BucketNflog  = "klaxon-nflog"  // key: NflogKey
+)
+
+// Stage names, as used in dead-letter subjects, logs and metrics.
+const (
+	StageIngest   = "ingest"
+	StageDedup    = "dedup"
+	StageRouter   = "router"
+	StageGrouper  = "grouper"
+	StageNotifier = "notifier"
+)
+
+// Stages lists every stage in pipeline order.
+var Stages = []string{StageIngest, StageDedup, StageRouter, StageGrouper, StageNotifier}
+
+// NotifySubject is the subject for notifications of one integration type.
+func NotifySubject(integration string) string { return SubjectNotifyPrefix + integration }
+
+// DLQSubject is the dead-letter subject of a stage.
+func DLQSubject(stage string) string { return SubjectDLQPrefix + stage }
+
+// TimerSubject is the schedule subject of a group's pending flush.
+func TimerSubject(groupID string) string { return SubjectTimerGroupPrefix + groupID }
+
+// TickSubject is where a group's flush tick is delivered.
+func TickSubject(groupID string) string { return SubjectTickGroupPrefix + groupID }
+
+// GroupIDFromTick returns the group id of a tick subject.
+func GroupIDFromTick(subject string) string {
+	return strings.TrimPrefix(subject, SubjectTickGroupPrefix)
+}
