@@ -1,0 +1,377 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Subscriber defaults.
+const (
+	DefaultAckWait      = 30 * time.Second
+	DefaultMaxDeliver   = 10
+	DefaultConcurrency  = 8
+	DefaultDrainTimeout = 10 * time.Second
+
+	// ackTimeout bounds the wait for the server to confirm an Ack.
+	ackTimeout = 5 * time.Second
+	// Pauses between failed pulls grow from pullRetryMin to pullRetryMax.
+	pullRetryMin = 100 * time.Millisecond
+	pullRetryMax = 10 * time.Second
+)
+
+// ErrSubscriberClosed is returned by Subscribe after Close.
+var ErrSubscriberClosed = errors.New("subscriber closed")
+
+// SubscriberConfig configures a Subscriber. The zero value is usable.
+type SubscriberConfig struct {
+	// Stream holds the topic; "" looks it up with js.StreamNameBySubject.
+	Stream string
+	// Durable names the consumer of a topic; default Name(topic). All
+	// replicas of a stage use the same name and so share the consumer
+	// (a work queue).
+	Durable func(topic string) string
+	// AckWait is how long the server waits for an Ack before redelivering;
+	// default 30s.
+	AckWait time.Duration
+	// MaxDeliver is how many times a message is delivered at most; default
+	// 10, -1 unlimited. The Router dead-letters a message on its last
+	// delivery.
+	MaxDeliver int
+	// Backoff is the redelivery delay after the n-th delivery was nacked;
+	// default exponential from 1s, doubling, capped at 1m. A MetaRetryAfter
+	// set on the message before Nack takes precedence.
+	Backoff func(deliveries int) time.Duration
+	// Concurrency is how many messages of one subscription may be in
+	// flight (handed out and not yet acked or nacked); default 8. With 1,
+	// messages of one Subscriber arrive in stream order.
+	Concurrency int
+	// DrainTimeout bounds how long a stopping subscription (Close, or the
+	// Subscribe context cancelled) waits for messages already handed out to
+	// be acked or nacked; default 10s. Past it their contexts are cancelled
+	// and they are nacked for immediate redelivery.
+	DrainTimeout time.Duration
+}
+
+func (c SubscriberConfig) withDefaults() SubscriberConfig {
+	if c.Durable == nil {
+		c.Durable = Name
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.MaxDeliver == 0 || c.MaxDeliver < -1 {
+		c.MaxDeliver = DefaultMaxDeliver
+	}
+	if c.Backoff == nil {
+		c.Backoff = ExponentialBackoff(time.Second, time.Minute)
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	return c
+}
+
+// ExponentialBackoff returns min after the first delivery, doubling with
+// each further delivery, capped at max.
+func ExponentialBackoff(minDelay, maxDelay time.Duration) func(deliveries int) time.Duration {
+	return func(deliveries int) time.Duration {
+		d := minDelay
+		for i := 1; i < deliveries && d < maxDelay; i++ {
+			d *= 2
+		}
+		return min(d, maxDelay)
+	}
+}
+
+// Subscriber consumes JetStream durable pull consumers as watermill
+// messages. It implements message.Subscriber. The caller owns js and its
+// connection.
+type Subscriber struct {
+	js     jetstream.JetStream
+	cfg    SubscriberConfig
+	logger *slog.Logger
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	subs   sync.WaitGroup // one per live subscription
+}
+
+var _ message.Subscriber = (*Subscriber)(nil)
+
+// NewSubscriber returns a Subscriber over js.
+func NewSubscriber(js jetstream.JetStream, cfg SubscriberConfig, logger *slog.Logger) *Subscriber {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Subscriber{
+		js:     js,
+		cfg:    cfg.withDefaults(),
+		logger: logger.With("component", "bus.subscriber"),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+}
+
+// Subscribe creates or updates the durable consumer of topic (filter
+// subject topic, explicit ack, deliver all, AckWait, MaxDeliver) and
+// delivers its messages on the returned channel until ctx is cancelled or
+// the Subscriber is closed; the channel is closed once every worker of the
+// subscription has finished. The consumer is never deleted.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrSubscriberClosed
+	}
+	s.subs.Add(1)
+	s.mu.Unlock()
+
+	sub, err := s.newSubscription(ctx, topic)
+	if err != nil {
+		s.subs.Done()
+		return nil, err
+	}
+	out := make(chan *message.Message)
+	sub.out = out
+
+	runCtx, stop := context.WithCancel(ctx)
+	stopOnClose := context.AfterFunc(s.ctx, stop)
+	var workers sync.WaitGroup
+	for range s.cfg.Concurrency {
+		workers.Go(func() { sub.work(runCtx) })
+	}
+	// The subscription's owner: closes out after its workers are done.
+	go func() {
+		defer s.subs.Done()
+		workers.Wait()
+		stopOnClose()
+		stop()
+		close(out)
+		sub.logger.Debug("subscription stopped")
+	}()
+	return out, nil
+}
+
+// Close stops every subscription, waits (at most DrainTimeout, plus the
+// time to answer JetStream) for their in-flight messages and closes their
+// channels. The durable consumers stay: a new Subscriber resumes them.
+func (s *Subscriber) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.subs.Wait()
+	return nil
+}
+
+// subscription is one Subscribe call: a consumer and its workers.
+type subscription struct {
+	js       jetstream.JetStream
+	cfg      SubscriberConfig
+	logger   *slog.Logger
+	topic    string
+	stream   string
+	durable  string
+	consCfg  jetstream.ConsumerConfig
+	msgCtx   context.Context // parent of message contexts: Subscribe's values, never cancelled
+	out      chan<- *message.Message
+	consLock sync.Mutex
+	cons     jetstream.Consumer
+}
+
+func (s *Subscriber) newSubscription(ctx context.Context, topic string) (*subscription, error) {
+	stream := s.cfg.Stream
+	if stream == "" {
+		var err error
+		stream, err = s.js.StreamNameBySubject(ctx, topic)
+		if err != nil {
+			return nil, fmt.Errorf("find stream of subject %q: %w", topic, subscribeErr(err))
+		}
+	}
+	sub := &subscription{
+		js:      s.js,
+		cfg:     s.cfg,
+		topic:   topic,
+		stream:  stream,
+		durable: s.cfg.Durable(topic),
+		msgCtx:  context.WithoutCancel(ctx),
+	}
+	sub.consCfg = jetstream.ConsumerConfig{
+		Durable:       sub.durable,
+		FilterSubject: topic,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       s.cfg.AckWait,
+		MaxDeliver:    s.cfg.MaxDeliver,
+	}
+	sub.logger = s.logger.With("subject", topic, "stream", stream, "consumer", sub.durable)
+	if _, err := sub.consumer(ctx, true); err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
+
+// consumer returns the bound consumer, creating or updating it first when
+// refresh is set (at Subscribe, and after the consumer was deleted).
+func (sub *subscription) consumer(ctx context.Context, refresh bool) (jetstream.Consumer, error) {
+	sub.consLock.Lock()
+	defer sub.consLock.Unlock()
+	if sub.cons != nil && !refresh {
+		return sub.cons, nil
+	}
+	cons, err := sub.js.CreateOrUpdateConsumer(ctx, sub.stream, sub.consCfg)
+	if err != nil {
+		return nil, fmt.Errorf("create or update consumer %q on stream %q: %w", sub.durable, sub.stream, subscribeErr(err))
+	}
+	sub.cons = cons
+	return cons, nil
+}
+
+// subscribeErr classifies a consumer-management error: a lost connection is
+// ErrUnavailable, anything else (no such stream, bad config) is returned
+// as is.
+func subscribeErr(err error) error {
+	switch {
+	case errors.Is(err, nats.ErrConnectionClosed),
+		errors.Is(err, nats.ErrTimeout),
+		errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, jetstream.ErrConnectionClosed):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// work is one worker: it fetches one message at a time and sees it through
+// to its Ack or Nack, until ctx is cancelled or the connection is closed.
+func (sub *subscription) work(ctx context.Context) {
+	pause := pullRetryMin
+	for ctx.Err() == nil {
+		cons, err := sub.consumer(ctx, false)
+		if err == nil {
+			var batch jetstream.MessageBatch
+			batch, err = cons.Fetch(1, jetstream.FetchContext(ctx))
+			if err == nil {
+				for m := range batch.Messages() {
+					sub.handle(ctx, m)
+				}
+				err = batch.Error()
+			}
+		}
+		switch {
+		case err == nil || ctx.Err() != nil:
+			pause = pullRetryMin
+			continue
+		case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, jetstream.ErrConnectionClosed):
+			sub.logger.Error("nats connection closed, subscription ends", "error", err)
+			return
+		case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
+			sub.logger.Warn("consumer gone, recreating it", "error", err)
+			if _, err := sub.consumer(ctx, true); err != nil {
+				sub.logger.Warn("recreate consumer failed", "error", err)
+			}
+		default:
+			sub.logger.Warn("pull failed, retrying", "error", err, "pause", pause)
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		pause = min(2*pause, pullRetryMax)
+	}
+}
+
+// handle hands one message to the consumer and answers JetStream with its
+// Ack or Nack. A message fetched while stopping is nacked at once.
+func (sub *subscription) handle(ctx context.Context, m jetstream.Msg) {
+	d, err := deliveryOf(m, sub.consCfg.MaxDeliver)
+	if err != nil {
+		sub.logger.Error("message without jetstream metadata, terminating it", "error", err)
+		_ = m.Term()
+		return
+	}
+	msg := fromNATS(m.Headers(), m.Data(), d)
+	msgCtx, cancel := context.WithCancel(sub.msgCtx)
+	defer cancel()
+	msg.SetContext(msgCtx)
+
+	if ctx.Err() != nil {
+		sub.nak(m, msg, 0)
+		return
+	}
+	select {
+	case sub.out <- msg:
+	case <-ctx.Done():
+		sub.nak(m, msg, 0)
+		return
+	}
+
+	select {
+	case <-msg.Acked():
+		sub.ack(m, msg)
+		return
+	case <-msg.Nacked():
+		sub.nak(m, msg, sub.delay(msg, d))
+		return
+	case <-ctx.Done():
+	}
+	// Stopping: give the handler DrainTimeout to finish.
+	drain := time.NewTimer(sub.cfg.DrainTimeout)
+	defer drain.Stop()
+	select {
+	case <-msg.Acked():
+		sub.ack(m, msg)
+	case <-msg.Nacked():
+		sub.nak(m, msg, sub.delay(msg, d))
+	case <-drain.C:
+		cancel()
+		sub.logger.Warn("message neither acked nor nacked before drain timeout, redelivering", "uuid", msg.UUID, "stream_seq", d.StreamSeq)
+		sub.nak(m, msg, 0)
+	}
+}
+
+// delay is how long to wait before redelivering a nacked message.
+func (sub *subscription) delay(msg *message.Message, d delivery) time.Duration {
+	if ra, ok := retryAfter(msg); ok {
+		return ra
+	}
+	return sub.cfg.Backoff(int(d.Deliveries))
+}
+
+func (sub *subscription) ack(m jetstream.Msg, msg *message.Message) {
+	// The answer must reach JetStream even while the subscription stops.
+	ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
+	defer cancel()
+	if err := m.DoubleAck(ctx); err != nil {
+		sub.logger.Warn("ack not confirmed, message will be redelivered", "uuid", msg.UUID, "error", err)
+	}
+}
+
+func (sub *subscription) nak(m jetstream.Msg, msg *message.Message, delay time.Duration) {
+	var err error
+	if delay > 0 {
+		err = m.NakWithDelay(delay)
+	} else {
+		err = m.Nak()
+	}
+	if err != nil {
+		sub.logger.Warn("nak failed, message will be redelivered after ack wait", "uuid", msg.UUID, "error", err)
+	}
+}
