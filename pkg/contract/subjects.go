@@ -80,3 +80,14 @@ func TickSubject(groupID string) string { return SubjectTickGroupPrefix + groupI
 func GroupIDFromTick(subject string) string {
 	return strings.TrimPrefix(subject, SubjectTickGroupPrefix)
 }
+
+// HeaderReceivedAt is set by ingest on klaxon.alerts.in to the time it
+// received the alerts (RFC3339Nano); dedup applies Alertmanager's defaults as
+// of that time. Without it (direct publishers), the JetStream timestamp is used.
+const HeaderReceivedAt = "Klaxon-Received-At"
+
+// Headers of JetStream scheduled messages (nats-server ≥ 2.12).
+const (
+	HeaderSchedule       = "Nats-Schedule"        // "@at <RFC3339>"
+	HeaderScheduleTarget = "Nats-Schedule-Target" // subject the message is delivered to when due
+)

@@ -1,0 +1,82 @@
+package store_test
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
+	"github.com/klaxon-alerts/klaxon/pkg/store"
+)
+
+type counter struct{ N int }
+
+func bucket(t *testing.T) jetstream.KeyValue {
+	t.Helper()
+	_, js := natstest.Start(t)
+	kv, err := js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
+}
+
+// Concurrent increments from many writers lose no update.
+func TestMutateNoLostUpdate(t *testing.T) {
+	kv := bucket(t)
+	ctx := t.Context()
+	const writers, each = 8, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for range writers {
+		wg.Go(func() {
+			for range each {
+				_, err := store.Mutate(ctx, kv, "k", func(c *counter) (*counter, error) {
+					if c == nil {
+						return &counter{N: 1}, nil
+					}
+					return &counter{N: c.N + 1}, nil
+				})
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got, err := store.Get[counter](ctx, kv, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Value == nil || got.Value.N != writers*each {
+		t.Fatalf("counter = %+v, want %d", got.Value, writers*each)
+	}
+}
+
+func TestMutateDeleteAndRecreate(t *testing.T) {
+	kv := bucket(t)
+	ctx := t.Context()
+	set := func(n int) func(*counter) (*counter, error) {
+		return func(*counter) (*counter, error) { return &counter{N: n}, nil }
+	}
+	if _, err := store.Mutate(ctx, kv, "k", set(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Mutate(ctx, kv, "k", func(*counter) (*counter, error) { return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := store.Get[counter](ctx, kv, "k"); e.Value != nil {
+		t.Fatalf("deleted key still reads %+v", e.Value)
+	}
+	if _, err := store.Mutate(ctx, kv, "k", set(2)); err != nil {
+		t.Fatalf("recreate after delete: %v", err)
+	}
+	if e, _ := store.Get[counter](ctx, kv, "k"); e.Value == nil || e.Value.N != 2 {
+		t.Fatalf("got %+v, want 2", e.Value)
+	}
+}

@@ -1,0 +1,125 @@
+// Package streams provisions Klaxon's JetStream streams and KV buckets. Every
+// stage calls Provision at start; it is idempotent (create or update), so any
+// replica can start first. Names come from pkg/contract.
+package streams
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+)
+
+// Options sizes the streams. Zero values take the defaults.
+type Options struct {
+	// Replicas for every stream and bucket: 1 for one node, 3 for a cluster.
+	Replicas int
+	// InputMaxBytes bounds the input stream; when full, publishes are refused
+	// (DiscardNew) and ingest answers 429: backpressure, not loss.
+	InputMaxBytes int64
+	// History is how long alert changes and notifications are kept.
+	History time.Duration
+	// DuplicateWindow is how long a Nats-Msg-Id is remembered.
+	DuplicateWindow time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.InputMaxBytes == 0 {
+		o.InputMaxBytes = 256 << 20
+	}
+	if o.History == 0 {
+		o.History = 72 * time.Hour
+	}
+	if o.DuplicateWindow == 0 {
+		o.DuplicateWindow = 2 * time.Minute
+	}
+	return o
+}
+
+// Configs returns the stream configurations, for Provision and for tests.
+func Configs(o Options) []jetstream.StreamConfig {
+	o = o.withDefaults()
+	return []jetstream.StreamConfig{{
+		Name:        contract.StreamInput,
+		Description: "Raw alerts from ingest and direct publishers; removed once dedup acked them.",
+		Subjects:    []string{contract.SubjectAlertsIn},
+		Retention:   jetstream.WorkQueuePolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxBytes:    o.InputMaxBytes,
+		MaxAge:      24 * time.Hour,
+		Duplicates:  o.DuplicateWindow,
+		Replicas:    o.Replicas,
+		Storage:     jetstream.FileStorage,
+	}, {
+		Name:        contract.StreamAlerts,
+		Description: "Alert changes and routing decisions: replayable history.",
+		Subjects:    []string{contract.SubjectAlertsChanged, contract.SubjectAlertsRouted},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      o.History,
+		Duplicates:  o.DuplicateWindow,
+		Replicas:    o.Replicas,
+		Storage:     jetstream.FileStorage,
+	}, {
+		Name:              contract.StreamTimers,
+		Description:       "Scheduled flushes (klaxon.timers.>) and their ticks (klaxon.ticks.>).",
+		Subjects:          []string{contract.SubjectTimerGroupPrefix + ">", contract.SubjectTickGroupPrefix + ">"},
+		Retention:         jetstream.LimitsPolicy,
+		AllowMsgSchedules: true,
+		AllowRollup:       true,
+		// A tick is worth keeping only until it is handled; one per group
+		// subject bounds the stream by the number of groups.
+		MaxMsgsPerSubject: 1,
+		Duplicates:        o.DuplicateWindow,
+		Replicas:          o.Replicas,
+		Storage:           jetstream.FileStorage,
+	}, {
+		Name:        contract.StreamNotify,
+		Description: "Notifications, one per flush and receiver integration: history.",
+		Subjects:    []string{contract.SubjectNotifyPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      o.History,
+		Duplicates:  o.DuplicateWindow,
+		Replicas:    o.Replicas,
+		Storage:     jetstream.FileStorage,
+	}, {
+		Name:        contract.StreamDLQ,
+		Description: "Dead letters of every stage, with the reason.",
+		Subjects:    []string{contract.SubjectDLQPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      14 * 24 * time.Hour,
+		Duplicates:  o.DuplicateWindow,
+		Replicas:    o.Replicas,
+		Storage:     jetstream.FileStorage,
+	}}
+}
+
+// BucketConfigs returns the KV bucket configurations.
+func BucketConfigs(o Options) []jetstream.KeyValueConfig {
+	o = o.withDefaults()
+	return []jetstream.KeyValueConfig{
+		{Bucket: contract.BucketAlerts, Description: "Alert state by fingerprint.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: contract.BucketGroups, Description: "Aggregation groups by group id.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: contract.BucketNflog, Description: "Notification log.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
+	}
+}
+
+// Provision creates or updates every stream and bucket.
+func Provision(ctx context.Context, js jetstream.JetStream, o Options) error {
+	for _, cfg := range Configs(o) {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("provision stream %s: %w", cfg.Name, err)
+		}
+	}
+	for _, cfg := range BucketConfigs(o) {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+			return fmt.Errorf("provision bucket %s: %w", cfg.Bucket, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+package grouper
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/klaxon-alerts/klaxon/pkg/alert"
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+)
+
+var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+func at(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+
+func testRoute() contract.Route {
+	return contract.Route{
+		ID: "{}", Receiver: "r", GroupKey: `{}:{alertname="A"}`,
+		GroupWait: model.Duration(2 * time.Second), GroupInterval: model.Duration(5 * time.Second),
+		RepeatInterval: model.Duration(20 * time.Second),
+	}
+}
+
+func firing(name string, start, updated time.Time) alert.Alert {
+	return alert.Alert{
+		Labels: model.LabelSet{"alertname": "A", "n": model.LabelValue(name)}, StartsAt: start,
+		EndsAt: updated.Add(time.Hour), UpdatedAt: updated,
+	}
+}
+
+func resolved(a alert.Alert, end, updated time.Time) alert.Alert {
+	a.EndsAt, a.UpdatedAt = end, updated
+	return a
+}
+
+// flushAt runs one due tick at t: snapshot, then AfterFlush.
+func flushAt(t *testing.T, g *Group, tm time.Time) Flush {
+	t.Helper()
+	if !g.Due(tm) {
+		t.Fatalf("flush at %v: not due (next %v)", tm.Sub(t0), g.NextFlush.Sub(t0))
+	}
+	f := g.Snapshot(tm)
+	g.AfterFlush(f, tm)
+	return f
+}
+
+func wantNext(t *testing.T, g *Group, want time.Time) {
+	t.Helper()
+	if !g.NextFlush.Equal(want) {
+		t.Fatalf("next flush at %v, want %v", g.NextFlush.Sub(t0), want.Sub(t0))
+	}
+}
+
+func TestFirstFlushAfterGroupWait(t *testing.T) {
+	g := NewGroup(testRoute(), at(0))
+	g.Add("a", firing("a", at(0), at(0)), testRoute(), at(0))
+	wantNext(t, g, at(2))
+	// A second alert within group_wait does not move the first flush.
+	g.Add("b", firing("b", at(1), at(1)), testRoute(), at(1))
+	wantNext(t, g, at(2))
+	if g.Due(at(1.5)) {
+		t.Fatal("due before group_wait")
+	}
+	f := flushAt(t, g, at(2))
+	if len(f.Alerts) != 2 || f.Seq != 1 {
+		t.Fatalf("flush = %d alerts, seq %d", len(f.Alerts), f.Seq)
+	}
+}
+
+func TestOldAlertFlushesImmediately(t *testing.T) {
+	g := NewGroup(testRoute(), at(10))
+	g.Add("a", firing("a", at(0), at(10)), testRoute(), at(10))
+	wantNext(t, g, at(10))
+}
+
+func TestLaterChangesFlushOnGroupIntervalGrid(t *testing.T) {
+	g := NewGroup(testRoute(), at(0))
+	g.Add("a", firing("a", at(0), at(0)), testRoute(), at(0))
+	flushAt(t, g, at(2))
+	// Nothing changed: next is the repeat, at the first grid point after
+	// 2+20=22, i.e. 27 (grid 2, 7, 12, ...).
+	wantNext(t, g, at(27))
+	// A new alert at 8 goes out at the next grid point, 12.
+	g.Add("b", firing("b", at(8), at(8)), testRoute(), at(8))
+	wantNext(t, g, at(12))
+	f := flushAt(t, g, at(12))
+	if !f.Changed || len(f.Alerts) != 2 {
+		t.Fatalf("flush at 12: changed=%v alerts=%d", f.Changed, len(f.Alerts))
+	}
+	// The repeat interval now runs from 12: first grid point after 32 is 37.
+	wantNext(t, g, at(37))
+}
+
+func TestRepeatRoundsUpToGrid(t *testing.T) {
+	r := testRoute()
+	r.GroupWait, r.GroupInterval, r.RepeatInterval = 0, model.Duration(time.Second), model.Duration(3*time.Second)
+	g := NewGroup(r, at(0))
+	g.Add("a", firing("a", at(0), at(0)), r, at(0))
+	flushAt(t, g, at(0))
+	// As Alertmanager: the repeat check at 3 finds exactly 3s elapsed, not
+	// more; the repeat goes out at 4.
+	wantNext(t, g, at(4))
+	flushAt(t, g, at(4))
+	wantNext(t, g, at(8))
+}
+
+func TestResolvedAlertsLeaveAfterFlushAndEmptyGroupEnds(t *testing.T) {
+	g := NewGroup(testRoute(), at(0))
+	a := firing("a", at(0), at(0))
+	g.Add("a", a, testRoute(), at(0))
+	flushAt(t, g, at(2))
+	g.Add("a", resolved(a, at(3), at(3)), testRoute(), at(3))
+	wantNext(t, g, at(7))
+	f := g.Snapshot(at(7))
+	if keep := g.AfterFlush(f, at(7)); keep {
+		t.Fatalf("group with only a notified resolved alert kept: %+v", g.Alerts)
+	}
+}
+
+func TestAlertChangedDuringFlushStays(t *testing.T) {
+	g := NewGroup(testRoute(), at(0))
+	a := firing("a", at(0), at(0))
+	g.Add("a", a, testRoute(), at(0))
+	flushAt(t, g, at(2))
+	g.Add("a", resolved(a, at(6), at(6)), testRoute(), at(6))
+	f := g.Snapshot(at(7))
+	// The alert fires again after the snapshot was published.
+	g.Add("a", firing("a", at(0), at(7.5)), testRoute(), at(7.5))
+	if !g.AfterFlush(f, at(7.5)) {
+		t.Fatal("group dropped")
+	}
+	if _, ok := g.Alerts["a"]; !ok || !g.Dirty {
+		t.Fatalf("refired alert lost or not dirty: %+v dirty=%v", g.Alerts, g.Dirty)
+	}
+	wantNext(t, g, at(12))
+}
+
+func TestRedeliveredEventsChangeNothing(t *testing.T) {
+	g := NewGroup(testRoute(), at(0))
+	a := firing("a", at(0), at(1))
+	if !g.Add("a", a, testRoute(), at(1)) {
+		t.Fatal("first add refused")
+	}
+	if g.Add("a", a, testRoute(), at(1)) {
+		t.Fatal("same event applied twice")
+	}
+	if g.Add("a", firing("a", at(0), at(0.5)), testRoute(), at(1)) {
+		t.Fatal("older event applied over newer")
+	}
+	f := flushAt(t, g, at(2))
+	before := *g
+	g.AfterFlush(f, at(2.1))
+	if g.FlushSeq != before.FlushSeq || !g.NextFlush.Equal(before.NextFlush) {
+		t.Fatal("second AfterFlush of the same flush changed the group")
+	}
+}
+
+func TestFiringAlertTimeoutSchedulesFlush(t *testing.T) {
+	g := NewGroup(testRoute(), at(0))
+	a := firing("a", at(0), at(0))
+	a.EndsAt = at(9) // sender stops; the alert resolves at 9 by its end time
+	g.Add("a", a, testRoute(), at(0))
+	flushAt(t, g, at(2))
+	wantNext(t, g, at(12))
+}

@@ -1,0 +1,253 @@
+// Package grouper is the grouper stage: it keeps Alertmanager's aggregation
+// groups in KV (klaxon-groups) and decides when each group flushes. Timers are
+// JetStream scheduled messages, one schedule subject per group, so a pending
+// flush survives any restart and a tick reaches exactly one replica through a
+// shared durable consumer. A flush publishes one Notification per receiver
+// integration on klaxon.notify.<type>; the notifier decides, from its
+// notification log, whether it is sent.
+//
+// The timing rules are the pure methods of Group; this file is the adapter.
+package grouper
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/klaxon-alerts/klaxon/pkg/bus"
+	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/fault"
+	"github.com/klaxon-alerts/klaxon/pkg/store"
+)
+
+// Options configures the grouper stage.
+type Options struct {
+	JS         jetstream.JetStream
+	Config     func() *config.Config
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Grouper is the grouper stage.
+type Grouper struct {
+	opts    Options
+	log     *slog.Logger
+	pub     *bus.Publisher
+	flushes *prometheus.CounterVec
+	groups  *prometheus.CounterVec
+}
+
+// New builds the stage; Run starts it.
+func New(opts Options) (*Grouper, error) {
+	if opts.JS == nil || opts.Config == nil {
+		return nil, errors.New("grouper: JS and Config are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger.With("component", contract.StageGrouper)
+	g := &Grouper{
+		opts: opts, log: log, pub: bus.NewPublisher(opts.JS, log),
+		flushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "klaxon_grouper_flushes_total", Help: "Group flushes, by outcome (flushed, stale: a replaced tick).",
+		}, []string{"outcome"}),
+		groups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "klaxon_grouper_groups_total", Help: "Aggregation groups created and deleted (emptied after their last flush).",
+		}, []string{"event"}),
+	}
+	if opts.Registerer != nil {
+		for _, c := range []prometheus.Collector{g.flushes, g.groups} {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("grouper metrics: %w", err)
+			}
+		}
+	}
+	return g, nil
+}
+
+// Run consumes klaxon.alerts.routed and the group ticks until ctx is done.
+func (g *Grouper) Run(ctx context.Context) error {
+	kv, err := g.opts.JS.KeyValue(ctx, contract.BucketGroups)
+	if err != nil {
+		return fmt.Errorf("grouper: bucket %s: %w", contract.BucketGroups, err)
+	}
+	routed := bus.NewSubscriber(g.opts.JS, bus.SubscriberConfig{
+		Stream:  contract.StreamAlerts,
+		Durable: func(string) string { return contract.ConsumerGrouper },
+	}, g.log)
+	ticks := bus.NewSubscriber(g.opts.JS, bus.SubscriberConfig{
+		Stream:  contract.StreamTimers,
+		Durable: func(string) string { return contract.ConsumerTicks },
+	}, g.log)
+	router, err := bus.NewRouter(g.log, g.pub, contract.StageGrouper, g.opts.Registerer)
+	if err != nil {
+		return err
+	}
+	router.AddConsumerHandler("grouper-routed", contract.SubjectAlertsRouted, routed, func(msg *message.Message) error {
+		return g.handleRouted(msg.Context(), kv, msg)
+	})
+	router.AddConsumerHandler("grouper-ticks", contract.SubjectTickGroupPrefix+">", ticks, func(msg *message.Message) error {
+		return g.handleTick(msg.Context(), kv, msg)
+	})
+	return router.Run(ctx)
+}
+
+// handleRouted adds an alert change to its group. The timer is published
+// after the state is stored, and again for a redelivered event, so a crash
+// in between leaves no group without its timer.
+func (g *Grouper) handleRouted(ctx context.Context, kv jetstream.KeyValue, msg *message.Message) error {
+	var ev contract.AlertRouted
+	if err := json.Unmarshal(msg.Payload, &ev); err != nil {
+		return fault.Final(fmt.Errorf("decode AlertRouted: %w", err))
+	}
+	if ev.Version != contract.Version {
+		return fault.Final(fmt.Errorf("AlertRouted version %d not supported", ev.Version))
+	}
+	id := GroupID(ev.Route.ID, ev.Route.GroupKey)
+	now := g.opts.Now()
+	created := false
+	entry, err := store.Mutate(ctx, kv, id, func(cur *Group) (*Group, error) {
+		grp := cur
+		created = cur == nil
+		if grp == nil {
+			grp = NewGroup(ev.Route, now)
+		}
+		if !grp.Add(ev.Fingerprint, ev.Alert, ev.Route, now) && cur != nil {
+			return cur, nil
+		}
+		return grp, nil
+	})
+	if err != nil {
+		return fmt.Errorf("group %s: %w", id, err)
+	}
+	if created {
+		g.groups.WithLabelValues("created").Inc()
+	}
+	return g.schedule(entry.Value)
+}
+
+// handleTick flushes a group when its tick is due. Notifications are
+// published before the group is updated; their ids carry the flush sequence,
+// so a redelivered tick republishes the same ids and JetStream drops them.
+func (g *Grouper) handleTick(ctx context.Context, kv jetstream.KeyValue, msg *message.Message) error {
+	var tick contract.Tick
+	if err := json.Unmarshal(msg.Payload, &tick); err != nil {
+		return fault.Final(fmt.Errorf("decode Tick: %w", err))
+	}
+	cur, err := store.Get[Group](ctx, kv, tick.GroupID)
+	if err != nil {
+		return err
+	}
+	grp := cur.Value
+	if grp == nil || grp.NextFlush.IsZero() {
+		g.flushes.WithLabelValues("stale").Inc()
+		return nil
+	}
+	if !grp.Due(tick.At) {
+		// An earlier schedule replaced a later one: put the right one back.
+		g.flushes.WithLabelValues("stale").Inc()
+		return g.schedule(grp)
+	}
+	now := g.opts.Now()
+	flush := grp.Snapshot(tick.At)
+	if err := g.publishFlush(grp, flush, now); err != nil {
+		return err
+	}
+	entry, err := store.Mutate(ctx, kv, tick.GroupID, func(cur *Group) (*Group, error) {
+		if cur == nil {
+			return nil, nil
+		}
+		if !cur.AfterFlush(flush, now) {
+			return nil, nil
+		}
+		return cur, nil
+	})
+	if err != nil {
+		return fmt.Errorf("group %s after flush: %w", tick.GroupID, err)
+	}
+	g.flushes.WithLabelValues("flushed").Inc()
+	if entry.Value == nil {
+		g.groups.WithLabelValues("deleted").Inc()
+		return nil
+	}
+	return g.schedule(entry.Value)
+}
+
+// publishFlush publishes one Notification per integration of the group's
+// receiver. A group that never notified and has nothing firing (it fired and
+// resolved within group_wait) publishes nothing.
+func (g *Grouper) publishFlush(grp *Group, f Flush, now time.Time) error {
+	if grp.FlushSeq == 0 && f.Firing(now) == 0 {
+		return nil
+	}
+	receiver := g.opts.Config().Receiver(grp.Route.Receiver)
+	if receiver == nil {
+		g.log.Warn("receiver not in running config; flush not notified", "receiver", grp.Route.Receiver, "group", grp.Route.GroupKey)
+		return nil
+	}
+	for _, in := range Integrations(receiver) {
+		body, err := json.Marshal(contract.Notification{
+			Version: contract.Version, Integration: in,
+			GroupID: grp.ID, GroupKey: grp.Route.GroupKey, GroupLabels: grp.Route.GroupLabels,
+			Alerts: f.Alerts, RepeatInterval: grp.Route.RepeatInterval,
+			FlushSeq: f.Seq, FlushedAt: now,
+		})
+		if err != nil {
+			return fault.Final(err)
+		}
+		m := message.NewMessage("ntf-"+grp.ID+"-"+strconv.FormatUint(f.Seq, 10)+"-"+in.Type+"-"+strconv.Itoa(in.Index), body)
+		m.Metadata.Set(bus.MetaMsgID, m.UUID)
+		if err := g.pub.Publish(contract.NotifySubject(in.Type), m); err != nil {
+			return fmt.Errorf("publish notification: %w", err)
+		}
+	}
+	return nil
+}
+
+// schedule (re)publishes the group's timer. Re-publishing on the same
+// schedule subject replaces the previous timer.
+func (g *Grouper) schedule(grp *Group) error {
+	if grp == nil || grp.NextFlush.IsZero() {
+		return nil
+	}
+	body, err := json.Marshal(contract.Tick{Version: contract.Version, GroupID: grp.ID, Seq: grp.FlushSeq, At: grp.NextFlush})
+	if err != nil {
+		return fault.Final(err)
+	}
+	m := message.NewMessage("tmr-"+grp.ID+"-"+strconv.FormatInt(grp.NextFlush.UnixNano(), 10), body)
+	m.Metadata.Set(bus.MetaMsgID, m.UUID)
+	m.Metadata.Set(contract.HeaderSchedule, "@at "+grp.NextFlush.UTC().Format(time.RFC3339Nano))
+	m.Metadata.Set(contract.HeaderScheduleTarget, contract.TickSubject(grp.ID))
+	if err := g.pub.Publish(contract.TimerSubject(grp.ID), m); err != nil {
+		return fmt.Errorf("publish timer: %w", err)
+	}
+	return nil
+}
+
+// Integrations lists a receiver's integrations in a stable order, each with
+// its index among the receiver's configurations of its type.
+func Integrations(r *config.Receiver) []contract.Integration {
+	var out []contract.Integration
+	add := func(typ string, n int) {
+		for i := range n {
+			out = append(out, contract.Integration{Receiver: r.Name, Type: typ, Index: i})
+		}
+	}
+	add("webhook", len(r.WebhookConfigs))
+	add("slack", len(r.SlackConfigs))
+	add("email", len(r.EmailConfigs))
+	return out
+}

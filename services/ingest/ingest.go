@@ -1,0 +1,184 @@
+// Package ingest is the ingest stage: Alertmanager's HTTP API v2 in front of
+// JetStream. POST /api/v2/alerts takes what Prometheus sends, validates each
+// alert as Alertmanager does, and answers 200 only once JetStream has
+// acknowledged every valid alert on klaxon.alerts.in. Invalid alerts get a
+// 400 naming the alert and the field (the valid ones of the same request are
+// still stored); a full input stream answers 429 and an unreachable NATS 503,
+// both with Retry-After: nothing is ever acknowledged that was not stored.
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/klaxon-alerts/klaxon/pkg/alert"
+	"github.com/klaxon-alerts/klaxon/pkg/bus"
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+)
+
+// Defaults.
+const (
+	DefaultMaxBodyBytes   = 4 << 20
+	DefaultPublishTimeout = 5 * time.Second
+	retryAfterSeconds     = 5
+)
+
+// Options configures the ingest stage.
+type Options struct {
+	JS         jetstream.JetStream
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+	// MaxBodyBytes bounds a request body; larger ones get 413.
+	MaxBodyBytes int64
+	// PublishTimeout bounds the wait for JetStream's acknowledgements.
+	PublishTimeout time.Duration
+}
+
+// Ingest is the ingest stage's HTTP API.
+type Ingest struct {
+	opts     Options
+	log      *slog.Logger
+	pub      *bus.Publisher
+	alerts   *prometheus.CounterVec
+	requests *prometheus.CounterVec
+	latency  prometheus.Histogram
+}
+
+// New builds the API; mount it with Register.
+func New(opts Options) (*Ingest, error) {
+	if opts.JS == nil {
+		return nil, errors.New("ingest: JS is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.PublishTimeout <= 0 {
+		opts.PublishTimeout = DefaultPublishTimeout
+	}
+	log := opts.Logger.With("component", contract.StageIngest)
+	in := &Ingest{
+		opts: opts, log: log,
+		pub: bus.NewPublisher(opts.JS, log, bus.WithPublishTimeout(opts.PublishTimeout)),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "klaxon_ingest_alerts_total", Help: "Alerts received over HTTP, by outcome (stored, invalid, rejected).",
+		}, []string{"outcome"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "klaxon_ingest_requests_total", Help: "POST /api/v2/alerts requests by status code.",
+		}, []string{"code"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "klaxon_ingest_publish_seconds", Help: "Time to store a request's alerts in JetStream.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+	}
+	if opts.Registerer != nil {
+		for _, c := range []prometheus.Collector{in.alerts, in.requests, in.latency} {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("ingest metrics: %w", err)
+			}
+		}
+	}
+	return in, nil
+}
+
+// Register mounts the API on mux.
+func (in *Ingest) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/v2/alerts", in.postAlerts)
+}
+
+// Ready reports whether ingest can store alerts now.
+func (in *Ingest) Ready() error {
+	if s := in.opts.JS.Conn().Status(); s != nats.CONNECTED {
+		return fmt.Errorf("nats connection %s", s)
+	}
+	return nil
+}
+
+func (in *Ingest) postAlerts(w http.ResponseWriter, r *http.Request) {
+	code, msg := in.store(r)
+	in.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+	if code == http.StatusOK {
+		w.WriteHeader(code)
+		return
+	}
+	if code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	// Alertmanager answers errors with a JSON string.
+	_ = json.NewEncoder(w).Encode(msg)
+}
+
+// store validates and stores one request's alerts; it returns the status
+// code and, for errors, the message.
+func (in *Ingest) store(r *http.Request) (int, string) {
+	if err := in.Ready(); err != nil {
+		in.log.Warn("alerts refused: NATS unavailable", "err", err)
+		return http.StatusServiceUnavailable, "alerts not stored: " + err.Error()
+	}
+	body := http.MaxBytesReader(nil, r.Body, in.opts.MaxBodyBytes)
+	var postables []alert.Postable
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(&postables); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooLarge.Limit)
+		}
+		return http.StatusBadRequest, "malformed alerts: expected a JSON array of alerts: " + err.Error()
+	}
+	now := in.opts.Now()
+	var invalid []string
+	msgs := make([]*message.Message, 0, len(postables))
+	for i, p := range postables {
+		if err := p.Validate(); err != nil {
+			invalid = append(invalid, fmt.Sprintf("alert %d %v: %v", i, p.Labels, err))
+			continue
+		}
+		payload, err := json.Marshal(p)
+		if err != nil {
+			invalid = append(invalid, fmt.Sprintf("alert %d: %v", i, err))
+			continue
+		}
+		m := message.NewMessage("", payload)
+		m.Metadata.Set(contract.HeaderReceivedAt, now.UTC().Format(time.RFC3339Nano))
+		msgs = append(msgs, m)
+	}
+	in.alerts.WithLabelValues("invalid").Add(float64(len(invalid)))
+	if len(msgs) > 0 {
+		start := time.Now()
+		err := in.pub.Publish(contract.SubjectAlertsIn, msgs...)
+		in.latency.Observe(time.Since(start).Seconds())
+		if err != nil {
+			in.alerts.WithLabelValues("rejected").Add(float64(len(msgs)))
+			if errors.Is(err, bus.ErrStreamFull) {
+				in.log.Warn("alerts refused: input stream full", "alerts", len(msgs))
+				return http.StatusTooManyRequests, "alerts not stored: input stream full, retry later"
+			}
+			in.log.Error("alerts not stored", "alerts", len(msgs), "err", err)
+			return http.StatusServiceUnavailable, "alerts not stored: " + err.Error()
+		}
+		in.alerts.WithLabelValues("stored").Add(float64(len(msgs)))
+	}
+	if len(invalid) > 0 {
+		return http.StatusBadRequest, strings.Join(invalid, "; ")
+	}
+	return http.StatusOK, ""
+}

@@ -1,0 +1,219 @@
+// Package app runs Klaxon: any set of stages in one process, against an
+// external NATS or, with no stage named, all five stages with an embedded
+// nats-server. main only parses flags into Options; tests and the all-in-one
+// binary call Run.
+//
+// Shutdown is ordered: the HTTP server stops taking alerts, the stages drain
+// their in-flight messages, the NATS connection is drained, and only then
+// does an embedded server stop.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
+	"github.com/klaxon-alerts/klaxon/pkg/streams"
+	"github.com/klaxon-alerts/klaxon/pkg/web"
+	"github.com/klaxon-alerts/klaxon/services/dedup"
+	"github.com/klaxon-alerts/klaxon/services/grouper"
+	"github.com/klaxon-alerts/klaxon/services/ingest"
+	"github.com/klaxon-alerts/klaxon/services/notifier"
+	"github.com/klaxon-alerts/klaxon/services/router"
+)
+
+// Options is what the flags say.
+type Options struct {
+	// Stages to run; empty runs all of them with an embedded NATS.
+	Stages            []string
+	ConfigFile        string
+	ListenAddress     string
+	StoragePath       string
+	NATSURL           string
+	NATSListenAddress string
+	ExternalURL       string
+	Logger            *slog.Logger
+	// Listening, if set, is called with the HTTP address once it listens.
+	Listening func(addr string)
+}
+
+// Embedded reports whether Options asks for the one-process Klaxon.
+func (o Options) Embedded() bool { return len(o.Stages) == 0 }
+
+// Run runs Klaxon until ctx is done or a part fails.
+func Run(ctx context.Context, o Options) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	stages := o.Stages
+	if o.Embedded() {
+		stages = contract.Stages
+	}
+	for _, s := range stages {
+		if !slices.Contains(contract.Stages, s) {
+			return fmt.Errorf("unknown stage %q (stages: %v)", s, contract.Stages)
+		}
+	}
+
+	cfg, err := config.Load(o.ConfigFile)
+	if err != nil {
+		return fmt.Errorf("load config: %w", err)
+	}
+	var running atomic.Pointer[config.Config]
+	running.Store(cfg)
+	current := running.Load
+
+	natsURL := o.NATSURL
+	if o.Embedded() {
+		srv, err := natsembed.Start(natsembed.Options{
+			StoreDir: o.StoragePath, ListenAddress: o.NATSListenAddress, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		defer srv.Shutdown()
+		natsURL = srv.ClientURL()
+	}
+	nc, err := nats.Connect(natsURL,
+		nats.Name("klaxon "+fmt.Sprint(stages)),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(500*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+	)
+	if err != nil {
+		return fmt.Errorf("connect to nats: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	if err := provision(ctx, js, log); err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ready := func() error {
+		if s := nc.Status(); s != nats.CONNECTED {
+			return fmt.Errorf("nats connection %s", s)
+		}
+		return nil
+	}
+	mux := web.NewMux(reg, ready)
+
+	type runner interface{ Run(context.Context) error }
+	var runners []runner
+	for _, s := range stages {
+		var r runner
+		var err error
+		switch s {
+		case contract.StageIngest:
+			var in *ingest.Ingest
+			in, err = ingest.New(ingest.Options{JS: js, Logger: log, Registerer: reg})
+			if err == nil {
+				in.Register(mux)
+			}
+		case contract.StageDedup:
+			r, err = dedup.New(dedup.Options{JS: js, Config: current, Logger: log, Registerer: reg})
+		case contract.StageRouter:
+			r, err = router.New(router.Options{JS: js, Config: current, Logger: log, Registerer: reg})
+		case contract.StageGrouper:
+			r, err = grouper.New(grouper.Options{JS: js, Config: current, Logger: log, Registerer: reg})
+		case contract.StageNotifier:
+			r, err = notifier.New(notifier.Options{JS: js, Config: current, ExternalURL: o.ExternalURL, Logger: log, Registerer: reg})
+		}
+		if err != nil {
+			return fmt.Errorf("stage %s: %w", s, err)
+		}
+		if r != nil {
+			runners = append(runners, r)
+		}
+	}
+
+	ln, err := net.Listen("tcp", o.ListenAddress)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.ListenAddress, err)
+	}
+	if o.Listening != nil {
+		o.Listening(ln.Addr().String())
+	}
+	log.Info("klaxon started", "stages", stages, "nats", nc.ConnectedUrlRedacted(), "config", o.ConfigFile)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return web.Serve(gctx, ln, mux, log) })
+	for _, r := range runners {
+		g.Go(func() error { return r.Run(gctx) })
+	}
+	g.Go(func() error { return reloadOnHangup(gctx, o.ConfigFile, &running, log) })
+	err = g.Wait()
+	if drainErr := nc.Drain(); drainErr != nil && !errors.Is(drainErr, nats.ErrConnectionClosed) {
+		log.Warn("nats drain", "err", drainErr)
+	}
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// provision creates the streams and buckets, retrying while NATS is not
+// reachable yet (a stage may start before its NATS).
+func provision(ctx context.Context, js jetstream.JetStream, log *slog.Logger) error {
+	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := streams.Provision(pctx, js, streams.Options{})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		log.Warn("provisioning streams failed; retrying", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("provision streams: %w", errors.Join(ctx.Err(), err))
+		case <-time.After(delay):
+		}
+	}
+}
+
+// reloadOnHangup reloads the config file on SIGHUP; an invalid file is
+// rejected with its error and the running config stays.
+func reloadOnHangup(ctx context.Context, path string, running *atomic.Pointer[config.Config], log *slog.Logger) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			cfg, err := config.Load(path)
+			if err != nil {
+				log.Error("config reload failed; keeping the running config", "file", path, "err", err)
+				continue
+			}
+			running.Store(cfg)
+			log.Info("config reloaded", "file", path, "hash", cfg.Hash())
+		}
+	}
+}
+

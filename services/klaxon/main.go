@@ -1,0 +1,114 @@
+// Command klaxon runs Klaxon. With no stage named it starts an embedded
+// nats-server and all five stages in one process; naming stages
+// (ingest, dedup, router, grouper, notifier) runs only those, against
+// --nats.url.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/klaxon-alerts/klaxon/services/klaxon/app"
+)
+
+const usage = `Usage: klaxon [stage...] [flags]
+
+With no stage, runs all five stages and an embedded NATS server in one process.
+Stages: ingest dedup router grouper notifier (several may be named).
+
+Flags:
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "klaxon:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stderr io.Writer) error {
+	var o app.Options
+	fs := flag.NewFlagSet("klaxon", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.StringVar(&o.ConfigFile, "config.file", "configs/klaxon.yml", "Alertmanager-compatible configuration file.")
+	fs.StringVar(&o.ListenAddress, "web.listen-address", ":9093", "Address for the API, /metrics, /-/healthy and /-/ready.")
+	fs.StringVar(&o.ExternalURL, "web.external-url", "", "URL under which Klaxon is reachable (used in notifications).")
+	fs.StringVar(&o.StoragePath, "storage.path", "data/", "Directory of the embedded NATS server's JetStream store.")
+	fs.StringVar(&o.NATSURL, "nats.url", "nats://127.0.0.1:4222", "NATS server URL (when stages are named).")
+	fs.StringVar(&o.NATSListenAddress, "nats.listen-address", "127.0.0.1:4222", "Client address of the embedded NATS server (one-process mode).")
+	level := fs.String("log.level", "info", "Log level: debug, info, warn, error.")
+	format := fs.String("log.format", "logfmt", "Log format: logfmt or json.")
+
+	positional, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	o.Stages = positional
+	logger, err := newLogger(*level, *format, stderr)
+	if err != nil {
+		return err
+	}
+	o.Logger = logger
+	if o.ExternalURL == "" {
+		o.ExternalURL = externalURL(o.ListenAddress)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return app.Run(ctx, o)
+}
+
+// parseInterleaved parses flags that may come before, between or after the
+// positional arguments, which it returns.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log.level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "logfmt", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log.format %q: want logfmt or json", format)
+}
+
+// externalURL derives Alertmanager's default external URL from the listen
+// address.
+func externalURL(listen string) string {
+	host := listen
+	if strings.HasPrefix(host, ":") {
+		h, err := os.Hostname()
+		if err != nil {
+			h = "localhost"
+		}
+		host = h + host
+	}
+	return "http://" + host
+}

@@ -1,0 +1,152 @@
+// Package router is the router stage: for each AlertChanged on
+// klaxon.alerts.changed it walks the route tree of the running config
+// (Alertmanager's semantics, pkg/route) and publishes one AlertRouted per
+// matched route on klaxon.alerts.routed, carrying the receiver, the group key
+// and the route's timings, so the grouper needs no route tree of its own.
+package router
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+
+	"github.com/klaxon-alerts/klaxon/pkg/bus"
+	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/fault"
+	"github.com/klaxon-alerts/klaxon/pkg/route"
+)
+
+// Options configures the router stage.
+type Options struct {
+	JS         jetstream.JetStream
+	Config     func() *config.Config
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Router is the router stage.
+type Router struct {
+	opts   Options
+	log    *slog.Logger
+	pub    *bus.Publisher
+	routed prometheus.Counter
+
+	mu       sync.Mutex
+	treeFor  *config.Config
+	treeMemo *route.Tree
+}
+
+// New builds the stage; Run starts it.
+func New(opts Options) (*Router, error) {
+	if opts.JS == nil || opts.Config == nil {
+		return nil, errors.New("router: JS and Config are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	log := opts.Logger.With("component", contract.StageRouter)
+	routed := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "klaxon_router_routed_total", Help: "Routing decisions published (one per matched route).",
+	})
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(routed); err != nil {
+			return nil, fmt.Errorf("router metrics: %w", err)
+		}
+	}
+	return &Router{opts: opts, log: log, pub: bus.NewPublisher(opts.JS, log), routed: routed}, nil
+}
+
+// Run consumes klaxon.alerts.changed until ctx is done.
+func (r *Router) Run(ctx context.Context) error {
+	sub := bus.NewSubscriber(r.opts.JS, bus.SubscriberConfig{
+		Stream:  contract.StreamAlerts,
+		Durable: func(string) string { return contract.ConsumerRouter },
+	}, r.log)
+	router, err := bus.NewRouter(r.log, r.pub, contract.StageRouter, r.opts.Registerer)
+	if err != nil {
+		return err
+	}
+	router.AddConsumerHandler(contract.StageRouter, contract.SubjectAlertsChanged, sub, r.handle)
+	return router.Run(ctx)
+}
+
+func (r *Router) handle(msg *message.Message) error {
+	var ev contract.AlertChanged
+	if err := json.Unmarshal(msg.Payload, &ev); err != nil {
+		return fault.Final(fmt.Errorf("decode AlertChanged: %w", err))
+	}
+	if ev.Version != contract.Version {
+		return fault.Final(fmt.Errorf("AlertChanged version %d not supported", ev.Version))
+	}
+	tree, err := r.tree()
+	if err != nil {
+		return err
+	}
+	routes := Decide(tree, ev.Alert.Labels)
+	out := make([]*message.Message, 0, len(routes))
+	for _, rt := range routes {
+		body, err := json.Marshal(contract.AlertRouted{
+			Version: contract.Version, Change: ev.Change, Fingerprint: ev.Fingerprint, Alert: ev.Alert, Route: rt,
+		})
+		if err != nil {
+			return fault.Final(err)
+		}
+		sum := sha256.Sum256(append([]byte(rt.ID+"\x00"), msg.Payload...))
+		m := message.NewMessage("rt-"+hex.EncodeToString(sum[:16]), body)
+		m.Metadata.Set(bus.MetaMsgID, m.UUID)
+		out = append(out, m)
+	}
+	if err := r.pub.Publish(contract.SubjectAlertsRouted, out...); err != nil {
+		return fmt.Errorf("publish routed: %w", err)
+	}
+	r.routed.Add(float64(len(out)))
+	return nil
+}
+
+// Decide returns the routing decision for an alert's labels: one Route per
+// matched node of the tree, in Alertmanager's order.
+func Decide(tree *route.Tree, labels model.LabelSet) []contract.Route {
+	nodes := tree.Match(labels)
+	routes := make([]contract.Route, 0, len(nodes))
+	for _, n := range nodes {
+		gl := n.GroupLabels(labels)
+		routes = append(routes, contract.Route{
+			ID:                  n.ID,
+			Receiver:            n.Receiver,
+			GroupKey:            n.GroupKey(gl),
+			GroupLabels:         gl,
+			GroupWait:           model.Duration(n.GroupWait),
+			GroupInterval:       model.Duration(n.GroupInterval),
+			RepeatInterval:      model.Duration(n.RepeatInterval),
+			MuteTimeIntervals:   n.MuteTimeIntervals,
+			ActiveTimeIntervals: n.ActiveTimeIntervals,
+		})
+	}
+	return routes
+}
+
+// tree returns the route tree of the running config, built once per config.
+func (r *Router) tree() (*route.Tree, error) {
+	cfg := r.opts.Config()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.treeFor != cfg {
+		t, err := route.New(cfg.Route)
+		if err != nil {
+			return nil, fault.Final(fmt.Errorf("route tree: %w", err))
+		}
+		r.treeFor, r.treeMemo = cfg, t
+	}
+	return r.treeMemo, nil
+}
