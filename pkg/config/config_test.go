@@ -1,0 +1,142 @@
+package config_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klaxon-alerts/klaxon/pkg/config"
+)
+
+func TestDefaults(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+route: {receiver: r}
+receivers:
+  - name: r
+    webhook_configs: [{url: "http://example.org/hook"}]
+    slack_configs: [{api_url: "https://hooks.slack.com/x"}]
+`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Duration(cfg.Global.ResolveTimeout); got != 5*time.Minute {
+		t.Errorf("resolve_timeout = %v, want 5m", got)
+	}
+	r := cfg.Receiver("r")
+	if !r.WebhookConfigs[0].SendResolved {
+		t.Error("webhook send_resolved should default to true")
+	}
+	if r.SlackConfigs[0].SendResolved {
+		t.Error("slack send_resolved should default to false")
+	}
+	if r.WebhookConfigs[0].HTTPConfig != cfg.Global.HTTPConfig || !r.WebhookConfigs[0].HTTPConfig.FollowRedirects {
+		t.Error("webhook http_config should fall back to the global one (follow_redirects default true)")
+	}
+}
+
+func TestErrorsHaveFileLineAndPath(t *testing.T) {
+	_, err := config.Parse([]byte(`route:
+  receiver: r
+  routes:
+    - receiver: r
+    - receiver: r
+      group_wait: soon
+receivers:
+  - name: r
+    pagerduty_configs: [{routing_key: x}]
+`), "am.yml")
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{
+		`am.yml:6: route.routes[1].group_wait: `,
+		`am.yml:9: receivers[0].pagerduty_configs: integration pagerduty_configs is not supported yet`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q\nlacks %q", err, want)
+		}
+	}
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.File != "am.yml" {
+		t.Errorf("errors.As(*config.Error) = %v", ce)
+	}
+	if !errors.Is(err, config.ErrUnsupportedIntegration) {
+		t.Error("want errors.Is(err, ErrUnsupportedIntegration)")
+	}
+}
+
+func TestSecretsNeverPrinted(t *testing.T) {
+	const (
+		pass  = "hunter2-password"
+		hook  = "https://hooks.slack.com/services/T0/B0/supersecretpath"
+		token = "bearer-token-value"
+	)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+global:
+  smtp_auth_password: %s
+  smtp_smarthost: smtp.example.org:587
+  smtp_from: a@example.org
+  slack_api_url: %s
+  http_config:
+    bearer_token: %s
+route: {receiver: r}
+receivers:
+  - name: r
+    slack_configs: [{channel: "#x"}]
+    email_configs: [{to: b@example.org}]
+    webhook_configs: [{url: %q}]
+`, pass, hook, token, hook)), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	log.Info("cfg", "global", cfg.Global, "slack", cfg.Receiver("r").SlackConfigs[0], "url", cfg.Global.SlackAPIURL)
+	js, _ := json.Marshal(cfg)
+	outputs := map[string]string{
+		"String":  cfg.String(),
+		"%v":      fmt.Sprintf("%v", *cfg.Global),
+		"%+v":     fmt.Sprintf("%+v %+v", *cfg.Global, *cfg.Receiver("r").EmailConfigs[0]),
+		"%#v":     fmt.Sprintf("%#v", cfg.Global.SMTPAuthPassword),
+		"%s url":  fmt.Sprintf("%s", cfg.Global.SlackAPIURL),
+		"http %v": fmt.Sprintf("%v", cfg.Global.HTTPConfig),
+		"json":    string(js),
+		"slog":    logs.String(),
+	}
+	for name, out := range outputs {
+		for _, secret := range []string{pass, "supersecretpath", token} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s output reveals %q:\n%s", name, secret, out)
+			}
+		}
+	}
+	if !strings.Contains(cfg.String(), "<secret>") {
+		t.Errorf("String() should show <secret>:\n%s", cfg.String())
+	}
+	if cfg.Global.SMTPAuthPassword.Reveal() != pass || cfg.Global.SlackAPIURL.Reveal() != hook {
+		t.Error("Reveal should return the real values")
+	}
+	if cfg.Receiver("r").SlackConfigs[0].APIURL.Reveal() != hook {
+		t.Error("slack api_url should fall back to the global one")
+	}
+}
+
+func TestHash(t *testing.T) {
+	a, err := config.Parse([]byte("route: {receiver: r}\nreceivers: [{name: r}]\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := config.Parse([]byte("route: {receiver: r}\nreceivers: [{name: r}]\n"), "")
+	c, _ := config.Parse([]byte("route: {receiver: r}\nreceivers: [{name: r}]\n# changed\n"), "")
+	if a.Hash() != b.Hash() || a.Hash() == c.Hash() || a.HashValue() == c.HashValue() {
+		t.Error("Hash must be equal for equal files and differ otherwise")
+	}
+	if a.Original != "route: {receiver: r}\nreceivers: [{name: r}]\n" {
+		t.Errorf("Original = %q", a.Original)
+	}
+}

@@ -1,0 +1,218 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+)
+
+// position records where a decoded mapping and its keys are in the file, so
+// that checks made after decoding can still point at a line.
+type position struct {
+	line int
+	keys map[string]int
+}
+
+func (p position) at(key string) int {
+	if l, ok := p.keys[key]; ok {
+		return l
+	}
+	return p.line
+}
+
+// positioner is implemented by schema types that keep their position.
+type positioner interface{ setPosition(position) }
+
+func positionOf(n *yaml.Node, pairs []pair) position {
+	p := position{line: n.Line, keys: make(map[string]int, len(pairs))}
+	for _, kv := range pairs {
+		p.keys[kv.key.Value] = kv.key.Line
+	}
+	return p
+}
+
+func reflectValue(ptr any) reflect.Value { return reflect.ValueOf(ptr).Elem() }
+
+var yamlSyntaxLine = regexp.MustCompile(`^yaml: line (\d+): `)
+
+func yamlErrorLine(err error) int {
+	if m := yamlSyntaxLine.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	return 0
+}
+
+func cleanSyntaxError(err error) error {
+	msg := yamlSyntaxLine.ReplaceAllString(err.Error(), "")
+	return errors.New(msg)
+}
+
+// validation holds the checks that span sections: names that must exist or
+// be unique, the root route's rules, and the receivers' global fallbacks.
+type validation struct {
+	*decoder
+}
+
+func (v *validation) at(line int, path string, err error) {
+	v.fail(&yaml.Node{Line: line}, path, err)
+}
+
+func (v *validation) check(cfg *Config, raw *rawConfig) {
+	cfg.receivers = make(map[string]*Receiver, len(cfg.Receivers))
+	for i, r := range cfg.Receivers {
+		path := fmt.Sprintf("receivers[%d]", i)
+		if _, dup := cfg.receivers[r.Name]; dup {
+			v.at(r.pos.at("name"), path+".name", fmt.Errorf("notification config name %q is not unique", r.Name))
+			continue
+		}
+		cfg.receivers[r.Name] = r
+		v.fallbacks(cfg.Global, r, path)
+	}
+
+	intervals := map[string]bool{}
+	for i, ti := range raw.MuteTimeIntervals {
+		if intervals[ti.Name] {
+			v.at(0, fmt.Sprintf("mute_time_intervals[%d].name", i), fmt.Errorf("mute time interval %q is not unique", ti.Name))
+		}
+		intervals[ti.Name] = true
+	}
+	for i, ti := range raw.TimeIntervals {
+		if intervals[ti.Name] {
+			v.at(0, fmt.Sprintf("time_intervals[%d].name", i), fmt.Errorf("time interval %q is not unique", ti.Name))
+		}
+		intervals[ti.Name] = true
+	}
+
+	root := cfg.Route
+	if root == nil {
+		v.at(0, "route", errors.New("no route provided in config"))
+		return
+	}
+	if root.Receiver == "" {
+		v.at(root.pos.line, "route.receiver", errors.New("root route must specify a default receiver"))
+	}
+	if len(root.Match) > 0 || len(root.MatchRE) > 0 || len(root.Matchers) > 0 {
+		v.at(root.pos.line, "route", errors.New("root route must not have any matchers"))
+	}
+	if len(root.MuteTimeIntervals) > 0 {
+		v.at(root.pos.at("mute_time_intervals"), "route.mute_time_intervals", errors.New("root route must not have any mute time intervals"))
+	}
+	if len(root.ActiveTimeIntervals) > 0 {
+		v.at(root.pos.at("active_time_intervals"), "route.active_time_intervals", errors.New("root route must not have any active time intervals"))
+	}
+	if root.Continue {
+		v.at(root.pos.at("continue"), "route.continue", errors.New("cannot have continue in root route"))
+	}
+	v.routes(root, "route", cfg.receivers, intervals)
+}
+
+// routes checks, depth first, that every receiver and time interval a route
+// names exists.
+func (v *validation) routes(r *Route, path string, receivers map[string]*Receiver, intervals map[string]bool) {
+	if r.Receiver != "" {
+		if _, ok := receivers[r.Receiver]; !ok {
+			v.at(r.pos.at("receiver"), path+".receiver", fmt.Errorf("undefined receiver %q used in route", r.Receiver))
+		}
+	}
+	for _, list := range []struct {
+		key   string
+		names []string
+	}{{"mute_time_intervals", r.MuteTimeIntervals}, {"active_time_intervals", r.ActiveTimeIntervals}} {
+		for i, name := range list.names {
+			if !intervals[name] {
+				v.at(r.pos.at(list.key), fmt.Sprintf("%s.%s[%d]", path, list.key, i), fmt.Errorf("undefined time interval %q used in route", name))
+			}
+		}
+	}
+	for i, c := range r.Routes {
+		v.routes(c, fmt.Sprintf("%s.routes[%d]", path, i), receivers, intervals)
+	}
+}
+
+// fallbacks fills a receiver's unset fields from the global section, as
+// Alertmanager does, and reports what neither sets.
+func (v *validation) fallbacks(g *GlobalConfig, r *Receiver, path string) {
+	for i, w := range r.WebhookConfigs {
+		_ = i
+		if w.HTTPConfig == nil {
+			w.HTTPConfig = g.HTTPConfig
+		}
+	}
+	for i, s := range r.SlackConfigs {
+		p := fmt.Sprintf("%s.slack_configs[%d]", path, i)
+		if s.HTTPConfig == nil {
+			s.HTTPConfig = g.HTTPConfig
+		}
+		hasURL := s.APIURL != nil || s.APIURLFile != ""
+		hasToken := s.AppToken != "" || s.AppTokenFile != ""
+		if hasURL && hasToken {
+			v.at(r.pos.at("slack_configs"), p, errors.New("at most one of api_url/api_url_file & app_token/app_token_file must be configured"))
+			continue
+		}
+		if !hasURL && !hasToken {
+			switch {
+			case g.SlackAPIURL != nil || g.SlackAPIURLFile != "":
+				s.APIURL, s.APIURLFile = g.SlackAPIURL, g.SlackAPIURLFile
+			case g.SlackAppToken != "" || g.SlackAppTokenFile != "":
+				s.AppToken, s.AppTokenFile = g.SlackAppToken, g.SlackAppTokenFile
+			default:
+				v.at(r.pos.at("slack_configs"), p, errors.New("no global Slack API URL set either inline or in a file"))
+				continue
+			}
+		}
+		if s.AppToken != "" || s.AppTokenFile != "" {
+			if s.AppURL == nil {
+				s.AppURL = g.SlackAppURL
+			}
+			if s.AppURL == nil {
+				s.AppURL = mustURL("https://slack.com/api/chat.postMessage")
+			}
+		}
+	}
+	for i, e := range r.EmailConfigs {
+		p := fmt.Sprintf("%s.email_configs[%d]", path, i)
+		if e.TLSConfig == nil {
+			e.TLSConfig = g.SMTPTLSConfig
+		}
+		if e.Smarthost.String() == "" {
+			if g.SMTPSmarthost.String() == "" {
+				v.at(r.pos.at("email_configs"), p, errors.New("no global SMTP smarthost set"))
+			}
+			e.Smarthost = g.SMTPSmarthost
+		}
+		if e.From == "" {
+			if g.SMTPFrom == "" {
+				v.at(r.pos.at("email_configs"), p, errors.New("no global SMTP from set"))
+			}
+			e.From = g.SMTPFrom
+		}
+		if e.Hello == "" {
+			e.Hello = g.SMTPHello
+		}
+		if e.AuthUsername == "" {
+			e.AuthUsername = g.SMTPAuthUsername
+		}
+		if e.AuthPassword == "" && e.AuthPasswordFile == "" {
+			e.AuthPassword, e.AuthPasswordFile = g.SMTPAuthPassword, g.SMTPAuthPasswordFile
+		}
+		if e.AuthSecret == "" && e.AuthSecretFile == "" {
+			e.AuthSecret, e.AuthSecretFile = g.SMTPAuthSecret, g.SMTPAuthSecretFile
+		}
+		if e.AuthIdentity == "" {
+			e.AuthIdentity = g.SMTPAuthIdentity
+		}
+		if e.RequireTLS == nil {
+			b := g.SMTPRequireTLS
+			e.RequireTLS = &b
+		}
+		if e.ForceImplicitTLS == nil && g.SMTPForceImplicitTLS != nil {
+			b := *g.SMTPForceImplicitTLS
+			e.ForceImplicitTLS = &b
+		}
+	}
+}
