@@ -20,6 +20,9 @@ import (
 // ErrConflict is returned when the retries are used up by concurrent writers.
 var ErrConflict = errors.New("kv compare-and-set conflict")
 
+// ErrNoChange, returned by a Mutate function, leaves the entry as it is.
+var ErrNoChange = errors.New("no change")
+
 // maxAttempts bounds the retries of one Mutate under contention; the input
 // message is redelivered afterwards, so nothing is lost.
 const maxAttempts = 64
@@ -47,10 +50,10 @@ func Get[T any](ctx context.Context, kv jetstream.KeyValue, key string) (Entry[T
 }
 
 // Mutate applies fn to the current value of key (nil when absent) and stores
-// what it returns with compare-and-set, retrying fn on conflict. fn returning
-// a nil value deletes the key; returning the current pointer unchanged (same
-// pointer) writes nothing. fn must be free of side effects other than on its
-// argument: it may run several times. Mutate returns the stored entry.
+// what it returns with compare-and-set, retrying fn on conflict. fn may change
+// its argument in place and return it. Returning nil deletes the key;
+// returning ErrNoChange writes nothing. fn may run several times, so its side
+// effects must be idempotent. Mutate returns the stored entry.
 func Mutate[T any](ctx context.Context, kv jetstream.KeyValue, key string, fn func(cur *T) (*T, error)) (Entry[T], error) {
 	for attempt := range maxAttempts {
 		if attempt > 0 {
@@ -62,14 +65,15 @@ func Mutate[T any](ctx context.Context, kv jetstream.KeyValue, key string, fn fu
 		if err != nil {
 			return Entry[T]{}, err
 		}
+		revision := cur.Revision
 		next, err := fn(cur.Value)
+		if errors.Is(err, ErrNoChange) {
+			return cur, nil
+		}
 		if err != nil {
 			return Entry[T]{}, err
 		}
-		if next != nil && next == cur.Value {
-			return cur, nil
-		}
-		rev, err := write(ctx, kv, key, cur, next)
+		rev, err := write(ctx, kv, key, revision, cur.Value != nil, next)
 		if isConflict(err) {
 			continue
 		}
@@ -81,12 +85,12 @@ func Mutate[T any](ctx context.Context, kv jetstream.KeyValue, key string, fn fu
 	return Entry[T]{}, fmt.Errorf("kv %s: %w", key, ErrConflict)
 }
 
-func write[T any](ctx context.Context, kv jetstream.KeyValue, key string, cur Entry[T], next *T) (uint64, error) {
+func write[T any](ctx context.Context, kv jetstream.KeyValue, key string, revision uint64, existed bool, next *T) (uint64, error) {
 	if next == nil {
-		if cur.Value == nil {
+		if !existed {
 			return 0, nil
 		}
-		err := kv.Delete(ctx, key, jetstream.LastRevision(cur.Revision))
+		err := kv.Delete(ctx, key, jetstream.LastRevision(revision))
 		if err != nil {
 			return 0, fmt.Errorf("kv delete %s: %w", key, err)
 		}
@@ -97,10 +101,10 @@ func write[T any](ctx context.Context, kv jetstream.KeyValue, key string, cur En
 		return 0, fault.Final(fmt.Errorf("kv encode %s: %w", key, err))
 	}
 	var rev uint64
-	if cur.Value == nil {
+	if !existed {
 		rev, err = kv.Create(ctx, key, data)
 	} else {
-		rev, err = kv.Update(ctx, key, data, cur.Revision)
+		rev, err = kv.Update(ctx, key, data, revision)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("kv write %s: %w", key, err)

@@ -80,3 +80,29 @@ func TestMutateDeleteAndRecreate(t *testing.T) {
 		t.Fatalf("got %+v, want 2", e.Value)
 	}
 }
+
+// A function may change the value in place; ErrNoChange writes nothing.
+func TestMutateInPlaceAndNoChange(t *testing.T) {
+	kv := bucket(t)
+	ctx := t.Context()
+	inc := func(c *counter) (*counter, error) {
+		if c == nil {
+			c = &counter{}
+		}
+		c.N++
+		return c, nil
+	}
+	for range 2 {
+		if _, err := store.Mutate(ctx, kv, "k", inc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := store.Mutate(ctx, kv, "k", func(*counter) (*counter, error) { return nil, store.ErrNoChange })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := store.Get[counter](ctx, kv, "k")
+	if got.Value.N != 2 || got.Revision != e.Revision {
+		t.Fatalf("got %+v rev %d, want N=2 unchanged at rev %d", got.Value, got.Revision, e.Revision)
+	}
+}

@@ -192,7 +192,20 @@ func (d *Dedup) deadLetter(in *message.Message, p alert.Postable, reason error) 
 	if err != nil {
 		return fault.Final(err)
 	}
-	return bus.PublishDeadLetter(d.pub, contract.StageDedup, in, payload, reason)
+	dl, err := json.Marshal(contract.DeadLetter{
+		Version: contract.Version, Stage: contract.StageDedup, Subject: contract.SubjectAlertsIn,
+		Reason: reason.Error(), Payload: payload, FailedAt: d.opts.Now().UTC(),
+	})
+	if err != nil {
+		return fault.Final(err)
+	}
+	sum := sha256.Sum256(append([]byte(in.Metadata.Get(bus.MetaStreamSeq)+"\x00"), payload...))
+	out := message.NewMessage("dlq-"+hex.EncodeToString(sum[:12]), dl)
+	out.Metadata.Set(bus.MetaMsgID, out.UUID)
+	if err := d.pub.Publish(contract.DLQSubject(contract.StageDedup), out); err != nil {
+		return fmt.Errorf("publish dead letter: %w", err)
+	}
+	return nil
 }
 
 func (d *Dedup) receivedAt(msg *message.Message) time.Time {

@@ -126,7 +126,7 @@ func (g *Grouper) handleRouted(ctx context.Context, kv jetstream.KeyValue, msg *
 			grp = NewGroup(ev.Route, now)
 		}
 		if !grp.Add(ev.Fingerprint, ev.Alert, ev.Route, now) && cur != nil {
-			return cur, nil
+			return nil, store.ErrNoChange
 		}
 		return grp, nil
 	})

@@ -1,0 +1,340 @@
+// Package e2e runs Klaxon as its users do: the real klaxon binary, one
+// process or one process per stage against a real nats-server process, fed
+// by curl-like HTTP posts, a NATS client, or the real Prometheus, and
+// notifying a real HTTP webhook. Tests wait by polling with deadlines.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bin holds the binaries built once for all tests.
+var bin struct {
+	klaxon, natsServer string
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "klaxon-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin.klaxon = filepath.Join(dir, "klaxon")
+	bin.natsServer = filepath.Join(dir, "nats-server")
+	for pkg, out := range map[string]string{
+		"github.com/klaxon-alerts/klaxon/services/klaxon": bin.klaxon,
+		"github.com/nats-io/nats-server/v2":               bin.natsServer,
+	} {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n", pkg, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireE2E returns the path of an external binary. With KLAXON_E2E=1 (as
+// in CI) a missing binary fails the test; otherwise the test is skipped.
+func requireE2E(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("KLAXON_E2E") == "1" {
+			t.Fatalf("KLAXON_E2E=1 but %s is not installed: %v", name, err)
+		}
+		t.Skipf("%s not installed (set KLAXON_E2E=1 to require it)", name)
+	}
+	return path
+}
+
+// freeAddr returns a loopback address with a port that was free just now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval, not a wait for work
+	}
+}
+
+// proc is a child process whose output goes to the test log on failure.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// start runs a process until the test ends (or until kill/stop).
+func start(t *testing.T, name, path string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, cmd: exec.Command(path, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("--- output of %s ---\n%s", name, tail(p.out.String(), 60))
+		}
+	})
+	return p
+}
+
+// stop ends the process gracefully (SIGTERM), then kills it.
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// kill ends the process at once (SIGKILL), as a crash would.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+func tail(s string, lines int) string {
+	ls := strings.Split(s, "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return strings.Join(ls, "\n")
+}
+
+// waitReady polls a Klaxon process's /-/ready.
+func waitReady(t *testing.T, addr string) {
+	t.Helper()
+	eventually(t, 30*time.Second, "klaxon at "+addr+" ready", func() bool {
+		resp, err := http.Get("http://" + addr + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// webhookMessage is the part of Alertmanager's version-4 payload tests read.
+type webhookMessage struct {
+	Version  string `json:"version"`
+	GroupKey string `json:"groupKey"`
+	Receiver string `json:"receiver"`
+	Status   string `json:"status"`
+	Alerts   []struct {
+		Status      string            `json:"status"`
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
+		Fingerprint string            `json:"fingerprint"`
+	} `json:"alerts"`
+	GroupLabels map[string]string `json:"groupLabels"`
+}
+
+type received struct {
+	at  time.Time
+	msg webhookMessage
+}
+
+// sink is a webhook receiver recording every notification.
+type sink struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	got []received
+	// fail, when set, answers with this status code instead of 200.
+	fail int
+}
+
+func newSink(t *testing.T) *sink {
+	t.Helper()
+	s := &sink{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var m webhookMessage
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Errorf("webhook payload is not JSON: %v: %s", err, body)
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.fail != 0 {
+			w.WriteHeader(s.fail)
+			return
+		}
+		s.got = append(s.got, received{at: time.Now(), msg: m})
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *sink) messages() []received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]received(nil), s.got...)
+}
+
+// firingCount counts, per value of label, the notifications in which an
+// alert with that value was firing.
+func (s *sink) firingCount(label string) map[string]int {
+	counts := map[string]int{}
+	for _, r := range s.messages() {
+		for _, a := range r.msg.Alerts {
+			if a.Status == "firing" {
+				counts[a.Labels[label]]++
+			}
+		}
+	}
+	return counts
+}
+
+// writeConfig writes an Alertmanager config routing everything to the sink.
+func writeConfig(t *testing.T, webhookURL, groupBy string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "klaxon.yml")
+	cfg := fmt.Sprintf(`route:
+  receiver: sink
+  group_by: %s
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: sink
+    webhook_configs:
+      - url: %s
+`, groupBy, webhookURL)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// klaxonOne starts the one-process Klaxon; it returns the process and its
+// HTTP and NATS addresses.
+func klaxonOne(t *testing.T, configFile, storage string) (p *proc, web, natsAddr string) {
+	t.Helper()
+	web, natsAddr = freeAddr(t), freeAddr(t)
+	p = start(t, "klaxon", bin.klaxon,
+		"--config.file", configFile, "--web.listen-address", web,
+		"--storage.path", storage, "--nats.listen-address", natsAddr, "--log.level", "debug")
+	waitReady(t, web)
+	return p, web, natsAddr
+}
+
+// postAlerts posts alerts as Prometheus does and returns the status code.
+func postAlerts(t *testing.T, web string, alerts any) int {
+	t.Helper()
+	body, err := json.Marshal(alerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+web+"/api/v2/alerts", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("post alerts: %v", err)
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode
+}
+
+// metric reads one sample from a Klaxon process's /metrics (0 if absent).
+func metric(t *testing.T, web, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + web + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return 0
+}
+
+type postable struct {
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	StartsAt    time.Time         `json:"startsAt,omitzero"`
+	EndsAt      time.Time         `json:"endsAt,omitzero"`
+}
+
+// firingAlert is an alert as Prometheus sends it while it fires.
+func firingAlert(labels ...string) postable {
+	ls := map[string]string{}
+	for i := 0; i+1 < len(labels); i += 2 {
+		ls[labels[i]] = labels[i+1]
+	}
+	now := time.Now()
+	return postable{Labels: ls, Annotations: map[string]string{"summary": "test"}, StartsAt: now, EndsAt: now.Add(time.Hour)}
+}
