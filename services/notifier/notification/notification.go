@@ -9,6 +9,7 @@
 package notification
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -232,3 +233,17 @@ func (kv KV) Values() []string { return kv.SortedPairs().Values() }
 
 // String returns the sorted pairs as text.
 func (kv KV) String() string { return kv.SortedPairs().String() }
+
+// StatusError is an integration endpoint's non-2xx HTTP answer. Body is a
+// short, already redacted excerpt of the response.
+type StatusError struct {
+	Code int
+	Body string
+}
+
+func (e *StatusError) Error() string {
+	if e.Body == "" {
+		return fmt.Sprintf("unexpected status code %d", e.Code)
+	}
+	return fmt.Sprintf("unexpected status code %d: %s", e.Code, e.Body)
+}
