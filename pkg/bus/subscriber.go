@@ -22,6 +22,14 @@ const (
 
 	// ackTimeout bounds the wait for the server to confirm an Ack.
 	ackTimeout = 5 * time.Second
+	// nextWait bounds one wait of the message iterator. The iterator sends
+	// its next pull request only from inside Next, and skips it when its
+	// previous request is still being sent; a worker that acks fast can
+	// call Next in that window and would then wait for the server's idle
+	// heartbeat (30s) to notice. Returning from Next now and then and calling
+	// it again turns that stall into at most nextWait. No network traffic is
+	// caused by it.
+	nextWait = 200 * time.Millisecond
 	// Pauses between failed pulls grow from pullRetryMin to pullRetryMax.
 	pullRetryMin = 100 * time.Millisecond
 	pullRetryMax = 10 * time.Second
@@ -167,9 +175,8 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	return out, nil
 }
 
-// Close stops every subscription, waits (at most DrainTimeout, plus the
-// time to answer JetStream) for their in-flight messages and closes their
-// channels. The durable consumers stay: a new Subscriber resumes them.
+// Close stops every subscription, waits for their in-flight messages (at
+// most DrainTimeout) and closes their channels. The durable consumers stay: a new Subscriber resumes them.
 func (s *Subscriber) Close() error {
 	s.mu.Lock()
 	s.closed = true
@@ -192,6 +199,8 @@ type subscription struct {
 	out      chan<- *message.Message
 	consLock sync.Mutex
 	cons     jetstream.Consumer
+	// connClosed logs the end of the subscription once, not per worker.
+	connClosed sync.Once
 }
 
 func (s *Subscriber) newSubscription(ctx context.Context, topic string) (*subscription, error) {
@@ -257,28 +266,20 @@ func subscribeErr(err error) error {
 	return err
 }
 
-// work is one worker: it fetches one message at a time and sees it through
+// work is one worker: it pulls one message at a time and sees it through
 // to its Ack or Nack, until ctx is cancelled or the connection is closed.
 func (sub *subscription) work(ctx context.Context) {
 	pause := pullRetryMin
 	for ctx.Err() == nil {
 		cons, err := sub.consumer(ctx, false)
 		if err == nil {
-			var batch jetstream.MessageBatch
-			batch, err = cons.Fetch(1, jetstream.FetchContext(ctx))
-			if err == nil {
-				for m := range batch.Messages() {
-					sub.handle(ctx, m)
-				}
-				err = batch.Error()
-			}
+			err = sub.pull(ctx, cons)
 		}
 		switch {
-		case err == nil || ctx.Err() != nil:
-			pause = pullRetryMin
-			continue
-		case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, jetstream.ErrConnectionClosed):
-			sub.logger.Error("nats connection closed, subscription ends", "error", err)
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, jetstream.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionClosed):
+			sub.connClosed.Do(func() { sub.logger.Error("nats connection closed, subscription ends", "error", err) })
 			return
 		case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
 			sub.logger.Warn("consumer gone, recreating it", "error", err)
@@ -295,6 +296,39 @@ func (sub *subscription) work(ctx context.Context) {
 		}
 		t.Stop()
 		pause = min(2*pause, pullRetryMax)
+	}
+}
+
+// pull runs one message iterator until ctx is cancelled (nil) or it fails.
+//
+// The iterator asks the server for one message only when Next is called,
+// so nothing waits in a client buffer while the worker is busy. On ctx
+// cancellation it is drained, not stopped: its subscription is closed with a
+// flush, so a message the server already sent to the outstanding pull
+// request still arrives (and is nacked by handle) instead of coming back
+// only after AckWait.
+func (sub *subscription) pull(ctx context.Context, cons jetstream.Consumer) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(1))
+	if err != nil {
+		return fmt.Errorf("pull from consumer %q: %w", sub.durable, err)
+	}
+	defer it.Stop()
+	stopDrain := context.AfterFunc(ctx, it.Drain)
+	defer stopDrain()
+	for {
+		m, err := it.Next(jetstream.NextMaxWait(nextWait))
+		switch {
+		case errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil:
+			// No message yet; calling Next again re-checks whether a pull
+			// request is outstanding (see nextWait).
+			continue
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("pull from consumer %q: %w", sub.durable, err)
+		}
+		sub.handle(ctx, m)
 	}
 }
 
