@@ -1,0 +1,195 @@
+package alert
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+func at(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+
+func TestNormalizeDefaults(t *testing.T) {
+	labels := map[string]string{"alertname": "A"}
+	tests := []struct {
+		name        string
+		in          Postable
+		start, end  time.Time
+		wantTimeout bool
+	}{
+		{"both set", Postable{Labels: labels, StartsAt: at(-5), EndsAt: at(10)}, at(-5), at(10), false},
+		{"no start: now", Postable{Labels: labels, EndsAt: at(10)}, at(10), at(10), false},
+		{"nothing: now + resolve_timeout", Postable{Labels: labels}, at(0), at(5), true},
+		{"no end: resolve_timeout", Postable{Labels: labels, StartsAt: at(-1)}, at(-1), at(5), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := tt.in.Normalize(at(0), 5*time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !a.StartsAt.Equal(tt.start) || !a.EndsAt.Equal(tt.end) || a.Timeout != tt.wantTimeout || !a.UpdatedAt.Equal(at(0)) {
+				t.Fatalf("got start %v end %v timeout %v", a.StartsAt, a.EndsAt, a.Timeout)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		in   Postable
+		want error
+	}{
+		{"no labels", Postable{}, ErrNoLabels},
+		{"empty label name", Postable{Labels: map[string]string{"": "x"}}, ErrLabelName},
+		{"value not UTF-8", Postable{Labels: map[string]string{"a": "\xff"}}, ErrLabelValue},
+		{"annotation name", Postable{Labels: map[string]string{"a": "b"}, Annotations: map[string]string{"": "x"}}, ErrLabelName},
+		{"end before start", Postable{Labels: map[string]string{"a": "b"}, StartsAt: at(1), EndsAt: at(0)}, ErrEndBeforeStart},
+		{"UTF-8 names are valid", Postable{Labels: map[string]string{"service.name": "ü"}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.in.Validate(); !errors.Is(err, tt.want) {
+				t.Fatalf("Validate() = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodePostableObjectOrArray(t *testing.T) {
+	one, err := DecodePostable([]byte(` {"labels":{"a":"b"}}`))
+	if err != nil || len(one) != 1 || one[0].Labels["a"] != "b" {
+		t.Fatalf("object: %v %+v", err, one)
+	}
+	many, err := DecodePostable([]byte(`[{"labels":{"a":"1"}},{"labels":{"a":"2"},"unknownField":1}]`))
+	if err != nil || len(many) != 2 {
+		t.Fatalf("array: %v %+v", err, many)
+	}
+	for _, bad := range []string{``, `{`, `"x"`, `[1]`, `{"labels":{"a":1}}`} {
+		if _, err := DecodePostable([]byte(bad)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("DecodePostable(%q) = %v, want ErrMalformed", bad, err)
+		}
+	}
+}
+
+func firing(start, end, updated time.Time) Alert {
+	return Alert{Labels: model.LabelSet{"alertname": "A"}, StartsAt: start, EndsAt: end, UpdatedAt: updated}
+}
+
+// Alertmanager's merge rules on re-receipt.
+func TestMerge(t *testing.T) {
+	now := at(0)
+	t.Run("earliest start kept", func(t *testing.T) {
+		m := Merge(firing(at(-10), at(5), at(-1)), firing(at(-3), at(6), now), now)
+		if !m.StartsAt.Equal(at(-10)) || !m.EndsAt.Equal(at(6)) {
+			t.Fatalf("got %v..%v", m.StartsAt, m.EndsAt)
+		}
+	})
+	t.Run("younger wins whatever the argument order", func(t *testing.T) {
+		older, younger := firing(at(-10), at(5), at(-1)), firing(at(-10), at(7), now)
+		younger.Annotations = model.LabelSet{"summary": "new"}
+		if m := Merge(younger, older, now); m.Annotations["summary"] != "new" || !m.EndsAt.Equal(at(7)) {
+			t.Fatalf("got %+v", m)
+		}
+	})
+	t.Run("later explicit end beats an earlier derived one", func(t *testing.T) {
+		stored := firing(at(-10), at(20), at(-1))
+		recv := firing(at(-10), at(5), now)
+		recv.Timeout = true
+		if m := Merge(stored, recv, now); !m.EndsAt.Equal(at(20)) {
+			t.Fatalf("end = %v, want the explicit 20m", m.EndsAt)
+		}
+	})
+	t.Run("derived end does not extend", func(t *testing.T) {
+		stored := firing(at(-10), at(20), at(-1))
+		stored.Timeout = true
+		recv := firing(at(-10), at(5), now)
+		if m := Merge(stored, recv, now); !m.EndsAt.Equal(at(5)) {
+			t.Fatalf("end = %v, want 5m", m.EndsAt)
+		}
+	})
+	t.Run("resolution is kept, latest resolved end wins", func(t *testing.T) {
+		stored := firing(at(-10), at(-1), at(-1))
+		recv := firing(at(-10), at(-2), now)
+		if m := Merge(stored, recv, now); !m.EndsAt.Equal(at(-1)) {
+			t.Fatalf("end = %v, want -1m", m.EndsAt)
+		}
+	})
+}
+
+// Only real changes are emitted: the rule that keeps refreshes off the bus.
+func TestApplyChanges(t *testing.T) {
+	now := at(0)
+	base := firing(at(-10), at(4), at(-1))
+	withSummary := func(a Alert, s string) Alert {
+		a.Annotations = model.LabelSet{"summary": model.LabelValue(s)}
+		return a
+	}
+	tests := []struct {
+		name   string
+		stored *Alert
+		recv   Alert
+		want   Change
+	}{
+		{"new", nil, base, ChangeNew},
+		{"refresh extends end", &base, firing(at(-10), at(8), now), ChangeNone},
+		{"HA twin with same data", &base, firing(at(-10), at(4), now), ChangeNone},
+		{"annotations change", &base, withSummary(firing(at(-10), at(8), now), "x"), ChangeUpdated},
+		{"resolved", &base, firing(at(-10), now, now), ChangeResolved},
+		{"fires again after resolution", ptr(firing(at(-10), at(-5), at(-5))), firing(at(-1), at(4), now), ChangeFiring},
+		{"resolved again stays quiet", ptr(firing(at(-10), at(-5), at(-5))), firing(at(-10), at(-4), now), ChangeNone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, got := Apply(tt.stored, tt.recv, now); got != tt.want {
+				t.Fatalf("Apply = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func ptr(a Alert) *Alert { return &a }
+
+func TestFingerprintIsAlertmanagers(t *testing.T) {
+	// prometheus/common's label-set fingerprint, printed as 16 hex digits,
+	// is the fingerprint Alertmanager shows for the same labels.
+	a := Alert{Labels: model.LabelSet{"alertname": "A"}}
+	want := model.LabelSet{"alertname": "A"}.Fingerprint().String()
+	if got := a.Fingerprint().String(); len(got) != 16 || got != want {
+		t.Fatalf("fingerprint %q", got)
+	}
+}
+
+// FuzzDecodePostable: any input either decodes to alerts that validate or
+// not without panicking, or is rejected as malformed.
+func FuzzDecodePostable(f *testing.F) {
+	for _, s := range []string{
+		`[{"labels":{"alertname":"A"},"startsAt":"2026-01-01T00:00:00Z","endsAt":"2026-01-01T01:00:00Z"}]`,
+		`{"labels":{"a":"b"},"annotations":{"s":"x"},"generatorURL":"http://x"}`,
+		`[]`, `[{"labels":{}}]`, `{"labels":{"\u00ff":"\u0000"}}`, `[{"startsAt":"bad"}]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ps, err := DecodePostable(data)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error not classified as malformed: %v", err)
+			}
+			return
+		}
+		for _, p := range ps {
+			a, err := p.Normalize(t0, 5*time.Minute)
+			if err != nil {
+				continue
+			}
+			if len(a.Labels) == 0 || a.EndsAt.Before(a.StartsAt) {
+				t.Fatalf("normalized alert breaks invariants: %+v", a)
+			}
+		}
+	})
+}

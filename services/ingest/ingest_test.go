@@ -1,0 +1,153 @@
+package ingest_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
+	"github.com/klaxon-alerts/klaxon/pkg/streams"
+	"github.com/klaxon-alerts/klaxon/services/ingest"
+)
+
+type env struct {
+	srv  *natsembed.Server
+	js   jetstream.JetStream
+	http *httptest.Server
+}
+
+func setup(t *testing.T, so streams.Options, io ingest.Options) *env {
+	t.Helper()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), ListenAddress: "127.0.0.1:-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	if err := streams.Provision(t.Context(), js, so); err != nil {
+		t.Fatal(err)
+	}
+	io.JS = js
+	in, err := ingest.New(io)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	in.Register(mux)
+	h := httptest.NewServer(mux)
+	t.Cleanup(h.Close)
+	return &env{srv: srv, js: js, http: h}
+}
+
+func (e *env) post(t *testing.T, body string) (int, string, http.Header) {
+	t.Helper()
+	resp, err := http.Post(e.http.URL+"/api/v2/alerts", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func (e *env) stored(t *testing.T) uint64 {
+	t.Helper()
+	s, err := e.js.Stream(t.Context(), contract.StreamInput)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+const twoAlerts = `[{"labels":{"alertname":"A","i":"1"}},{"labels":{"alertname":"A","i":"2"},"startsAt":"2026-01-01T00:00:00Z"}]`
+
+func TestStoresEveryAlertBefore200(t *testing.T) {
+	e := setup(t, streams.Options{}, ingest.Options{})
+	if code, body, _ := e.post(t, twoAlerts); code != http.StatusOK {
+		t.Fatalf("POST = %d %s", code, body)
+	}
+	if n := e.stored(t); n != 2 {
+		t.Fatalf("stored %d messages, want one per alert", n)
+	}
+}
+
+func TestInvalidAlertsNamedValidOnesStored(t *testing.T) {
+	e := setup(t, streams.Options{}, ingest.Options{})
+	code, body, _ := e.post(t, `[{"labels":{"alertname":"ok"}},{"labels":{}},{"labels":{"a":"b"},"startsAt":"2026-01-02T00:00:00Z","endsAt":"2026-01-01T00:00:00Z"}]`)
+	if code != http.StatusBadRequest {
+		t.Fatalf("POST = %d, want 400", code)
+	}
+	for _, want := range []string{"alert 1", "labels: at least one label pair required", "alert 2", "endsAt: start time must be before end time"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("400 body %q does not name %q", body, want)
+		}
+	}
+	if n := e.stored(t); n != 1 {
+		t.Fatalf("stored %d, want the 1 valid alert", n)
+	}
+}
+
+func TestMalformedAndOversizedBodies(t *testing.T) {
+	e := setup(t, streams.Options{}, ingest.Options{MaxBodyBytes: 200})
+	if code, body, _ := e.post(t, `{"labels":`); code != http.StatusBadRequest || !strings.Contains(body, "malformed") {
+		t.Fatalf("malformed: %d %s", code, body)
+	}
+	big := `[` + strings.Repeat(`{"labels":{"alertname":"A"}},`, 20) + `{"labels":{"alertname":"A"}}]`
+	if code, _, _ := e.post(t, big); code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized: %d, want 413", code)
+	}
+	if n := e.stored(t); n != 0 {
+		t.Fatalf("stored %d from rejected requests", n)
+	}
+}
+
+// A full input stream is backpressure: 429 with Retry-After, nothing claimed.
+func TestFullStreamAnswers429(t *testing.T) {
+	e := setup(t, streams.Options{InputMaxBytes: 600}, ingest.Options{})
+	var code int
+	var hdr http.Header
+	for i := 0; i < 50 && code != http.StatusTooManyRequests; i++ {
+		code, _, hdr = e.post(t, twoAlerts)
+		if code != http.StatusOK && code != http.StatusTooManyRequests {
+			t.Fatalf("POST = %d", code)
+		}
+	}
+	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" {
+		t.Fatalf("full stream: %d Retry-After=%q, want 429 with Retry-After", code, hdr.Get("Retry-After"))
+	}
+}
+
+// With NATS gone, ingest answers 503 with Retry-After, never 200.
+func TestUnreachableNATSAnswers503(t *testing.T) {
+	e := setup(t, streams.Options{}, ingest.Options{PublishTimeout: time.Second})
+	e.srv.Shutdown()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		code, _, hdr := e.post(t, twoAlerts)
+		if code == http.StatusOK {
+			t.Fatal("200 for alerts NATS cannot have stored")
+		}
+		if code == http.StatusServiceUnavailable && hdr.Get("Retry-After") != "" {
+			return
+		}
+	}
+	t.Fatal("no 503 with Retry-After while NATS is down")
+}
