@@ -1,0 +1,178 @@
+package notifier
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/klaxon-alerts/klaxon/pkg/alert"
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/fault"
+	"github.com/klaxon-alerts/klaxon/services/notifier/nflog"
+	"github.com/klaxon-alerts/klaxon/services/notifier/nflogstore"
+	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
+)
+
+// Suppression reasons (klaxon_notifications_suppressed_total{reason}).
+const (
+	// suppressedAlreadyNotified: a redelivery, or a flush older than the one
+	// the log records.
+	suppressedAlreadyNotified = "already_notified"
+	// suppressedNoChange: DedupStage found nothing to tell (nflog.ReasonNone).
+	suppressedNoChange = "no_change"
+	// suppressedResolvedOnly: the flush was due, but the integration does not
+	// send resolved alerts and nothing else was left; the log is updated.
+	suppressedResolvedOnly = "resolved_not_sent"
+)
+
+// handle is the bus handler: decode, then process. A nil return acks.
+func (n *Notifier) handle(msg *message.Message) error {
+	var note contract.Notification
+	if err := json.Unmarshal(msg.Payload, &note); err != nil {
+		return fault.Final(fmt.Errorf("decode notification: %w", err))
+	}
+	if note.Version != contract.Version {
+		return fault.Final(fmt.Errorf("notification version %d, want %d", note.Version, contract.Version))
+	}
+	return n.process(msg.Context(), &note)
+}
+
+// process applies one flush to its integration: the DedupStage decision
+// against the log, the send, the log write. It is straight-line on purpose;
+// every return says how the message ends (nil: ack).
+func (n *Notifier) process(ctx context.Context, note *contract.Notification) error {
+	in := note.Integration
+	log := n.logger.With(
+		slog.String("receiver", in.Receiver),
+		slog.String("integration", in.Type),
+		slog.Int("index", in.Index),
+		slog.String("group_key", note.GroupKey),
+		slog.Uint64("flush_seq", note.FlushSeq))
+
+	integ, err := n.integrations.get(n.config(), in)
+	if err != nil {
+		n.metrics.failed.WithLabelValues(in.Type, failedConfig).Inc()
+		return fault.Final(err)
+	}
+
+	key := nflog.Key(note.GroupKey, in)
+	unlock := n.locks.lock(key)
+	defer unlock()
+
+	entry, rev, err := n.store.Get(ctx, key)
+	if errors.Is(err, nflogstore.ErrCorrupt) {
+		log.Warn("notification log entry unreadable, treated as absent", slog.Any("err", err))
+	} else if err != nil {
+		return err
+	}
+	if entry.Covers(note.FlushSeq, note.FlushedAt) {
+		n.metrics.suppressed.WithLabelValues(suppressedAlreadyNotified).Inc()
+		log.Debug("flush already notified", slog.Uint64("logged_seq", entry.FlushSeq))
+		return nil
+	}
+
+	// Everything is judged at the flush time, never at the time we run.
+	at := note.FlushedAt
+	firing, resolved := nflog.Partition(note.Alerts, at)
+	send, reason := nflog.Decide(entry, firing, resolved, integ.sendResolved, time.Duration(note.RepeatInterval), at)
+	if !send {
+		n.metrics.suppressed.WithLabelValues(suppressedNoChange).Inc()
+		log.Debug("nothing to notify")
+		return nil
+	}
+
+	alerts := note.Alerts
+	if !integ.sendResolved {
+		alerts = firingAt(alerts, at)
+	}
+	sent := false
+	if len(alerts) == 0 {
+		n.metrics.suppressed.WithLabelValues(suppressedResolvedOnly).Inc()
+		log.Debug("only resolved alerts, not sent", slog.String("reason", reason.String()))
+	} else {
+		if err := n.send(ctx, integ, note, alerts, reason, log); err != nil {
+			return err
+		}
+		sent = true
+	}
+
+	superseded, err := n.commit(ctx, key, nflog.NewEntry(note, firing, resolved), rev)
+	if err != nil {
+		// Redelivery will find the log without this flush and may send again.
+		log.Error("notification log write failed", slog.Bool("sent", sent), slog.Any("err", err))
+		return err
+	}
+	if superseded && sent {
+		n.metrics.repeated.Inc()
+		log.Warn("notification repeated: the log already recorded this flush")
+	}
+	return nil
+}
+
+// send delivers alerts through integ and classifies a failure.
+func (n *Notifier) send(ctx context.Context, integ *integration, note *contract.Notification, alerts []alert.Alert, reason nflog.Reason, log *slog.Logger) error {
+	in := note.Integration
+	start := n.now()
+	retryable, err := integ.notifier.Notify(ctx, &notification.Notification{
+		Receiver:    in.Receiver,
+		GroupKey:    note.GroupKey,
+		GroupLabels: note.GroupLabels,
+		Alerts:      alerts,
+		At:          note.FlushedAt,
+		Reason:      reason.String(),
+		ExternalURL: n.externalURL,
+	})
+	n.metrics.latency.WithLabelValues(in.Type).Observe(n.now().Sub(start).Seconds())
+	if err != nil {
+		n.metrics.failed.WithLabelValues(in.Type, failureReason(err)).Inc()
+		// Integrations redact their secrets from errors.
+		log.Warn("notify failed", slog.Bool("retryable", retryable), slog.Any("err", err))
+		err = fmt.Errorf("notify %s/%s[%d]: %w", in.Receiver, in.Type, in.Index, err)
+		if !retryable {
+			return fault.Final(err)
+		}
+		return err
+	}
+	n.metrics.notifications.WithLabelValues(in.Type, reason.Label()).Inc()
+	log.Info("notified", slog.String("reason", reason.String()), slog.Int("alerts", len(alerts)))
+	return nil
+}
+
+// commitAttempts bounds the retries of a log write that failed for a reason
+// other than a conflict (NATS briefly unavailable) after a send: giving up
+// means redelivery and possibly a repeated notification.
+const commitAttempts = 4
+
+func (n *Notifier) commit(ctx context.Context, key string, e *nflog.Entry, rev uint64) (bool, error) {
+	delay := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		superseded, err := n.store.Commit(ctx, key, e, rev)
+		if err == nil || attempt == commitAttempts {
+			return superseded, err
+		}
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return false, errors.Join(err, ctx.Err())
+		case <-timer.C:
+		}
+		delay *= 2
+	}
+}
+
+// firingAt returns the alerts that fire at t.
+func firingAt(alerts []alert.Alert, t time.Time) []alert.Alert {
+	res := make([]alert.Alert, 0, len(alerts))
+	for _, a := range alerts {
+		if !a.ResolvedAt(t) {
+			res = append(res, a)
+		}
+	}
+	return res
+}

@@ -1,0 +1,138 @@
+// Package notifier is the last stage: it takes contract.Notification events
+// (one flush of one aggregation group for one receiver integration) from
+// klaxon.notify.>, decides from the notification log whether each must be
+// sent (Alertmanager's DedupStage, package nflog), sends it through the
+// receiver's integration (package webhook, ...), records it in the log
+// (package nflogstore, JetStream KV) and only then acks.
+//
+// Guarantees:
+//   - A redelivered message, or an older flush of a group arriving after a
+//     newer one was handled, is acked without sending (nflog.Entry.Covers).
+//   - Within a process, flushes of the same group and integration are handled
+//     one at a time; across replicas the log is written with compare-and-set.
+//     The one window left is a send whose log write then finds that another
+//     replica (or a crash and redelivery) already recorded that flush: the
+//     notification was repeated, and klaxon_notifications_repeated_total
+//     counts it.
+//   - Retryable send failures (network, timeout, 5xx, 429) are returned to the
+//     bus (redelivery with backoff, Retry-After kept); final ones (other 4xx,
+//     unknown receiver or integration, undecodable event) go to the dead-letter
+//     subject klaxon.dlq.notifier.
+package notifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/klaxon-alerts/klaxon/pkg/bus"
+	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/services/notifier/nflogstore"
+)
+
+// Options configure the stage.
+type Options struct {
+	JS jetstream.JetStream
+	// Config returns the current running config; called for every message.
+	Config      func() *config.Config
+	ExternalURL string
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer // may be nil
+	Now         func() time.Time      // default time.Now; measures latency only
+	// Subscriber tunes the bus consumer (AckWait, MaxDeliver, Backoff,
+	// Concurrency); Stream and Durable are always the notifier's.
+	Subscriber bus.SubscriberConfig
+}
+
+// Notifier is the notifier stage.
+type Notifier struct {
+	js           jetstream.JetStream
+	config       func() *config.Config
+	externalURL  string
+	logger       *slog.Logger
+	reg          prometheus.Registerer
+	now          func() time.Time
+	subCfg       bus.SubscriberConfig
+	metrics      *metrics
+	integrations *integrations
+	locks        keyLocks
+	store        *nflogstore.Store // set by Run
+}
+
+// New checks the options and registers the stage's metrics.
+func New(opts Options) (*Notifier, error) {
+	if opts.JS == nil {
+		return nil, errors.New("notifier: JS is required")
+	}
+	if opts.Config == nil {
+		return nil, errors.New("notifier: Config is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	logger := opts.Logger.With("component", contract.StageNotifier)
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	subCfg := opts.Subscriber
+	subCfg.Stream = contract.StreamNotify
+	subCfg.Durable = func(string) string { return contract.ConsumerNotify }
+	return &Notifier{
+		js:           opts.JS,
+		config:       opts.Config,
+		externalURL:  opts.ExternalURL,
+		logger:       logger,
+		reg:          opts.Registerer,
+		now:          opts.Now,
+		subCfg:       subCfg,
+		metrics:      m,
+		integrations: newIntegrations(logger),
+	}, nil
+}
+
+// Run consumes notifications until ctx is done, then shuts down in order:
+// the subscription stops taking messages, in-flight messages finish (or are
+// nacked), then the dead-letter publisher is closed. It returns nil when
+// stopped by ctx. The streams and the nflog bucket must exist
+// (streams.Provision).
+func (n *Notifier) Run(ctx context.Context) error {
+	store, err := nflogstore.Open(ctx, n.js)
+	if err != nil {
+		return fmt.Errorf("notifier: %w", err)
+	}
+	n.store = store
+
+	dlq := bus.NewPublisher(n.js, n.logger)
+	defer func() {
+		if err := dlq.Close(); err != nil {
+			n.logger.Warn("close dead-letter publisher", slog.Any("err", err))
+		}
+	}()
+	router, err := bus.NewRouter(n.logger, dlq, contract.StageNotifier, n.reg, bus.WithClock(n.now))
+	if err != nil {
+		return fmt.Errorf("notifier: router: %w", err)
+	}
+	sub := bus.NewSubscriber(n.js, n.subCfg, n.logger)
+	router.AddConsumerHandler(contract.StageNotifier, contract.SubjectNotifyPrefix+">", sub, n.handle)
+
+	n.logger.Info("notifier started")
+	runErr := router.Run(ctx)
+	if err := router.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("close router: %w", err))
+	}
+	n.logger.Info("notifier stopped")
+	if runErr != nil {
+		return fmt.Errorf("notifier: %w", runErr)
+	}
+	return nil
+}
