@@ -1,0 +1,186 @@
+package load
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Percentile returns the p-th percentile (0 < p ≤ 100) of samples by the
+// nearest-rank method: the smallest sample with at least p% of the samples
+// at or below it. It returns 0 for no samples. samples need not be sorted
+// and is not modified.
+func Percentile(samples []time.Duration, p float64) time.Duration {
+	if len(samples) == 0 {
+		return 0
+	}
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	rank := int(math.Ceil(p / 100 * float64(len(s))))
+	rank = min(max(rank, 1), len(s))
+	return s[rank-1]
+}
+
+// Result is what one target did under the load.
+type Result struct {
+	Name   string
+	Target string
+
+	// Elapsed is the load phase: from the first scheduled batch until the
+	// last sender finished, and at least the scheduled Duration.
+	Elapsed time.Duration
+
+	Requests       int
+	AlertsSent     int
+	AlertsAccepted int
+	// AlertsSkipped were due but not sent: the senders' queue was full.
+	AlertsSkipped int
+	// Status counts requests by HTTP status code, or by "error" for a
+	// request that got no response.
+	Status map[string]int
+
+	HTTP []time.Duration // per request
+	E2E  []time.Duration // per alert
+
+	// E2EExpected is the number of distinct alerts accepted at least once,
+	// E2EReceived how many of them reached the sink before the drain ended.
+	E2EExpected int
+	E2EReceived int
+
+	// Process figures, in compare mode only.
+	CPU     time.Duration
+	PeakRSS int64 // bytes
+}
+
+// AcceptedRate is accepted alerts per second over the load phase.
+func (r Result) AcceptedRate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.AlertsAccepted) / r.Elapsed.Seconds()
+}
+
+// StatusSummary lists the request counts by status, e.g. "200:310 503:2".
+func (r Result) StatusSummary() string {
+	if len(r.Status) == 0 {
+		return "-"
+	}
+	var b strings.Builder
+	for i, k := range slices.Sorted(maps.Keys(r.Status)) {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s:%d", k, r.Status[k])
+	}
+	return b.String()
+}
+
+// requestStats collects the senders' figures.
+type requestStats struct {
+	mu       sync.Mutex
+	requests int
+	sent     int
+	accepted int
+	status   map[string]int
+	http     []time.Duration
+}
+
+func (s *requestStats) add(status string, alerts int, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.status == nil {
+		s.status = map[string]int{}
+	}
+	s.requests++
+	s.sent += alerts
+	s.status[status]++
+	s.http = append(s.http, d)
+	if status == "200" {
+		s.accepted += alerts
+	}
+}
+
+// e2eRecorder matches webhook payloads to the first POST of each alert.
+type e2eRecorder struct {
+	mu      sync.Mutex
+	alerts  map[string]*e2eEntry
+	samples []time.Duration
+}
+
+type e2eEntry struct {
+	firstPost time.Time
+	accepted  bool
+	received  bool
+}
+
+func newE2ERecorder() *e2eRecorder {
+	return &e2eRecorder{alerts: map[string]*e2eEntry{}}
+}
+
+// posted records that ids are being posted at t (only the first time counts).
+func (r *e2eRecorder) posted(ids []string, t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		if _, ok := r.alerts[id]; !ok {
+			r.alerts[id] = &e2eEntry{firstPost: t}
+		}
+	}
+}
+
+// accepted records that ids were accepted (a 200 answer).
+func (r *e2eRecorder) accepted(ids []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		if e, ok := r.alerts[id]; ok {
+			e.accepted = true
+		}
+	}
+}
+
+// received records that a webhook payload received at t contains id.
+func (r *e2eRecorder) received(id string, t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.alerts[id]
+	if !ok || e.received {
+		return
+	}
+	e.received = true
+	r.samples = append(r.samples, t.Sub(e.firstPost))
+}
+
+// seen reports whether id reached the sink.
+func (r *e2eRecorder) seen(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.alerts[id]
+	return ok && e.received
+}
+
+// counts returns how many alerts were accepted and how many of those
+// reached the sink.
+func (r *e2eRecorder) counts() (expected, received int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.alerts {
+		if e.accepted {
+			expected++
+			if e.received {
+				received++
+			}
+		}
+	}
+	return expected, received
+}
+
+func (r *e2eRecorder) latencies() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.samples)
+}
