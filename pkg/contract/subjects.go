@@ -91,3 +91,24 @@ const (
 	HeaderSchedule       = "Nats-Schedule"        // "@at <RFC3339>"
 	HeaderScheduleTarget = "Nats-Schedule-Target" // subject the message is delivered to when due
 )
+
+// Row is one line of the README's subject table.
+type Row struct {
+	Subject string // the subject or pattern
+	Stream  string
+	Carries string
+}
+
+// Table lists every subject Klaxon uses, with its stream and payload; the
+// README's subject table is checked against it.
+func Table() []Row {
+	return []Row{
+		{SubjectAlertsIn, StreamInput, "Alertmanager postableAlert JSON: one object or an array"},
+		{SubjectAlertsChanged, StreamAlerts, "AlertChanged"},
+		{SubjectAlertsRouted, StreamAlerts, "AlertRouted"},
+		{SubjectTimerGroupPrefix + "<group>", StreamTimers, "scheduled Tick (Nats-Schedule @at)"},
+		{SubjectTickGroupPrefix + "<group>", StreamTimers, "Tick"},
+		{SubjectNotifyPrefix + "<integration>", StreamNotify, "Notification"},
+		{SubjectDLQPrefix + "<stage>", StreamDLQ, "DeadLetter"},
+	}
+}
