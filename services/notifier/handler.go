@@ -117,6 +117,11 @@ func (n *Notifier) process(ctx context.Context, note *contract.Notification) err
 // send delivers alerts through integ and classifies a failure.
 func (n *Notifier) send(ctx context.Context, integ *integration, note *contract.Notification, alerts []alert.Alert, reason nflog.Reason, log *slog.Logger) error {
 	in := note.Integration
+	// A send must end well before JetStream's AckWait, or the message is
+	// redelivered (possibly to another replica) while it is still being sent.
+	ctx, cancel := context.WithTimeoutCause(ctx, n.sendTimeout,
+		fmt.Errorf("send not done within %s (3/4 of the consumer's AckWait)", n.sendTimeout))
+	defer cancel()
 	start := n.now()
 	retryable, err := integ.notifier.Notify(ctx, &notification.Notification{
 		Receiver:    in.Receiver,

@@ -59,6 +59,7 @@ type Notifier struct {
 	reg          prometheus.Registerer
 	now          func() time.Time
 	subCfg       bus.SubscriberConfig
+	sendTimeout  time.Duration
 	metrics      *metrics
 	integrations *integrations
 	locks        keyLocks
@@ -87,6 +88,10 @@ func New(opts Options) (*Notifier, error) {
 	subCfg := opts.Subscriber
 	subCfg.Stream = contract.StreamNotify
 	subCfg.Durable = func(string) string { return contract.ConsumerNotify }
+	ackWait := subCfg.AckWait
+	if ackWait <= 0 {
+		ackWait = bus.DefaultAckWait
+	}
 	return &Notifier{
 		js:           opts.JS,
 		config:       opts.Config,
@@ -95,6 +100,7 @@ func New(opts Options) (*Notifier, error) {
 		reg:          opts.Registerer,
 		now:          opts.Now,
 		subCfg:       subCfg,
+		sendTimeout:  ackWait * 3 / 4,
 		metrics:      m,
 		integrations: newIntegrations(logger),
 	}, nil

@@ -140,7 +140,7 @@ func (b *syncBuffer) String() string {
 // startStage provisions the streams, starts the notifier with a config of
 // one receiver "team" whose webhook posts to url, and stops it (checking
 // that Run returns nil) when the test ends.
-func startStage(t *testing.T, url string, sendResolved bool) *stage {
+func startStage(t *testing.T, url string, sendResolved bool, tune ...func(*Options)) *stage {
 	t.Helper()
 	_, js := natstest.Start(t)
 	ctx := t.Context()
@@ -161,7 +161,7 @@ receivers:
 		t.Fatalf("config: %v", err)
 	}
 	s := &stage{js: js, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, cfg: cfg}
-	n, err := New(Options{
+	opts := Options{
 		JS:          js,
 		Config:      func() *config.Config { return cfg },
 		ExternalURL: "http://klaxon.example",
@@ -173,7 +173,11 @@ receivers:
 			MaxDeliver:  5,
 			Backoff:     func(int) time.Duration { return 20 * time.Millisecond },
 		},
-	})
+	}
+	for _, f := range tune {
+		f(&opts)
+	}
+	n, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -448,6 +452,28 @@ func TestRetryThenDelivered(t *testing.T) {
 	s.publish(t, "team", 1, t0, firingAlert("a"))
 	s.waitCounter(t, 1, "klaxon_notifications_suppressed_total", "reason", "already_notified")
 	waitCalls(t, r, 2)
+}
+
+// TestSendEndsBeforeAckWait: a receiver that hangs is abandoned before
+// JetStream would redeliver the message under it; the retry delivers once.
+func TestSendEndsBeforeAckWait(t *testing.T) {
+	r := newReceiver(t)
+	hang := make(chan struct{})
+	defer close(hang)
+	r.onCall = func(i int) {
+		if i == 0 {
+			<-hang
+		}
+	}
+	s := startStage(t, r.url(), true, func(o *Options) { o.Subscriber.AckWait = 400 * time.Millisecond })
+
+	s.publish(t, "team", 1, t0, firingAlert("a"))
+	waitCalls(t, r, 2)
+	s.waitCounter(t, 1, "klaxon_notifications_failed_total", "reason", "timeout")
+	s.waitCounter(t, 1, "klaxon_notifications_total")
+	if !strings.Contains(s.logs.String(), "AckWait") {
+		t.Errorf("the timeout's cause is not logged")
+	}
 }
 
 // TestDeadLetters: a 400 and events the stage cannot resolve go to
