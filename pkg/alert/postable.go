@@ -23,11 +23,11 @@ type Postable struct {
 
 // Errors returned by validation; each is wrapped with the field it concerns.
 var (
-	ErrNoLabels      = errors.New("at least one label pair required")
-	ErrLabelName     = errors.New("invalid label name")
-	ErrLabelValue    = errors.New("invalid label value")
+	ErrNoLabels       = errors.New("at least one label pair required")
+	ErrLabelName      = errors.New("invalid label name")
+	ErrLabelValue     = errors.New("invalid label value")
 	ErrEndBeforeStart = errors.New("start time must be before end time")
-	ErrMalformed     = errors.New("malformed alert JSON")
+	ErrMalformed      = errors.New("malformed alert JSON")
 )
 
 // DecodePostable decodes one alert (a JSON object) or several (a JSON array).

@@ -164,3 +164,22 @@ func TestFiringAlertTimeoutSchedulesFlush(t *testing.T) {
 	flushAt(t, g, at(2))
 	wantNext(t, g, at(12))
 }
+
+// A group emptied and created again restarts its flush sequence; its
+// notifications must still get new message ids, or JetStream would drop them
+// as duplicates of the old group's.
+func TestRecreatedGroupGetsNewNotificationIDs(t *testing.T) {
+	in := contract.Integration{Receiver: "r", Type: "webhook"}
+	first := NewGroup(testRoute(), at(0))
+	again := NewGroup(testRoute(), at(30))
+	f := Flush{Seq: 1}
+	if first.ID != again.ID {
+		t.Fatal("same route and key must give the same group id")
+	}
+	if notificationID(first, f, in) == notificationID(again, f, in) {
+		t.Fatal("re-created group reuses the old group's notification id")
+	}
+	if notificationID(first, f, in) != notificationID(first, f, in) {
+		t.Fatal("notification id not deterministic")
+	}
+}

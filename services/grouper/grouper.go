@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/bus"
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
@@ -36,6 +37,16 @@ type Options struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+	// Muter, if set, removes silenced, inhibited and time-muted alerts from
+	// every flush.
+	Muter Muter
+}
+
+// Muter decides at flush time which alerts of a group are not notified:
+// Alertmanager's inhibition, silence and time-interval stages. muted[i] is
+// true when alerts[i] is to be left out.
+type Muter interface {
+	Mute(ctx context.Context, route contract.Route, alerts []alert.Alert, now time.Time) (muted []bool, err error)
 }
 
 // Grouper is the grouper stage.
@@ -163,7 +174,7 @@ func (g *Grouper) handleTick(ctx context.Context, kv jetstream.KeyValue, msg *me
 	}
 	now := g.opts.Now()
 	flush := grp.Snapshot(tick.At)
-	if err := g.publishFlush(grp, flush, now); err != nil {
+	if err := g.publishFlush(ctx, grp, flush, now); err != nil {
 		return err
 	}
 	entry, err := store.Mutate(ctx, kv, tick.GroupID, func(cur *Group) (*Group, error) {
@@ -187,11 +198,29 @@ func (g *Grouper) handleTick(ctx context.Context, kv jetstream.KeyValue, msg *me
 }
 
 // publishFlush publishes one Notification per integration of the group's
-// receiver. A group that never notified and has nothing firing (it fired and
-// resolved within group_wait) publishes nothing.
-func (g *Grouper) publishFlush(grp *Group, f Flush, now time.Time) error {
+// receiver, without its muted alerts. A group that never notified and has
+// nothing firing (it fired and resolved within group_wait) publishes nothing,
+// and so does a flush whose alerts are all muted.
+func (g *Grouper) publishFlush(ctx context.Context, grp *Group, f Flush, now time.Time) error {
 	if grp.FlushSeq == 0 && f.Firing(now) == 0 {
 		return nil
+	}
+	alerts := f.Alerts
+	if g.opts.Muter != nil {
+		muted, err := g.opts.Muter.Mute(ctx, grp.Route, f.Alerts, now)
+		if err != nil {
+			return fmt.Errorf("mute: %w", err)
+		}
+		alerts = make([]alert.Alert, 0, len(f.Alerts))
+		for i, a := range f.Alerts {
+			if !muted[i] {
+				alerts = append(alerts, a)
+			}
+		}
+		if len(alerts) == 0 {
+			g.flushes.WithLabelValues("muted").Inc()
+			return nil
+		}
 	}
 	receiver := g.opts.Config().Receiver(grp.Route.Receiver)
 	if receiver == nil {
@@ -202,19 +231,28 @@ func (g *Grouper) publishFlush(grp *Group, f Flush, now time.Time) error {
 		body, err := json.Marshal(contract.Notification{
 			Version: contract.Version, Integration: in,
 			GroupID: grp.ID, GroupKey: grp.Route.GroupKey, GroupLabels: grp.Route.GroupLabels,
-			Alerts: f.Alerts, RepeatInterval: grp.Route.RepeatInterval,
+			Alerts: alerts, RepeatInterval: grp.Route.RepeatInterval,
 			FlushSeq: f.Seq, FlushedAt: now,
 		})
 		if err != nil {
 			return fault.Final(err)
 		}
-		m := message.NewMessage("ntf-"+grp.ID+"-"+strconv.FormatUint(f.Seq, 10)+"-"+in.Type+"-"+strconv.Itoa(in.Index), body)
+		m := message.NewMessage(notificationID(grp, f, in), body)
 		m.Metadata.Set(bus.MetaMsgID, m.UUID)
 		if err := g.pub.Publish(contract.NotifySubject(in.Type), m); err != nil {
 			return fmt.Errorf("publish notification: %w", err)
 		}
 	}
 	return nil
+}
+
+// notificationID is the flush's deterministic message id. A group emptied
+// and created again restarts its flush sequence, so its creation time is
+// part of the id: otherwise the new group's first flush would be dropped as
+// a duplicate of the old group's.
+func notificationID(grp *Group, f Flush, in contract.Integration) string {
+	return "ntf-" + grp.ID + "-" + strconv.FormatInt(grp.CreatedAt.UnixNano(), 36) + "-" +
+		strconv.FormatUint(f.Seq, 10) + "-" + in.Type + "-" + strconv.Itoa(in.Index)
 }
 
 // schedule (re)publishes the group's timer. Re-publishing on the same

@@ -216,4 +216,3 @@ func reloadOnHangup(ctx context.Context, path string, running *atomic.Pointer[co
 		}
 	}
 }
-
