@@ -20,6 +20,7 @@ import (
 )
 
 const usage = `Usage: klaxon [stage...] [flags]
+       klaxon bench [flags]      load a target and measure (klaxon bench -h)
 
 With no stage, runs all five stages and an embedded NATS server in one process.
 Stages: ingest dedup router grouper notifier (several may be named).
@@ -27,8 +28,20 @@ Stages: ingest dedup router grouper notifier (several may be named).
 Flags:
 `
 
+// commands are the subcommands other than running stages.
+var commands = map[string]func(args []string, stdout, stderr io.Writer) error{
+	"bench": benchMain,
+}
+
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
+	args := os.Args[1:]
+	var err error
+	if len(args) > 0 && commands[args[0]] != nil {
+		err = commands[args[0]](args[1:], os.Stdout, os.Stderr)
+	} else {
+		err = run(args, os.Stderr)
+	}
+	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "klaxon:", err)
 		}
