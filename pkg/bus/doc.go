@@ -21,10 +21,15 @@
 //     one stopped. Acked messages are not redelivered; nacked, unacked and
 //     not-yet-delivered ones are.
 //   - Each of SubscriberConfig.Concurrency workers holds at most one message:
-//     it fetches one, hands it to the consumer, waits for Ack or Nack and
-//     answers JetStream (Ack is confirmed by the server: DoubleAck; Nack is
-//     NakWithDelay). Nothing is prefetched into a client buffer where it
-//     could sit unprocessed until AckWait runs out.
+//     it pulls one (a pull request is sent only when the worker is free, so
+//     nothing waits in a client buffer while AckWait runs), hands it to the
+//     consumer, waits for Ack or Nack and answers JetStream: Ack is
+//     confirmed by the server (DoubleAck), Nack is NakWithDelay with
+//     SubscriberConfig.Backoff or the handler's MetaRetryAfter.
+//   - Stopping (Close, or Subscribe's context cancelled) drains: pulls are
+//     closed with a flush so a message already sent by the server is nacked
+//     for immediate redelivery rather than lost until AckWait; messages
+//     already handed out get DrainTimeout to be acked or nacked.
 //
 // # Why not watermill-nats
 //

@@ -69,12 +69,14 @@ func toNATS(subject string, msg *message.Message) (*nats.Msg, error) {
 		}
 		h[k] = []string{v}
 	}
-	if err := validHeader(headerUUID, msg.UUID); err != nil {
-		return nil, err
-	}
-	h[headerUUID] = []string{msg.UUID}
-	if h.Get(MetaMsgID) == "" {
-		h[MetaMsgID] = []string{msg.UUID}
+	if msg.UUID != "" {
+		if err := validHeader(headerUUID, msg.UUID); err != nil {
+			return nil, err
+		}
+		h[headerUUID] = []string{msg.UUID}
+		if h.Get(MetaMsgID) == "" {
+			h[MetaMsgID] = []string{msg.UUID}
+		}
 	}
 	return &nats.Msg{Subject: subject, Header: h, Data: msg.Payload}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime/debug"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -104,20 +105,23 @@ func NewRouter(logger *slog.Logger, dlq message.Publisher, stage string, reg pro
 		processed: m.processed,
 		seconds:   m.seconds.WithLabelValues(stage),
 	}
-	r.AddMiddleware(dl.middleware, middleware.CorrelationID, finalPanics)
+	r.AddMiddleware(dl.middleware, middleware.CorrelationID, finalPanics(logger))
 	return r, nil
 }
 
-// finalPanics turns a handler panic into a final error (with the stack).
-func finalPanics(h message.HandlerFunc) message.HandlerFunc {
-	rec := middleware.Recoverer(h)
-	return func(msg *message.Message) ([]*message.Message, error) {
-		out, err := rec(msg)
-		var p middleware.RecoveredPanicError
-		if errors.As(err, &p) {
-			return nil, fault.Final(err)
+// finalPanics turns a handler panic into a final error; the stack goes to
+// the log, not into the dead letter.
+func finalPanics(logger *slog.Logger) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) (out []*message.Message, err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					logger.Error("handler panicked", "uuid", msg.UUID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+					out, err = nil, fault.Final(fmt.Errorf("handler panic: %v", r))
+				}
+			}()
+			return h(msg)
 		}
-		return out, err
 	}
 }
 
