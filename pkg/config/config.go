@@ -55,7 +55,11 @@ type Config struct {
 type TimeInterval struct {
 	Name          string                      `yaml:"name" json:"name"`
 	TimeIntervals []timeinterval.TimeInterval `yaml:"time_intervals" json:"time_intervals"`
+
+	pos position
 }
+
+func (t *TimeInterval) setPosition(p position) { t.pos = p }
 
 func (t *TimeInterval) validate() error {
 	if t.Name == "" {

@@ -49,7 +49,7 @@ const maxErrors = 50
 
 // maxNodes bounds the YAML nodes decoded, aliases expanded, so that an alias
 // bomb cannot exhaust memory or time.
-const maxNodes = 1 << 20
+const maxNodes = 1 << 18
 
 // The hooks a schema type can implement; the decoder calls them on a pointer.
 type (
@@ -72,7 +72,29 @@ type decoder struct {
 	file  string
 	errs  []error
 	nodes int
+	// active holds the collection nodes being decoded, to catch an alias
+	// that refers to one of its own ancestors.
+	active map[*yaml.Node]bool
 }
+
+// enter marks n as being decoded; it reports false (and the error) when n is
+// already being decoded further up, i.e. an alias cycle.
+func (d *decoder) enter(n *yaml.Node, path string) bool {
+	if n.Kind != yaml.MappingNode && n.Kind != yaml.SequenceNode {
+		return true
+	}
+	if d.active == nil {
+		d.active = map[*yaml.Node]bool{}
+	}
+	if d.active[n] {
+		d.failf(n, path, "alias refers to a node that contains it")
+		return false
+	}
+	d.active[n] = true
+	return true
+}
+
+func (d *decoder) leave(n *yaml.Node) { delete(d.active, n) }
 
 func (d *decoder) fail(n *yaml.Node, path string, err error) {
 	if len(d.errs) == maxErrors {
@@ -118,6 +140,11 @@ func (d *decoder) resolve(n *yaml.Node) (*yaml.Node, bool) {
 	return n, d.nodes <= maxNodes
 }
 
+// isEmpty reports a null value or an empty list or mapping.
+func isEmpty(n *yaml.Node) bool {
+	return isNull(n) || (n.Kind == yaml.SequenceNode || n.Kind == yaml.MappingNode) && len(n.Content) == 0
+}
+
 func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
@@ -142,6 +169,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.decode(n, v.Elem(), path)
 		return
 	}
+	if !d.enter(n, path) {
+		return
+	}
+	defer d.leave(n)
 	if v.Type() == matchersType {
 		d.decodeMatchers(n, v, path)
 		return
@@ -211,6 +242,8 @@ func (d *decoder) decodeMatchers(n *yaml.Node, v reflect.Value, path string) {
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	p := v.Addr().Interface()
+	before := len(d.errs)
+	keyLines := map[string]int{}
 	if df, ok := p.(defaulter); ok {
 		df.setDefaults()
 	}
@@ -223,8 +256,10 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		fields := fieldsOf(v.Type())
 		seen := map[string]int{}
 		pairs := d.pairs(n, path)
+		pos := positionOf(n, pairs)
+		keyLines = pos.keys
 		if ps, ok := p.(positioner); ok {
-			ps.setPosition(positionOf(n, pairs))
+			ps.setPosition(pos)
 		}
 		for _, kv := range pairs {
 			key := kv.key.Value
@@ -238,9 +273,12 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 				var err error
 				if uf, ok := p.(unknownFielder); ok {
 					err = uf.unknownField(key)
+					if err != nil && isEmpty(kv.value) {
+						continue // e.g. an unsupported integration with no entries
+					}
 				}
 				if err == nil {
-					err = fmt.Errorf("field %s not found in %s", key, typeName(v.Type()))
+					err = fmt.Errorf("unknown field %q", key)
 				}
 				d.fail(kv.key, join(path, key), err)
 				continue
@@ -248,20 +286,67 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			d.decode(kv.value, v.FieldByIndex(idx), join(path, key))
 		}
 	}
-	if va, ok := p.(validator); ok {
-		if err := va.validate(); err != nil {
-			d.fail(n, path, err)
-		}
+	if va, ok := p.(validator); ok && !d.failedDirectly(before, path) {
+		// Validated only when its fields decoded cleanly: a rule about a
+		// field that failed to decode would only repeat the problem.
+		d.failValidation(n, keyLines, path, va.validate())
 	}
 }
 
-// typeName is how an unknown field's owner is named in errors: the YAML
-// section rather than the Go type.
-func typeName(t reflect.Type) string {
-	return strings.ToLower(camelBoundary.ReplaceAllString(t.Name(), "${1}_${2}"))
+// failedDirectly reports whether one of the errors since the first
+// before-th is about a field of the struct at path itself (not a nested one).
+func (d *decoder) failedDirectly(before int, path string) bool {
+	prefix := join(path, "")
+	for _, err := range d.errs[before:] {
+		var e *Error
+		if errors.As(err, &e) && strings.HasPrefix(e.Path, prefix) && !strings.ContainsAny(e.Path[len(prefix):], ".[") {
+			return true
+		}
+	}
+	return false
 }
 
-var camelBoundary = regexp.MustCompile(`([a-z0-9])([A-Z])`)
+// fieldError attributes a validation error to one field of the struct, so
+// that it is reported at that field's path and line.
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e fieldError) Error() string { return e.field + ": " + e.err.Error() }
+func (e fieldError) Unwrap() error { return e.err }
+
+// inField attributes err (if any) to field.
+func inField(field string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fieldError{field: field, err: err}
+}
+
+// failValidation reports a validate() error, split into its joined parts,
+// each at its field when it names one.
+func (d *decoder) failValidation(n *yaml.Node, keyLines map[string]int, path string, err error) {
+	if err == nil {
+		return
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			d.failValidation(n, keyLines, path, e)
+		}
+		return
+	}
+	var fe fieldError
+	if errors.As(err, &fe) {
+		line := n.Line
+		if l, ok := keyLines[fe.field]; ok {
+			line = l
+		}
+		d.fail(&yaml.Node{Line: line}, join(path, fe.field), fe.err)
+		return
+	}
+	d.fail(n, path, err)
+}
 
 type pair struct{ key, value *yaml.Node }
 
@@ -291,7 +376,14 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 					d.failf(k, path, "merge key (<<) must refer to a mapping")
 					continue
 				}
+				if s == n || !d.enter(s, path) {
+					if s == n {
+						d.failf(k, path, "merge key (<<) refers to its own mapping")
+					}
+					continue
+				}
 				merged = append(merged, d.pairs(s, path)...)
+				d.leave(s)
 			}
 			continue
 		}
@@ -378,7 +470,7 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 // decoding a single node.
 func (d *decoder) decodeForeign(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.MappingNode && !v.Addr().Type().Implements(unmarshalerV3) {
-		if !d.checkKeys(n, v.Type(), path) {
+		if !d.checkKeys(n, v.Type(), path, true) {
 			return
 		}
 	}
@@ -388,10 +480,16 @@ func (d *decoder) decodeForeign(n *yaml.Node, v reflect.Value, path string) {
 }
 
 // checkKeys reports unknown keys in n for type t and in its nested mappings.
-func (d *decoder) checkKeys(n *yaml.Node, t reflect.Type, path string) bool {
+func (d *decoder) checkKeys(n *yaml.Node, t reflect.Type, path string, root bool) bool {
 	n, ok := d.resolve(n)
 	if !ok {
 		return false
+	}
+	if !root { // decode has entered the root already
+		if !d.enter(n, path) {
+			return false
+		}
+		defer d.leave(n)
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -409,19 +507,19 @@ func (d *decoder) checkKeys(n *yaml.Node, t reflect.Type, path string) bool {
 		for _, kv := range d.pairs(n, path) {
 			idx, ok := fields[kv.key.Value]
 			if !ok {
-				d.failf(kv.key, join(path, kv.key.Value), "field %s not found", kv.key.Value)
+				d.failf(kv.key, join(path, kv.key.Value), "unknown field %q", kv.key.Value)
 				good = false
 				continue
 			}
-			good = d.checkKeys(kv.value, t.FieldByIndex(idx).Type, join(path, kv.key.Value)) && good
+			good = d.checkKeys(kv.value, t.FieldByIndex(idx).Type, join(path, kv.key.Value), false) && good
 		}
 	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
 		for _, kv := range d.pairs(n, path) {
-			good = d.checkKeys(kv.value, t.Elem(), join(path, kv.key.Value)) && good
+			good = d.checkKeys(kv.value, t.Elem(), join(path, kv.key.Value), false) && good
 		}
 	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
 		for i, item := range n.Content {
-			good = d.checkKeys(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i)) && good
+			good = d.checkKeys(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), false) && good
 		}
 	}
 	return good

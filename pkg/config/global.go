@@ -80,6 +80,7 @@ func DefaultGlobalConfig() GlobalConfig {
 		TelegramAPIURL:   mustURL("https://api.telegram.org"),
 		WebexAPIURL:      mustURL("https://webexapis.com/v1/messages"),
 		RocketchatAPIURL: mustURL("https://open.rocket.chat/"),
+		SlackAppURL:      mustURL("https://slack.com/api/chat.postMessage"),
 	}
 }
 
@@ -87,14 +88,20 @@ func (g *GlobalConfig) setDefaults() { *g = DefaultGlobalConfig() }
 
 func (g *GlobalConfig) validate() error {
 	var errs []error
-	if g.ResolveTimeout <= 0 {
-		errs = append(errs, errors.New("resolve_timeout must be greater than zero"))
-	}
 	if g.HTTPConfig == nil {
 		g.HTTPConfig = defaultHTTPConfig()
 	}
 	if g.SMTPTLSConfig == nil {
 		g.SMTPTLSConfig = &TLSConfig{}
+	}
+	if g.SlackAppURL == nil {
+		g.SlackAppURL = mustURL("https://slack.com/api/chat.postMessage")
+	}
+	if (g.SlackAppToken != "" || g.SlackAppTokenFile != "") && (g.SlackAPIURL != nil || g.SlackAPIURLFile != "") &&
+		(g.SlackAPIURL == nil || g.SlackAPIURL.Reveal() != g.SlackAppURL.String()) {
+		// Alertmanager tolerates both only when slack_api_url is the app URL
+		// (a workaround users applied before app tokens existed).
+		errs = append(errs, errors.New("at most one of slack_app_token/slack_app_token_file & slack_api_url/slack_api_url_file must be configured"))
 	}
 	errs = append(errs,
 		exclusive("slack_api_url", g.SlackAPIURL != nil, "slack_api_url_file", g.SlackAPIURLFile != ""),
@@ -113,9 +120,10 @@ func (g *GlobalConfig) validate() error {
 }
 
 // exclusive is the x / x_file rule: at most one of the pair may be set.
+// The error is reported at b, the second of the pair.
 func exclusive(a string, hasA bool, b string, hasB bool) error {
 	if hasA && hasB {
-		return errors.New("at most one of " + a + " & " + b + " must be configured")
+		return inField(b, errors.New("at most one of "+a+" & "+b+" must be configured"))
 	}
 	return nil
 }

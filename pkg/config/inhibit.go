@@ -27,23 +27,25 @@ type InhibitRule struct {
 
 func (r *InhibitRule) validate() error {
 	var errs []error
-	for _, m := range []map[string]string{r.SourceMatch, r.TargetMatch} {
+	names := func(field string, m map[string]string) {
 		for k := range m {
 			if !model.LegacyValidation.IsValidLabelName(k) {
-				errs = append(errs, fmt.Errorf("invalid label name %q", k))
+				errs = append(errs, inField(field, fmt.Errorf("invalid label name %q", k)))
 			}
 		}
 	}
-	for _, m := range []map[string]Regexp{r.SourceMatchRE, r.TargetMatchRE} {
+	names("source_match", r.SourceMatch)
+	names("target_match", r.TargetMatch)
+	for field, m := range map[string]map[string]Regexp{"source_match_re": r.SourceMatchRE, "target_match_re": r.TargetMatchRE} {
 		for k := range m {
 			if !model.LegacyValidation.IsValidLabelName(k) {
-				errs = append(errs, fmt.Errorf("invalid label name %q", k))
+				errs = append(errs, inField(field, fmt.Errorf("invalid label name %q", k)))
 			}
 		}
 	}
 	for _, l := range r.Equal {
 		if !model.UTF8Validation.IsValidLabelName(l) {
-			errs = append(errs, fmt.Errorf("invalid label name %q in equal list", l))
+			errs = append(errs, inField("equal", fmt.Errorf("invalid label name %q in equal list", l)))
 		}
 	}
 	return errors.Join(errs...)

@@ -74,9 +74,6 @@ func (c *WebhookConfig) validate() error {
 	if c.URL == nil && c.URLFile == "" {
 		return errors.New("one of url or url_file must be configured")
 	}
-	if c.Timeout < 0 {
-		return errors.New("timeout must not be negative")
-	}
 	return exclusive("url", c.URL != nil, "url_file", c.URLFile != "")
 }
 
@@ -134,10 +131,14 @@ func (c *SlackConfig) setDefaults() {
 }
 
 func (c *SlackConfig) validate() error {
-	return errors.Join(
+	errs := []error{
 		exclusive("api_url", c.APIURL != nil, "api_url_file", c.APIURLFile != ""),
 		exclusive("app_token", c.AppToken != "", "app_token_file", c.AppTokenFile != ""),
-	)
+	}
+	if (c.APIURL != nil || c.APIURLFile != "") && (c.AppToken != "" || c.AppTokenFile != "") {
+		errs = append(errs, inField("app_token", errors.New("at most one of api_url/api_url_file & app_token/app_token_file must be configured")))
+	}
+	return errors.Join(errs...)
 }
 
 // SlackField is one attachment field.
@@ -227,14 +228,14 @@ func (c *EmailConfig) setDefaults() {
 
 func (c *EmailConfig) validate() error {
 	if c.To == "" {
-		return errors.New("missing to address in email config")
+		return inField("to", errors.New("missing to address in email config"))
 	}
 	// Header names are case-insensitive: normalise, and reject collisions.
 	headers := make(map[string]string, len(c.Headers))
 	for h, v := range c.Headers {
 		k := textproto.CanonicalMIMEHeaderKey(h)
 		if _, dup := headers[k]; dup {
-			return fmt.Errorf("duplicate header %q in email config", k)
+			return inField("headers", fmt.Errorf("duplicate header %q in email config", k))
 		}
 		headers[k] = v
 	}

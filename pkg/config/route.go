@@ -54,12 +54,12 @@ func (r *Route) validate() error {
 	var errs []error
 	for k := range r.Match {
 		if !model.LegacyValidation.IsValidLabelName(k) {
-			errs = append(errs, fmt.Errorf("match: invalid label name %q", k))
+			errs = append(errs, inField("match", fmt.Errorf("invalid label name %q", k)))
 		}
 	}
 	for k := range r.MatchRE {
 		if !model.LegacyValidation.IsValidLabelName(k) {
-			errs = append(errs, fmt.Errorf("match_re: invalid label name %q", k))
+			errs = append(errs, inField("match_re", fmt.Errorf("invalid label name %q", k)))
 		}
 	}
 	r.GroupBy, r.GroupByAll = nil, false
@@ -72,29 +72,29 @@ func (r *Route) validate() error {
 			continue
 		}
 		if !model.UTF8Validation.IsValidLabelName(l) {
-			errs = append(errs, fmt.Errorf("group_by: invalid label name %q", l))
+			errs = append(errs, inField("group_by", fmt.Errorf("invalid label name %q", l)))
 			continue
 		}
 		if slices.Contains(r.GroupBy, model.LabelName(l)) {
-			errs = append(errs, fmt.Errorf("group_by: duplicated label %q", l))
+			errs = append(errs, inField("group_by", fmt.Errorf("duplicated label %q", l)))
 			continue
 		}
 		r.GroupBy = append(r.GroupBy, model.LabelName(l))
 	}
 	if r.GroupByAll {
 		if len(r.GroupBy) > 0 {
-			errs = append(errs, errors.New("group_by: cannot have wildcard group_by (`...`) and other labels at the same time"))
+			errs = append(errs, inField("group_by", errors.New("cannot have wildcard group_by (`...`) and other labels at the same time")))
 		}
 		r.GroupBy = nil
 	}
 	if r.GroupWait != nil && *r.GroupWait < 0 {
-		errs = append(errs, errors.New("group_wait: must not be negative"))
+		errs = append(errs, inField("group_wait", errors.New("must not be negative")))
 	}
 	if r.GroupInterval != nil && *r.GroupInterval <= 0 {
-		errs = append(errs, errors.New("group_interval: cannot be zero"))
+		errs = append(errs, inField("group_interval", errors.New("cannot be zero")))
 	}
 	if r.RepeatInterval != nil && *r.RepeatInterval <= 0 {
-		errs = append(errs, errors.New("repeat_interval: cannot be zero"))
+		errs = append(errs, inField("repeat_interval", errors.New("cannot be zero")))
 	}
 	return errors.Join(errs...)
 }

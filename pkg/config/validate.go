@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 
+	commoncfg "github.com/prometheus/common/config"
 	"gopkg.in/yaml.v3"
 )
 
@@ -77,13 +78,13 @@ func (v *validation) check(cfg *Config, raw *rawConfig) {
 	intervals := map[string]bool{}
 	for i, ti := range raw.MuteTimeIntervals {
 		if intervals[ti.Name] {
-			v.at(0, fmt.Sprintf("mute_time_intervals[%d].name", i), fmt.Errorf("mute time interval %q is not unique", ti.Name))
+			v.at(ti.pos.at("name"), fmt.Sprintf("mute_time_intervals[%d].name", i), fmt.Errorf("mute time interval %q is not unique", ti.Name))
 		}
 		intervals[ti.Name] = true
 	}
 	for i, ti := range raw.TimeIntervals {
 		if intervals[ti.Name] {
-			v.at(0, fmt.Sprintf("time_intervals[%d].name", i), fmt.Errorf("time interval %q is not unique", ti.Name))
+			v.at(ti.pos.at("name"), fmt.Sprintf("time_intervals[%d].name", i), fmt.Errorf("time interval %q is not unique", ti.Name))
 		}
 		intervals[ti.Name] = true
 	}
@@ -137,42 +138,14 @@ func (v *validation) routes(r *Route, path string, receivers map[string]*Receive
 // fallbacks fills a receiver's unset fields from the global section, as
 // Alertmanager does, and reports what neither sets.
 func (v *validation) fallbacks(g *GlobalConfig, r *Receiver, path string) {
-	for i, w := range r.WebhookConfigs {
-		_ = i
+	for _, w := range r.WebhookConfigs {
 		if w.HTTPConfig == nil {
 			w.HTTPConfig = g.HTTPConfig
 		}
 	}
 	for i, s := range r.SlackConfigs {
 		p := fmt.Sprintf("%s.slack_configs[%d]", path, i)
-		if s.HTTPConfig == nil {
-			s.HTTPConfig = g.HTTPConfig
-		}
-		hasURL := s.APIURL != nil || s.APIURLFile != ""
-		hasToken := s.AppToken != "" || s.AppTokenFile != ""
-		if hasURL && hasToken {
-			v.at(r.pos.at("slack_configs"), p, errors.New("at most one of api_url/api_url_file & app_token/app_token_file must be configured"))
-			continue
-		}
-		if !hasURL && !hasToken {
-			switch {
-			case g.SlackAPIURL != nil || g.SlackAPIURLFile != "":
-				s.APIURL, s.APIURLFile = g.SlackAPIURL, g.SlackAPIURLFile
-			case g.SlackAppToken != "" || g.SlackAppTokenFile != "":
-				s.AppToken, s.AppTokenFile = g.SlackAppToken, g.SlackAppTokenFile
-			default:
-				v.at(r.pos.at("slack_configs"), p, errors.New("no global Slack API URL set either inline or in a file"))
-				continue
-			}
-		}
-		if s.AppToken != "" || s.AppTokenFile != "" {
-			if s.AppURL == nil {
-				s.AppURL = g.SlackAppURL
-			}
-			if s.AppURL == nil {
-				s.AppURL = mustURL("https://slack.com/api/chat.postMessage")
-			}
-		}
+		v.slackFallbacks(g, s, r.pos.at("slack_configs"), p)
 	}
 	for i, e := range r.EmailConfigs {
 		p := fmt.Sprintf("%s.email_configs[%d]", path, i)
@@ -214,5 +187,47 @@ func (v *validation) fallbacks(g *GlobalConfig, r *Receiver, path string) {
 			b := *g.SMTPForceImplicitTLS
 			e.ForceImplicitTLS = &b
 		}
+	}
+}
+
+// slackFallbacks applies Alertmanager's rules for a Slack config: the app
+// URL, token and webhook URL fall back to the global ones (the global token
+// only when the config has no token, no authorization and no api_url of its
+// own); with an app token, the token becomes the HTTP client's bearer
+// authorization and the app URL the URL posted to. So a notifier only ever
+// posts to APIURL (or the URL in APIURLFile) with HTTPConfig.
+func (v *validation) slackFallbacks(g *GlobalConfig, s *SlackConfig, line int, path string) {
+	if s.AppURL == nil {
+		s.AppURL = g.SlackAppURL
+	}
+	if s.AppToken == "" && s.AppTokenFile == "" && s.APIURL == nil &&
+		(s.HTTPConfig == nil || s.HTTPConfig.Authorization == nil) {
+		s.AppToken, s.AppTokenFile = g.SlackAppToken, g.SlackAppTokenFile
+	}
+	if s.APIURL == nil && s.APIURLFile == "" {
+		s.APIURL, s.APIURLFile = g.SlackAPIURL, g.SlackAPIURLFile
+	}
+	if s.APIURL == nil && s.APIURLFile == "" && s.AppToken == "" && s.AppTokenFile == "" {
+		v.at(line, path, errors.New("no Slack API URL nor App token set either inline or in a file"))
+		return
+	}
+	if s.HTTPConfig == nil {
+		h := *g.HTTPConfig // a copy: the token below must not reach the global client
+		s.HTTPConfig = &h
+	}
+	if s.AppToken != "" || s.AppTokenFile != "" {
+		if s.HTTPConfig.Authorization != nil {
+			v.at(line, path, errors.New("http authorization can't be set when using Slack App tokens"))
+			return
+		}
+		h := *s.HTTPConfig
+		h.Authorization = &commoncfg.Authorization{
+			Type:            "Bearer",
+			Credentials:     commoncfg.Secret(s.AppToken),
+			CredentialsFile: s.AppTokenFile,
+		}
+		s.HTTPConfig = &h
+		s.APIURL = &SecretURL{URL: s.AppURL.URL}
+		s.APIURLFile = ""
 	}
 }

@@ -99,7 +99,7 @@ func lex(s string) ([]token, error) {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
-			return nil, fmt.Errorf("%d: invalid UTF-8", col)
+			return nil, fmt.Errorf("column %d: invalid UTF-8", col)
 		}
 		start := col
 		switch {
@@ -114,7 +114,7 @@ func lex(s string) ([]token, error) {
 				op += string(s[i+1])
 			}
 			if op == "!" || op == "==" {
-				return nil, fmt.Errorf("%d: invalid operator %q: expected one of '=', '!=', '=~' or '!~'", start, op)
+				return nil, fmt.Errorf("column %d: invalid operator %q: expected one of '=', '!=', '=~' or '!~'", start, op)
 			}
 			toks = append(toks, token{kind: tokOperator, text: op, start: start, end: start + len(op)})
 			i += len(op)
@@ -125,7 +125,7 @@ func lex(s string) ([]token, error) {
 			for j < len(s) {
 				q, qs := utf8.DecodeRuneInString(s[j:])
 				if q == utf8.RuneError && qs == 1 {
-					return nil, fmt.Errorf("%d: invalid UTF-8", start)
+					return nil, fmt.Errorf("column %d: invalid UTF-8", start)
 				}
 				j += qs
 				n++
@@ -143,13 +143,13 @@ func lex(s string) ([]token, error) {
 				}
 			}
 			if !closed {
-				return nil, fmt.Errorf("%d: %s: missing end \"", start, s[i:])
+				return nil, fmt.Errorf("column %d: %s: missing end \"", start, s[i:])
 			}
 			toks = append(toks, token{kind: tokQuoted, text: s[i:j], start: start, end: start + n})
 			i = j
 			col += n
 		case isReserved(r) && !isSpace(r):
-			return nil, fmt.Errorf("%d: %q: invalid input", start, r)
+			return nil, fmt.Errorf("column %d: %q: invalid input", start, r)
 		case isSpace(r):
 			i += size
 			col++
@@ -180,10 +180,10 @@ func (t token) value() (string, error) {
 	}
 	v, err := strconv.Unquote(t.text)
 	if err != nil {
-		return "", fmt.Errorf("%d: %s: invalid quoted string", t.start, t.text)
+		return "", fmt.Errorf("column %d: %s: invalid quoted string", t.start, t.text)
 	}
 	if !utf8.ValidString(v) {
-		return "", fmt.Errorf("%d: %s: invalid UTF-8", t.start, t.text)
+		return "", fmt.Errorf("column %d: %s: invalid UTF-8", t.start, t.text)
 	}
 	return v, nil
 }
@@ -198,7 +198,7 @@ func parseUTF8(s string) (Matchers, error) {
 	next := func() token { t := toks[pos]; pos++; return t }
 	peek := func() token { return toks[pos] }
 	unexpected := func(t token, want string) error {
-		return fmt.Errorf("%d: unexpected %s: expected %s", t.start, t.describe(), want)
+		return fmt.Errorf("column %d: unexpected %s: expected %s", t.start, t.describe(), want)
 	}
 
 	var ms Matchers
@@ -220,7 +220,7 @@ func parseUTF8(s string) (Matchers, error) {
 			return nil, err
 		}
 		if n == "" {
-			return nil, fmt.Errorf("%d: empty label name", name.start)
+			return nil, fmt.Errorf("column %d: empty label name", name.start)
 		}
 		op := next()
 		if op.kind != tokOperator {
@@ -236,7 +236,7 @@ func parseUTF8(s string) (Matchers, error) {
 		}
 		m, err := New(operator(op.text), n, v)
 		if err != nil {
-			return nil, fmt.Errorf("%d: %w", name.start, err)
+			return nil, fmt.Errorf("column %d: %w", name.start, err)
 		}
 		ms = append(ms, m)
 		sep := peek()
@@ -255,7 +255,7 @@ func parseUTF8(s string) (Matchers, error) {
 		}
 		end = next()
 	} else if end.kind == tokCloseBrace {
-		return nil, fmt.Errorf("%d: unexpected \"}\": no open brace", end.start)
+		return nil, fmt.Errorf("column %d: unexpected \"}\": no open brace", end.start)
 	}
 	if end.kind != tokEOF {
 		return nil, unexpected(end, "end of input")

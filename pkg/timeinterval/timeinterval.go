@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	// Embed the time zone database, so that locations load in minimal
+	// container images without /usr/share/zoneinfo.
+	_ "time/tzdata"
 
 	"gopkg.in/yaml.v3"
 )
@@ -27,10 +30,13 @@ type TimeInterval struct {
 }
 
 // ContainsTime reports whether t is inside the interval. t is first moved to
-// the interval's location, if it has one.
+// the interval's location, or to UTC when it has none (Alertmanager's
+// documented default).
 func (ti TimeInterval) ContainsTime(t time.Time) bool {
 	if ti.Location != nil && ti.Location.Location != nil {
 		t = t.In(ti.Location.Location)
+	} else {
+		t = t.UTC()
 	}
 	if ti.Times != nil && !anyOf(ti.Times, func(r TimeRange) bool { return r.contains(t) }) {
 		return false
