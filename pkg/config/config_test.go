@@ -140,3 +140,22 @@ func TestHash(t *testing.T) {
 		t.Errorf("Original = %q", a.Original)
 	}
 }
+
+func TestSecretsNotInErrors(t *testing.T) {
+	for _, in := range []string{
+		"route: {receiver: r}\nreceivers: [{name: r, webhook_configs: [{url: 'http://u:hunter2@host:bad/'}]}]\n",
+		"route: {receiver: r}\nreceivers: [{name: r, webhook_configs: [{url: 'gopher://u:hunter2@host/'}]}]\n",
+		"route: {receiver: r}\nreceivers: [{name: r, webhook_configs: [{url: \"http://h/\\x7fhunter2\"}]}]\n",
+		"global: {slack_api_url: 'hunter2'}\nroute: {receiver: r}\nreceivers: [{name: r}]\n",
+		"global: {smtp_auth_password: [hunter2]}\nroute: {receiver: r}\nreceivers: [{name: r}]\n",
+	} {
+		_, err := config.Parse([]byte(in), "s.yml")
+		if err == nil {
+			t.Errorf("%q: want an error", in)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error reveals the secret: %v", err)
+		}
+	}
+}

@@ -58,8 +58,8 @@ type (
 	// validator checks the decoded value; its error is reported at the
 	// value's path and line.
 	validator interface{ validate() error }
-	// unknownFielder explains a key the type does not hold better than "field
-	// not found" (e.g. an integration that is not supported yet). It returns
+	// unknownFielder explains a key the type does not hold better than "unknown
+	// field" (e.g. an integration that is not supported yet). It returns
 	// nil to fall back to the generic error.
 	unknownFielder interface{ unknownField(key string) error }
 )

@@ -32,7 +32,15 @@ func TestParse(t *testing.T) {
 		{in: `{foo=bar}}`, want: `{foo="bar}"}`},
 		// Disagreement: both parse, differently; the classic reading wins.
 		{in: `foo="a\tb"`, want: `{foo="a\\tb"}`},
+		// Cases from Alertmanager's fallback-mode documentation and tests.
+		{in: `foo🙂=bar`, want: `{foo🙂="bar"}`},                               // UTF-8 only
+		{in: `foo=!bar\n`, want: `{foo="!bar\n"}`},                           // classic only; \n is a newline
+		{in: `{foo=!bar,bar=$baz\n}`, want: `{foo="!bar",bar="$baz\n"}`},     // classic only
+		{in: `foo="\xf0\x9f\x99\x82"`, want: `{foo="\\xf0\\x9f\\x99\\x82"}`}, // disagreement: classic keeps the text
+		{in: "{\n  alertname = \"Watchdog\",\n  severity =~ \"warning|critical\",\n}", want: `{alertname="Watchdog",severity=~"warning|critical"}`},
 		// Errors.
+		{in: `foo!bar`, err: true},
+		{in: `{foo!bar}`, err: true},
 		{in: `foo`, err: true},
 		{in: `=bar`, err: true},
 		{in: `foo=~"("`, err: true},

@@ -140,3 +140,70 @@ func TestInheritance(t *testing.T) {
 		t.Errorf("Walk order %v, want %v", keys, want)
 	}
 }
+
+// TestAlertmanagerGroups replays a routing scenario whose group keys and
+// route IDs Alertmanager's dispatcher tests pin down, so that ours are
+// byte-for-byte the same.
+func TestAlertmanagerGroups(t *testing.T) {
+	tr := mustTree(t, `
+receivers: [{name: kafka}, {name: prod}, {name: testing}]
+route:
+  group_by: ['alertname']
+  receiver: 'prod'
+  routes:
+  - match: {env: 'testing'}
+    receiver: 'testing'
+    group_by: ['alertname', 'service']
+  - match: {env: 'prod'}
+    receiver: 'prod'
+    group_by: ['alertname', 'service', 'cluster']
+    continue: true
+  - match: {kafka: 'yes'}
+    receiver: 'kafka'
+    group_by: ['alertname', 'service', 'cluster']
+`)
+	type group struct{ receiver, key, id string }
+	tests := []struct {
+		labels model.LabelSet
+		want   []group
+	}{
+		{model.LabelSet{"alertname": "OtherAlert", "cluster": "cc", "service": "dd"},
+			[]group{{"prod", `{}:{alertname="OtherAlert"}`, `{}`}}},
+		{model.LabelSet{"env": "testing", "alertname": "TestingAlert", "service": "api", "instance": "inst1"},
+			[]group{{"testing", `{}/{env="testing"}:{alertname="TestingAlert", service="api"}`, `{}/{env="testing"}/0`}}},
+		{model.LabelSet{"env": "prod", "alertname": "HighErrorRate", "cluster": "aa", "service": "api", "instance": "inst1"},
+			[]group{{"prod", `{}/{env="prod"}:{alertname="HighErrorRate", cluster="aa", service="api"}`, `{}/{env="prod"}/1`}}},
+		// continue on the prod route, then the kafka route.
+		{model.LabelSet{"env": "prod", "alertname": "HighLatency", "cluster": "bb", "service": "db", "kafka": "yes", "instance": "inst3"},
+			[]group{
+				{"prod", `{}/{env="prod"}:{alertname="HighLatency", cluster="bb", service="db"}`, `{}/{env="prod"}/1`},
+				{"kafka", `{}/{kafka="yes"}:{alertname="HighLatency", cluster="bb", service="db"}`, `{}/{kafka="yes"}/2`},
+			}},
+	}
+	for _, tt := range tests {
+		var got []group
+		for _, n := range tr.Match(tt.labels) {
+			got = append(got, group{n.Receiver, n.GroupKey(n.GroupLabels(tt.labels)), n.ID})
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s:\n got %q\nwant %q", tt.labels, got, tt.want)
+		}
+	}
+}
+
+func TestKeyFormatting(t *testing.T) {
+	tr := mustTree(t, `
+receivers: [{name: r}]
+route:
+  receiver: r
+  group_by: ['...']
+  routes:
+    - matchers: ['"service name"="a b"', 'msg="say \"hi\""']
+`)
+	ls := model.LabelSet{"service name": "a b", "msg": `say "hi"`, "ünï": "ç"}
+	n := tr.Match(ls)[0]
+	want := `{}/{msg="say \"hi\"","service name"="a b"}:{msg="say \"hi\"", service name="a b", ünï="ç"}`
+	if got := n.GroupKey(n.GroupLabels(ls)); got != want {
+		t.Errorf("group key\n got %s\nwant %s", got, want)
+	}
+}
