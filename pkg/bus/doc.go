@@ -40,10 +40,11 @@
 //     a consumer it did not create, so Unsubscribe on Close deletes the
 //     durable consumer: a restarted stage starts a fresh consumer and
 //     re-receives every message still in the stream, acked or not.
-//   - pkg/jetstream publishes to the stream name derived from the topic, and
-//     stream names cannot contain dots, so it cannot publish to Klaxon's
-//     dotted subjects (klaxon.alerts.in, ...); its consumers are deleted on
-//     Close as well.
+//   - pkg/jetstream publishes to the stream name its StreamConfigurator
+//     derives from the topic (by default the topic itself), and stream names
+//     cannot contain dots, so it cannot publish to Klaxon's dotted subjects
+//     (klaxon.alerts.in, ...); the consumers it creates are deleted when a
+//     subscription ends (DeleteConsumer in pkg/jetstream/consumer.go).
 //
 // This package is small enough to own instead. The decision is backed by
 // tests run against real embedded NATS: TestPubSubConformance runs

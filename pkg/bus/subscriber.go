@@ -176,7 +176,8 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 }
 
 // Close stops every subscription, waits for their in-flight messages (at
-// most DrainTimeout) and closes their channels. The durable consumers stay: a new Subscriber resumes them.
+// most DrainTimeout) and closes their channels. The durable consumers
+// stay: a new Subscriber resumes them.
 func (s *Subscriber) Close() error {
 	s.mu.Lock()
 	s.closed = true

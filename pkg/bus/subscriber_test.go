@@ -275,3 +275,40 @@ func TestSubscribeContextCancel(t *testing.T) {
 		t.Fatalf("ack floor %d, ack pending %d; want the drained ack recorded", info.AckFloor.Stream, info.NumAckPending)
 	}
 }
+
+// TestConsumerDeletedIsRecreated: if an operator deletes the durable
+// consumer, the subscription creates it again and goes on delivering.
+func TestConsumerDeletedIsRecreated(t *testing.T) {
+	_, js := natstest.Start(t)
+	const topic = "klaxon.deleted.in"
+	stream := mustStream(t, js, topic)
+	pub := bus.NewPublisher(js, testLogger(t))
+	sub := bus.NewSubscriber(js, bus.SubscriberConfig{
+		Stream:  stream,
+		Durable: func(string) string { return "worker" },
+	}, testLogger(t))
+	t.Cleanup(func() { _ = sub.Close() })
+	ch, err := sub.Subscribe(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, pub, topic, "before")
+	receive(t, ch, 5*time.Second).Ack()
+	eventually(t, 5*time.Second, "ack recorded", func() bool { return fullyAcked(t, js, stream, "worker") })
+
+	if err := js.DeleteConsumer(t.Context(), stream, "worker"); err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, pub, topic, "after")
+	// A new consumer delivers from the start of the stream again.
+	got := map[string]bool{}
+	for len(got) < 2 {
+		m := receive(t, ch, 15*time.Second)
+		got[m.UUID] = true
+		m.Ack()
+	}
+	if !got["after"] {
+		t.Fatalf("got %v, want the message published after the deletion", got)
+	}
+	consumerInfo(t, js, stream, "worker") // exists again
+}
