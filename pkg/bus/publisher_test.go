@@ -1,6 +1,7 @@
 package bus_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -187,5 +188,29 @@ func TestPublishAfterClose(t *testing.T) {
 	}
 	if err := pub.Publish("klaxon.x", message.NewMessage("x", nil)); !errors.Is(err, bus.ErrPublisherClosed) {
 		t.Fatalf("err = %v, want ErrPublisherClosed", err)
+	}
+}
+
+// TestPublishAckTimeout: a publish that reaches something other than a
+// stream gets no PubAck: ErrUnavailable once the publish timeout passes.
+func TestPublishAckTimeout(t *testing.T) {
+	nc, js := natstest.Start(t)
+	const topic = "klaxon.blackhole"
+	if _, err := nc.Subscribe(topic, func(*nats.Msg) {}); err != nil { // listens, never acks
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 200 * time.Millisecond
+	pub := bus.NewPublisher(js, testLogger(t), bus.WithPublishTimeout(timeout))
+	start := time.Now()
+	err := pub.Publish(topic, message.NewMessage("x", nil))
+	took := time.Since(start)
+	if !errors.Is(err, bus.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want ErrUnavailable after the deadline", err)
+	}
+	if took < timeout || took > timeout+2*time.Second {
+		t.Fatalf("Publish took %s, want about %s", took, timeout)
 	}
 }
