@@ -112,6 +112,13 @@ type SlackConfig struct {
 	LinkNames   bool           `yaml:"link_names" json:"link_names,omitempty"`
 	MrkdwnIn    []string       `yaml:"mrkdwn_in,omitempty" json:"mrkdwn_in,omitempty"`
 	Actions     []*SlackAction `yaml:"actions,omitempty" json:"actions,omitempty"`
+	// MessageText is the message's own text, above the attachment.
+	MessageText string `yaml:"message_text,omitempty" json:"message_text,omitempty"`
+	// UpdateMessage edits the group's message (chat.update) instead of
+	// posting a new one; it needs an app token.
+	UpdateMessage bool `yaml:"update_message" json:"update_message,omitempty"`
+	// Timeout bounds one request (0: no timeout beyond the notifier's).
+	Timeout model.Duration `yaml:"timeout" json:"timeout"`
 }
 
 func (c *SlackConfig) setDefaults() {
@@ -220,6 +227,8 @@ type EmailConfig struct {
 	RequireTLS       *bool             `yaml:"require_tls,omitempty" json:"require_tls,omitempty"`
 	TLSConfig        *TLSConfig        `yaml:"tls_config,omitempty" json:"tls_config,omitempty"`
 	ForceImplicitTLS *bool             `yaml:"force_implicit_tls,omitempty" json:"force_implicit_tls,omitempty"`
+	// Threading makes the notifications of one group one thread.
+	Threading EmailThreading `yaml:"threading,omitempty" json:"threading,omitempty"`
 }
 
 func (c *EmailConfig) setDefaults() {
@@ -246,4 +255,22 @@ func (c *EmailConfig) validate() error {
 		exclusive("auth_password", c.AuthPassword != "", "auth_password_file", c.AuthPasswordFile != ""),
 		exclusive("auth_secret", c.AuthSecret != "", "auth_secret_file", c.AuthSecretFile != ""),
 	)
+}
+
+// EmailThreading threads the e-mails of one aggregation group (References
+// and In-Reply-To naming one root per group, and per day unless
+// thread_by_date is "none").
+type EmailThreading struct {
+	Enabled bool `yaml:"enabled,omitempty" json:"enabled,omitempty"`
+	// ThreadByDate is "daily" (default) or "none".
+	ThreadByDate string `yaml:"thread_by_date,omitempty" json:"thread_by_date,omitempty"`
+}
+
+func (t *EmailThreading) setDefaults() { *t = EmailThreading{ThreadByDate: "daily"} }
+
+func (t *EmailThreading) validate() error {
+	if t.ThreadByDate != "daily" && t.ThreadByDate != "none" {
+		return inField("thread_by_date", errors.New("threading.thread_by_date must be either 'none' or 'daily'"))
+	}
+	return nil
 }
