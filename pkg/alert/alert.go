@@ -86,24 +86,71 @@ const (
 	ChangeUpdated  Change = "updated"  // annotations changed
 )
 
+// Stored is an alert as dedup keeps it. Its JSON is the alert's, plus two
+// fields, so a reader may decode it as an Alert.
+type Stored struct {
+	Alert
+	// Emitted is the status ("firing" or "resolved") of the last change
+	// emitted downstream: what the rest of the pipeline believes.
+	Emitted string `json:"emitted,omitempty"`
+	// ExpiryAt is when the expiry timer is armed; zero when none is.
+	ExpiryAt time.Time `json:"expiryAt,omitzero"`
+}
+
 // Apply folds the received alert into the stored one (nil when none is
 // stored) and returns the new stored state and what changed at now.
-func Apply(stored *Alert, received Alert, now time.Time) (Alert, Change) {
+func Apply(stored *Stored, received Alert, now time.Time) (Stored, Change) {
 	if stored == nil {
-		return received, ChangeNew
+		return Stored{Alert: received, Emitted: received.Status(now)}, ChangeNew
 	}
-	next := received
-	if Overlaps(*stored, received) {
-		next = Merge(*stored, received, now)
+	next := *stored
+	next.Alert = received
+	if Overlaps(stored.Alert, received) {
+		next.Alert = Merge(stored.Alert, received, now)
 	}
-	wasResolved, isResolved := stored.ResolvedAt(now), next.ResolvedAt(now)
-	switch {
-	case wasResolved && !isResolved:
-		return next, ChangeFiring
-	case !wasResolved && isResolved:
-		return next, ChangeResolved
-	case !maps.Equal(stored.Annotations, next.Annotations):
-		return next, ChangeUpdated
+	change := classify(stored.Emitted, next.Alert, now)
+	if change == ChangeNone && !maps.Equal(stored.Annotations, next.Annotations) {
+		change = ChangeUpdated
 	}
-	return next, ChangeNone
+	next.Emitted = next.Status(now)
+	return next, change
+}
+
+// Expire judges a stored alert nobody re-sent when its expiry timer fires:
+// if its end time has passed and downstream still believes it fires, it
+// resolves now, and UpdatedAt says so: that state is newer than the last
+// one received.
+func Expire(stored Stored, now time.Time) (Stored, Change) {
+	change := classify(stored.Emitted, stored.Alert, now)
+	if change != ChangeResolved {
+		return stored, ChangeNone
+	}
+	stored.Emitted = stored.Status(now)
+	stored.UpdatedAt = now
+	return stored, change
+}
+
+// classify compares what downstream believes with the alert's status at now.
+func classify(emitted string, a Alert, now time.Time) Change {
+	switch status := a.Status(now); {
+	case emitted == "firing" && status == "resolved":
+		return ChangeResolved
+	case emitted == "resolved" && status == "firing":
+		return ChangeFiring
+	}
+	return ChangeNone
+}
+
+// NextExpiry is when the expiry timer of s should fire, and whether it must
+// be (re)armed: a firing alert needs a timer no later than its end; a timer
+// that is armed earlier than the end is left alone and re-armed when it
+// fires (lazily), so refreshes that only extend the end cost no timer.
+func NextExpiry(s Stored, now time.Time) (at time.Time, arm bool) {
+	if s.ResolvedAt(now) {
+		return time.Time{}, false
+	}
+	if s.ExpiryAt.IsZero() || s.ExpiryAt.After(s.EndsAt) {
+		return s.EndsAt, true
+	}
+	return s.ExpiryAt, false
 }

@@ -124,31 +124,77 @@ func TestMerge(t *testing.T) {
 // Only real changes are emitted: the rule that keeps refreshes off the bus.
 func TestApplyChanges(t *testing.T) {
 	now := at(0)
-	base := firing(at(-10), at(4), at(-1))
+	base := stored(firing(at(-10), at(4), at(-1)), now)
 	withSummary := func(a Alert, s string) Alert {
 		a.Annotations = model.LabelSet{"summary": model.LabelValue(s)}
 		return a
 	}
+	old := stored(firing(at(-10), at(-5), at(-5)), now)
 	tests := []struct {
 		name   string
-		stored *Alert
+		stored *Stored
 		recv   Alert
 		want   Change
 	}{
-		{"new", nil, base, ChangeNew},
+		{"new", nil, base.Alert, ChangeNew},
 		{"refresh extends end", &base, firing(at(-10), at(8), now), ChangeNone},
 		{"HA twin with same data", &base, firing(at(-10), at(4), now), ChangeNone},
 		{"annotations change", &base, withSummary(firing(at(-10), at(8), now), "x"), ChangeUpdated},
 		{"resolved", &base, firing(at(-10), now, now), ChangeResolved},
-		{"fires again after resolution", ptr(firing(at(-10), at(-5), at(-5))), firing(at(-1), at(4), now), ChangeFiring},
-		{"resolved again stays quiet", ptr(firing(at(-10), at(-5), at(-5))), firing(at(-10), at(-4), now), ChangeNone},
+		{"fires again after resolution", &old, firing(at(-1), at(4), now), ChangeFiring},
+		{"resolved again stays quiet", &old, firing(at(-10), at(-4), now), ChangeNone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, got := Apply(tt.stored, tt.recv, now); got != tt.want {
+			next, got := Apply(tt.stored, tt.recv, now)
+			if got != tt.want {
 				t.Fatalf("Apply = %q, want %q", got, tt.want)
 			}
+			if next.Emitted != next.Status(now) {
+				t.Fatalf("emitted %q, status %q", next.Emitted, next.Status(now))
+			}
 		})
+	}
+}
+
+func stored(a Alert, now time.Time) Stored { return Stored{Alert: a, Emitted: a.Status(now)} }
+
+// An alert whose sender stops sending resolves when its end passes, once.
+func TestExpire(t *testing.T) {
+	s := stored(firing(at(-10), at(4), at(-1)), at(0))
+	if _, ch := Expire(s, at(3)); ch != ChangeNone {
+		t.Fatalf("before its end: %q", ch)
+	}
+	s, ch := Expire(s, at(4))
+	if ch != ChangeResolved || s.Emitted != "resolved" {
+		t.Fatalf("at its end: %q, emitted %q", ch, s.Emitted)
+	}
+	if _, ch := Expire(s, at(5)); ch != ChangeNone {
+		t.Fatalf("second expiry: %q", ch)
+	}
+	// Timed out before the tick, then explicitly resolved: the tick still
+	// owes the resolution downstream.
+	s = stored(firing(at(-10), at(4), at(-1)), at(0))
+	s, ch = Apply(&s, firing(at(-10), at(5), at(6)), at(6))
+	if ch != ChangeResolved {
+		t.Fatalf("resolution after timeout = %q", ch)
+	}
+}
+
+func TestNextExpiryIsLazy(t *testing.T) {
+	s := stored(firing(at(-10), at(4), at(-1)), at(0))
+	at1, arm := NextExpiry(s, at(0))
+	if !arm || !at1.Equal(at(4)) {
+		t.Fatalf("first: %v %v", at1, arm)
+	}
+	s.ExpiryAt = at1
+	s.EndsAt = at(8) // a refresh extends the end
+	if _, arm := NextExpiry(s, at(1)); arm {
+		t.Fatal("refresh re-armed the timer")
+	}
+	s.EndsAt = at(2) // an earlier end needs an earlier timer
+	if at2, arm := NextExpiry(s, at(1)); !arm || !at2.Equal(at(2)) {
+		t.Fatalf("earlier end: %v %v", at2, arm)
 	}
 }
 

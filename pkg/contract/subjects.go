@@ -4,8 +4,6 @@
 // is checked against this file by a test.
 package contract
 
-import "strings"
-
 // Subjects. A stage publishes to and consumes from these only.
 const (
 	// SubjectAlertsIn takes one alert (JSON object) or several (JSON array)
@@ -25,6 +23,11 @@ const (
 	// SubjectTickGroupPrefix + group id as a Tick.
 	SubjectTimerGroupPrefix = "klaxon.timers.group."
 	SubjectTickGroupPrefix  = "klaxon.ticks.group."
+	// SubjectTimerAlertPrefix + fingerprint holds an alert's expiry (its
+	// endsAt) as a scheduled message, delivered when due to
+	// SubjectTickAlertPrefix + fingerprint as an AlertTick.
+	SubjectTimerAlertPrefix = "klaxon.timers.alert."
+	SubjectTickAlertPrefix  = "klaxon.ticks.alert."
 )
 
 // Streams.
@@ -42,6 +45,7 @@ const (
 	ConsumerRouter  = "router"
 	ConsumerGrouper = "grouper"
 	ConsumerTicks   = "grouper-ticks"
+	ConsumerExpiry  = "dedup-expiry"
 	ConsumerNotify  = "notifier"
 )
 
@@ -76,10 +80,11 @@ func TimerSubject(groupID string) string { return SubjectTimerGroupPrefix + grou
 // TickSubject is where a group's flush tick is delivered.
 func TickSubject(groupID string) string { return SubjectTickGroupPrefix + groupID }
 
-// GroupIDFromTick returns the group id of a tick subject.
-func GroupIDFromTick(subject string) string {
-	return strings.TrimPrefix(subject, SubjectTickGroupPrefix)
-}
+// AlertTimerSubject is the schedule subject of an alert's expiry.
+func AlertTimerSubject(fingerprint string) string { return SubjectTimerAlertPrefix + fingerprint }
+
+// AlertTickSubject is where an alert's expiry tick is delivered.
+func AlertTickSubject(fingerprint string) string { return SubjectTickAlertPrefix + fingerprint }
 
 // HeaderReceivedAt is set by ingest on klaxon.alerts.in to the time it
 // received the alerts (RFC3339Nano); dedup applies Alertmanager's defaults as
@@ -108,6 +113,8 @@ func Table() []Row {
 		{SubjectAlertsRouted, StreamAlerts, "AlertRouted"},
 		{SubjectTimerGroupPrefix + "<group>", StreamTimers, "scheduled Tick (Nats-Schedule @at)"},
 		{SubjectTickGroupPrefix + "<group>", StreamTimers, "Tick"},
+		{SubjectTimerAlertPrefix + "<fingerprint>", StreamTimers, "scheduled AlertTick (Nats-Schedule @at)"},
+		{SubjectTickAlertPrefix + "<fingerprint>", StreamTimers, "AlertTick"},
 		{SubjectNotifyPrefix + "<integration>", StreamNotify, "Notification"},
 		{SubjectDLQPrefix + "<stage>", StreamDLQ, "DeadLetter"},
 	}

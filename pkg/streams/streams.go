@@ -66,9 +66,12 @@ func Configs(o Options) []jetstream.StreamConfig {
 		Replicas:    o.Replicas,
 		Storage:     jetstream.FileStorage,
 	}, {
-		Name:              contract.StreamTimers,
-		Description:       "Scheduled flushes (klaxon.timers.>) and their ticks (klaxon.ticks.>).",
-		Subjects:          []string{contract.SubjectTimerGroupPrefix + ">", contract.SubjectTickGroupPrefix + ">"},
+		Name:        contract.StreamTimers,
+		Description: "Scheduled group flushes and alert expiries (klaxon.timers.>) and their ticks (klaxon.ticks.>).",
+		Subjects: []string{
+			contract.SubjectTimerGroupPrefix + ">", contract.SubjectTickGroupPrefix + ">",
+			contract.SubjectTimerAlertPrefix + ">", contract.SubjectTickAlertPrefix + ">",
+		},
 		Retention:         jetstream.LimitsPolicy,
 		AllowMsgSchedules: true,
 		AllowRollup:       true,

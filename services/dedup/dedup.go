@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -49,9 +50,8 @@ type Dedup struct {
 }
 
 type metrics struct {
-	received *prometheus.CounterVec
-	invalid  prometheus.Counter
-	changes  *prometheus.CounterVec
+	invalid prometheus.Counter
+	changes *prometheus.CounterVec
 }
 
 // New builds the stage; Run starts it.
@@ -67,16 +67,15 @@ func New(opts Options) (*Dedup, error) {
 	}
 	log := opts.Logger.With("component", contract.StageDedup)
 	m := metrics{
-		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "klaxon_dedup_alerts_total", Help: "Alerts processed by dedup, by the change they made (none: refresh).",
 		}, []string{"change"}),
 		invalid: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "klaxon_dedup_alerts_invalid_total", Help: "Alerts rejected by validation and dead-lettered.",
 		}),
 	}
-	m.changes = m.received
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{m.received, m.invalid} {
+		for _, c := range []prometheus.Collector{m.changes, m.invalid} {
 			if err := opts.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("dedup metrics: %w", err)
 			}
@@ -101,6 +100,13 @@ func (d *Dedup) Run(ctx context.Context) error {
 	}
 	router.AddConsumerHandler(contract.StageDedup, contract.SubjectAlertsIn, sub, func(msg *message.Message) error {
 		return d.handle(msg.Context(), kv, msg)
+	})
+	expiry := bus.NewSubscriber(d.opts.JS, bus.SubscriberConfig{
+		Stream:  contract.StreamTimers,
+		Durable: func(string) string { return contract.ConsumerExpiry },
+	}, d.log)
+	router.AddConsumerHandler("dedup-expiry", contract.SubjectTickAlertPrefix+">", expiry, func(msg *message.Message) error {
+		return d.handleExpiry(msg.Context(), kv, msg)
 	})
 	return router.Run(ctx)
 }
@@ -143,25 +149,107 @@ func (d *Dedup) handle(ctx context.Context, kv jetstream.KeyValue, msg *message.
 	return nil
 }
 
-// apply merges a into the stored state. The change is published before the
-// state is written: a crash in between redelivers the input, which computes
-// the same change from the same stored state, and the deterministic message
-// id lets JetStream drop the second publish.
+// record is dedup's KV value: the stored alert (its JSON reads as an
+// alert.Alert) and its outbox.
+//
+// The outbox makes the write and the publishes one step: a mutation stores
+// the change event and the expiry timer it owes together with the new state
+// (compare-and-set), then publishes them. Only the writer that won the
+// compare-and-set publishes, so concurrent replicas emit a change once. A
+// crash after the write leaves the messages in the record; the next mutation
+// of the alert (the redelivered input, a refresh, the expiry tick) publishes
+// them first. Their ids are deterministic, so JetStream drops repeats.
+type record struct {
+	alert.Stored
+	Outbox []outbound `json:"outbox,omitempty"`
+}
+
+// outbound is one message owed to JetStream.
+type outbound struct {
+	Subject string            `json:"subject"`
+	ID      string            `json:"id"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Data    []byte            `json:"data"`
+}
+
+func (o outbound) message() *message.Message {
+	m := message.NewMessage(o.ID, o.Data)
+	for k, v := range o.Headers {
+		m.Metadata.Set(k, v)
+	}
+	m.Metadata.Set(bus.MetaMsgID, o.ID)
+	return m
+}
+
+// apply merges a into the stored state.
 func (d *Dedup) apply(ctx context.Context, kv jetstream.KeyValue, a alert.Alert) error {
 	fp := a.Fingerprint().String()
+	return d.mutate(ctx, kv, fp, func(cur *alert.Stored, now time.Time) (alert.Stored, alert.Change) {
+		return alert.Apply(cur, a, now)
+	})
+}
+
+// handleExpiry resolves an alert whose end time passed without a refresh,
+// or re-arms the timer of an alert that was refreshed meanwhile.
+func (d *Dedup) handleExpiry(ctx context.Context, kv jetstream.KeyValue, msg *message.Message) error {
+	var tick contract.AlertTick
+	if err := json.Unmarshal(msg.Payload, &tick); err != nil {
+		return fault.Final(fmt.Errorf("decode AlertTick: %w", err))
+	}
+	return d.mutate(ctx, kv, tick.Fingerprint, func(cur *alert.Stored, now time.Time) (alert.Stored, alert.Change) {
+		if cur == nil {
+			return alert.Stored{}, alert.ChangeNone
+		}
+		next := *cur
+		next.ExpiryAt = time.Time{} // this timer has fired
+		return alert.Expire(next, now)
+	})
+}
+
+// mutate runs one lifecycle step on the stored alert fp with
+// compare-and-set and publishes what the step owes (see record).
+func (d *Dedup) mutate(ctx context.Context, kv jetstream.KeyValue, fp string,
+	step func(cur *alert.Stored, now time.Time) (alert.Stored, alert.Change)) error {
 	var change alert.Change
-	_, err := store.Mutate(ctx, kv, fp, func(cur *alert.Alert) (*alert.Alert, error) {
-		next, ch := alert.Apply(cur, a, d.opts.Now())
-		change = ch
-		if ch != alert.ChangeNone {
-			if err := d.publishChange(cur, next, ch, fp); err != nil {
+	entry, err := store.Mutate(ctx, kv, fp, func(cur *record) (*record, error) {
+		var prev *alert.Stored
+		if cur != nil {
+			if err := d.publish(cur.Outbox); err != nil {
 				return nil, err
 			}
+			prev = &cur.Stored
 		}
-		return &next, nil
+		now := d.opts.Now()
+		next, ch := step(prev, now)
+		change = ch
+		if prev == nil && next.Labels == nil {
+			return nil, store.ErrNoChange
+		}
+		rec := &record{Stored: next}
+		if ch != alert.ChangeNone {
+			out, err := changeMessage(prev, next.Alert, ch, fp)
+			if err != nil {
+				return nil, err
+			}
+			rec.Outbox = append(rec.Outbox, out)
+		}
+		if at, arm := alert.NextExpiry(next, now); arm {
+			rec.ExpiryAt = at
+			out, err := expiryMessage(fp, at)
+			if err != nil {
+				return nil, err
+			}
+			rec.Outbox = append(rec.Outbox, out)
+		}
+		return rec, nil
 	})
 	if err != nil {
 		return fmt.Errorf("dedup alert %s: %w", fp, err)
+	}
+	if entry.Value != nil {
+		if err := d.publish(entry.Value.Outbox); err != nil {
+			return err
+		}
 	}
 	label := string(change)
 	if change == alert.ChangeNone {
@@ -171,19 +259,36 @@ func (d *Dedup) apply(ctx context.Context, kv jetstream.KeyValue, a alert.Alert)
 	return nil
 }
 
-func (d *Dedup) publishChange(cur *alert.Alert, next alert.Alert, ch alert.Change, fp string) error {
-	body, err := json.Marshal(contract.AlertChanged{Version: contract.Version, Change: ch, Fingerprint: fp, Alert: next})
-	if err != nil {
-		return fault.Final(err)
-	}
-	before, _ := json.Marshal(cur)
-	sum := sha256.Sum256(append(before, body...))
-	out := message.NewMessage("chg-"+fp+"-"+hex.EncodeToString(sum[:12]), body)
-	out.Metadata.Set(bus.MetaMsgID, out.UUID)
-	if err := d.pub.Publish(contract.SubjectAlertsChanged, out); err != nil {
-		return fmt.Errorf("publish change: %w", err)
+func (d *Dedup) publish(outbox []outbound) error {
+	for _, o := range outbox {
+		if err := d.pub.Publish(o.Subject, o.message()); err != nil {
+			return fmt.Errorf("publish %s: %w", o.Subject, err)
+		}
 	}
 	return nil
+}
+
+// changeMessage is the AlertChanged for a step; its id hashes the state
+// before and after, so the same step always has the same id.
+func changeMessage(prev *alert.Stored, next alert.Alert, ch alert.Change, fp string) (outbound, error) {
+	body, err := json.Marshal(contract.AlertChanged{Version: contract.Version, Change: ch, Fingerprint: fp, Alert: next})
+	if err != nil {
+		return outbound{}, fault.Final(err)
+	}
+	before, _ := json.Marshal(prev)
+	sum := sha256.Sum256(append(before, body...))
+	return outbound{Subject: contract.SubjectAlertsChanged, ID: "chg-" + fp + "-" + hex.EncodeToString(sum[:12]), Data: body}, nil
+}
+
+// expiryMessage schedules the alert's expiry tick at at, replacing any
+// earlier schedule of the alert.
+func expiryMessage(fp string, at time.Time) (outbound, error) {
+	body, err := json.Marshal(contract.AlertTick{Version: contract.Version, Fingerprint: fp, At: at})
+	if err != nil {
+		return outbound{}, fault.Final(err)
+	}
+	m := bus.Scheduled("exp-"+fp+"-"+strconv.FormatInt(at.UnixNano(), 36), body, at, contract.AlertTickSubject(fp))
+	return outbound{Subject: contract.AlertTimerSubject(fp), ID: m.UUID, Headers: m.Metadata, Data: body}, nil
 }
 
 // deadLetter sends one invalid alert of a batch to the dead-letter subject.

@@ -154,24 +154,17 @@ func (g *Group) AfterFlush(f Flush, now time.Time) (keep bool) {
 }
 
 // next is the next tick after a flush at now: the next grid point when
-// something changed; otherwise the first grid point past the repeat
-// interval, or past the earliest end of a firing alert, whichever is first;
-// none for an empty group.
+// something changed meanwhile; otherwise the first grid point past the
+// repeat interval; none for an empty group. (An alert that expires sends a
+// resolved change from dedup, which makes the group dirty.)
 func (g *Group) next(now time.Time) time.Time {
-	if len(g.Alerts) == 0 {
+	switch {
+	case len(g.Alerts) == 0:
 		return time.Time{}
-	}
-	if g.Dirty {
+	case g.Dirty:
 		return g.gridAtOrAfter(now)
 	}
-	repeat := time.Duration(g.Route.RepeatInterval)
-	next := g.gridAfter(g.RepeatBase.Add(repeat))
-	for _, a := range g.Alerts {
-		if !a.ResolvedAt(now) {
-			next = earliest(next, g.gridAtOrAfter(a.EndsAt))
-		}
-	}
-	return next
+	return g.gridAfter(g.RepeatBase.Add(time.Duration(g.Route.RepeatInterval)))
 }
 
 // gridAtOrAfter is the first point of the group_interval grid at or after t

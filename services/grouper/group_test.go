@@ -156,12 +156,19 @@ func TestRedeliveredEventsChangeNothing(t *testing.T) {
 	}
 }
 
-func TestFiringAlertTimeoutSchedulesFlush(t *testing.T) {
+// An alert that expires reaches the group as a resolved change from dedup,
+// with a newer UpdatedAt, and goes out at the next grid point.
+func TestExpiredAlertFlushesOnGrid(t *testing.T) {
 	g := NewGroup(testRoute(), at(0))
 	a := firing("a", at(0), at(0))
-	a.EndsAt = at(9) // sender stops; the alert resolves at 9 by its end time
+	a.EndsAt = at(9)
 	g.Add("a", a, testRoute(), at(0))
 	flushAt(t, g, at(2))
+	expired := a
+	expired.UpdatedAt = at(9)
+	if !g.Add("a", expired, testRoute(), at(9)) {
+		t.Fatal("expiry event ignored")
+	}
 	wantNext(t, g, at(12))
 }
 

@@ -265,10 +265,7 @@ func (g *Grouper) schedule(grp *Group) error {
 	if err != nil {
 		return fault.Final(err)
 	}
-	m := message.NewMessage("tmr-"+grp.ID+"-"+strconv.FormatInt(grp.NextFlush.UnixNano(), 10), body)
-	m.Metadata.Set(bus.MetaMsgID, m.UUID)
-	m.Metadata.Set(contract.HeaderSchedule, "@at "+grp.NextFlush.UTC().Format(time.RFC3339Nano))
-	m.Metadata.Set(contract.HeaderScheduleTarget, contract.TickSubject(grp.ID))
+	m := bus.Scheduled("tmr-"+grp.ID+"-"+strconv.FormatInt(grp.NextFlush.UnixNano(), 10), body, grp.NextFlush, contract.TickSubject(grp.ID))
 	if err := g.pub.Publish(contract.TimerSubject(grp.ID), m); err != nil {
 		return fmt.Errorf("publish timer: %w", err)
 	}

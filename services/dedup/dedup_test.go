@@ -1,0 +1,174 @@
+package dedup_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
+	"github.com/klaxon-alerts/klaxon/pkg/streams"
+	"github.com/klaxon-alerts/klaxon/services/dedup"
+)
+
+type harness struct {
+	js jetstream.JetStream
+}
+
+func start(t *testing.T) *harness {
+	t.Helper()
+	_, js := natstest.Start(t)
+	ctx := t.Context()
+	if err := streams.Provision(ctx, js, streams.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte("global:\n  resolve_timeout: 1m\nroute:\n  receiver: r\nreceivers:\n  - name: r\n"), "test.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dedup.New(dedup.Options{JS: js, Config: func() *config.Config { return cfg }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	runCtx, cancel := contextWithCancel(t)
+	wg.Go(func() {
+		if err := d.Run(runCtx); err != nil {
+			t.Errorf("dedup.Run: %v", err)
+		}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return &harness{js: js}
+}
+
+func (h *harness) publish(t *testing.T, body string) {
+	t.Helper()
+	if _, err := h.js.Publish(t.Context(), contract.SubjectAlertsIn, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// changes reads every AlertChanged published so far, waiting until at least
+// want arrived (or the deadline), then a little longer only if more could come.
+func (h *harness) changes(t *testing.T, want int) []contract.AlertChanged {
+	t.Helper()
+	cons, err := h.js.OrderedConsumer(t.Context(), contract.StreamAlerts, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{contract.SubjectAlertsChanged},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []contract.AlertChanged
+	deadline := time.Now().Add(15 * time.Second)
+	for len(out) < want && time.Now().Before(deadline) {
+		msg, err := cons.Next(jetstream.FetchMaxWait(time.Until(deadline)))
+		if err != nil {
+			break
+		}
+		var ev contract.AlertChanged
+		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// drained waits until a consumer has nothing pending or unacknowledged.
+func (h *harness) drained(t *testing.T, stream, consumer string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := h.js.Consumer(t.Context(), stream, consumer)
+		if err == nil {
+			info, err := c.Info(t.Context())
+			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumer %s not drained", consumer)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+}
+
+// count is the number of messages stored on subject.
+func (h *harness) count(t *testing.T, subject string) uint64 {
+	t.Helper()
+	s, err := h.js.Stream(t.Context(), contract.StreamAlerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context(), jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Subjects[subject]
+}
+
+func alertJSON(name string, start, end time.Time, summary string) string {
+	return fmt.Sprintf(`{"labels":{"alertname":%q},"annotations":{"summary":%q},"startsAt":%q,"endsAt":%q}`,
+		name, summary, start.Format(time.RFC3339Nano), end.Format(time.RFC3339Nano))
+}
+
+// Refreshes and HA twins change nothing; only real changes are emitted, and
+// an alert nobody refreshes resolves once when its end passes.
+func TestLifecycle(t *testing.T) {
+	h := start(t)
+	now := time.Now()
+	h.publish(t, alertJSON("A", now, now.Add(time.Hour), "s"))
+	h.publish(t, alertJSON("A", now, now.Add(time.Hour), "s"))         // HA twin
+	h.publish(t, alertJSON("A", now, now.Add(2*time.Hour), "s"))       // refresh
+	h.publish(t, alertJSON("A", now, now.Add(2*time.Hour), "changed")) // annotations changed
+	h.publish(t, alertJSON("B", now, time.Now().Add(1500*time.Millisecond), "expires"))
+	got := h.changes(t, 4)
+	if len(got) < 4 {
+		t.Fatalf("got %d changes, want 4: %+v", len(got), got)
+	}
+	kinds := map[string][]string{}
+	for _, ev := range got {
+		kinds[string(ev.Alert.Labels["alertname"])] = append(kinds[string(ev.Alert.Labels["alertname"])], string(ev.Change))
+	}
+	if fmt.Sprint(kinds["A"]) != "[new updated]" {
+		t.Errorf("A changes = %v, want [new updated]", kinds["A"])
+	}
+	if fmt.Sprint(kinds["B"]) != "[new resolved]" {
+		t.Errorf("B changes = %v, want [new resolved] (expiry at endsAt)", kinds["B"])
+	}
+	h.drained(t, contract.StreamInput, contract.ConsumerDedup)
+	if n := h.count(t, contract.SubjectAlertsChanged); n != 4 {
+		t.Errorf("%d changes on %s once dedup drained, want 4", n, contract.SubjectAlertsChanged)
+	}
+}
+
+// An invalid alert of an array is dead-lettered alone; the valid ones go on.
+func TestBatchWithInvalidAlert(t *testing.T) {
+	h := start(t)
+	now := time.Now()
+	h.publish(t, "["+alertJSON("Good", now, now.Add(time.Hour), "")+`,{"labels":{}}]`)
+	got := h.changes(t, 1)
+	if len(got) != 1 || got[0].Alert.Labels["alertname"] != "Good" {
+		t.Fatalf("changes = %+v", got)
+	}
+	cons, err := h.js.OrderedConsumer(t.Context(), contract.StreamDLQ, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+	if err != nil {
+		t.Fatalf("no dead letter: %v", err)
+	}
+	var dl contract.DeadLetter
+	if err := json.Unmarshal(msg.Data(), &dl); err != nil {
+		t.Fatal(err)
+	}
+	if dl.Stage != contract.StageDedup || string(dl.Payload) != `{"labels":{}}` {
+		t.Fatalf("dead letter = %+v payload %s", dl, dl.Payload)
+	}
+}
