@@ -98,3 +98,31 @@ type DeadLetter struct {
 	Payload  []byte            `json:"payload"`
 	FailedAt time.Time         `json:"failedAt"`
 }
+
+// SuppressedAlert is one alert a flush left out.
+type SuppressedAlert struct {
+	Fingerprint string         `json:"fingerprint"`
+	Labels      model.LabelSet `json:"labels"`
+	Status      string         `json:"status"` // "firing" or "resolved" at the flush
+	// SilencedBy are the ids of the active silences matching the alert;
+	// InhibitedBy the fingerprints of the firing alerts inhibiting it.
+	SilencedBy  []string `json:"silencedBy,omitempty"`
+	InhibitedBy []string `json:"inhibitedBy,omitempty"`
+}
+
+// Suppressed records why alerts of one flush were not notified (grouper →
+// klaxon.suppressed.<reason>), so that an operator can ask "why was I not
+// paged?". Reason is ReasonSilence, ReasonInhibition or ReasonTimeInterval;
+// for a time interval the whole group is muted and MutedBy names the
+// intervals (a mute_time_interval in force, or the active_time_intervals
+// none of which is).
+type Suppressed struct {
+	Version  int               `json:"version"`
+	Reason   string            `json:"reason"`
+	GroupKey string            `json:"groupKey"`
+	RouteID  string            `json:"routeId"`
+	Receiver string            `json:"receiver"`
+	Alerts   []SuppressedAlert `json:"alerts"`
+	MutedBy  []string          `json:"mutedBy,omitempty"`
+	At       time.Time         `json:"at"`
+}

@@ -28,6 +28,10 @@ const (
 	// SubjectTickAlertPrefix + fingerprint as an AlertTick.
 	SubjectTimerAlertPrefix = "klaxon.timers.alert."
 	SubjectTickAlertPrefix  = "klaxon.ticks.alert."
+	// SubjectSuppressedPrefix + reason ("silence", "inhibition",
+	// "time_interval") carries Suppressed: why alerts of a flush were not
+	// notified.
+	SubjectSuppressedPrefix = "klaxon.suppressed."
 )
 
 // Streams.
@@ -37,6 +41,8 @@ const (
 	StreamTimers = "KLAXON_TIMERS" // klaxon.timers.>, klaxon.ticks.>: scheduled messages
 	StreamNotify = "KLAXON_NOTIFY" // klaxon.notify.>: notification history, days
 	StreamDLQ    = "KLAXON_DLQ"    // klaxon.dlq.>: dead letters
+	// StreamSuppressed holds klaxon.suppressed.>: suppression decisions, days.
+	StreamSuppressed = "KLAXON_SUPPRESSED"
 )
 
 // Durable consumers (shared by all replicas of a stage: a work queue).
@@ -54,6 +60,16 @@ const (
 	BucketAlerts = "klaxon-alerts" // key: fingerprint (16 hex)
 	BucketGroups = "klaxon-groups" // key: group id
 	BucketNflog  = "klaxon-nflog"  // key: NflogKey
+	// BucketSilences holds silences by id (a UUID); its per-key history is
+	// the silences' audit trail.
+	BucketSilences = "klaxon-silences"
+)
+
+// Suppression reasons, the last token of a klaxon.suppressed.<reason> subject.
+const (
+	ReasonSilence      = "silence"
+	ReasonInhibition   = "inhibition"
+	ReasonTimeInterval = "time_interval"
 )
 
 // Stage names, as used in dead-letter subjects, logs and metrics.
@@ -86,6 +102,9 @@ func AlertTimerSubject(fingerprint string) string { return SubjectTimerAlertPref
 // AlertTickSubject is where an alert's expiry tick is delivered.
 func AlertTickSubject(fingerprint string) string { return SubjectTickAlertPrefix + fingerprint }
 
+// SuppressedSubject is where suppressions for a reason are recorded.
+func SuppressedSubject(reason string) string { return SubjectSuppressedPrefix + reason }
+
 // HeaderReceivedAt is set by ingest on klaxon.alerts.in to the time it
 // received the alerts (RFC3339Nano); dedup applies Alertmanager's defaults as
 // of that time. Without it (direct publishers), the JetStream timestamp is used.
@@ -117,5 +136,6 @@ func Table() []Row {
 		{SubjectTickAlertPrefix + "<fingerprint>", StreamTimers, "AlertTick"},
 		{SubjectNotifyPrefix + "<integration>", StreamNotify, "Notification"},
 		{SubjectDLQPrefix + "<stage>", StreamDLQ, "DeadLetter"},
+		{SubjectSuppressedPrefix + "<reason>", StreamSuppressed, "Suppressed: alerts a flush left out, and why"},
 	}
 }

@@ -91,6 +91,15 @@ func Configs(o Options) []jetstream.StreamConfig {
 		Replicas:    o.Replicas,
 		Storage:     jetstream.FileStorage,
 	}, {
+		Name:        contract.StreamSuppressed,
+		Description: "Suppression decisions (silences, inhibition, time intervals) per flush: history.",
+		Subjects:    []string{contract.SubjectSuppressedPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      o.History,
+		Duplicates:  o.DuplicateWindow,
+		Replicas:    o.Replicas,
+		Storage:     jetstream.FileStorage,
+	}, {
 		Name:        contract.StreamDLQ,
 		Description: "Dead letters of every stage, with the reason.",
 		Subjects:    []string{contract.SubjectDLQPrefix + ">"},
@@ -109,6 +118,9 @@ func BucketConfigs(o Options) []jetstream.KeyValueConfig {
 		{Bucket: contract.BucketAlerts, Description: "Alert state by fingerprint.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: contract.BucketGroups, Description: "Aggregation groups by group id.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: contract.BucketNflog, Description: "Notification log.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
+		// Every revision of a silence is kept (up to the KV maximum of 64):
+		// the audit trail of who created, changed and expired it.
+		{Bucket: contract.BucketSilences, Description: "Silences by id; history is the audit trail.", History: 64, Replicas: o.Replicas, Storage: jetstream.FileStorage},
 	}
 }
 
