@@ -191,8 +191,9 @@ type webhookMessage struct {
 }
 
 type received struct {
-	at  time.Time
-	msg webhookMessage
+	at     time.Time
+	msg    webhookMessage
+	reason string
 }
 
 // sink is a webhook receiver recording every notification.
@@ -225,7 +226,11 @@ func newSink(t *testing.T) *sink {
 			w.WriteHeader(s.fail)
 			return
 		}
-		s.got = append(s.got, received{at: time.Now(), msg: m})
+		var extra struct {
+			Reason string `json:"notification_reason"`
+		}
+		_ = json.Unmarshal(body, &extra)
+		s.got = append(s.got, received{at: time.Now(), msg: m, reason: extra.Reason})
 	}))
 	t.Cleanup(s.srv.Close)
 	return s

@@ -17,8 +17,10 @@ import (
 // cluster is Klaxon as docker compose runs it: a nats-server process and one
 // klaxon process per stage replica.
 type cluster struct {
-	t       *testing.T
-	natsURL string
+	t        *testing.T
+	natsURL  string
+	natsProc *proc
+	natsDir  string
 	config  string
 	ingest  string // web address of ingest
 	stages  map[string][]*proc
@@ -26,22 +28,33 @@ type cluster struct {
 
 func newCluster(t *testing.T, configFile string, replicas map[string]int) *cluster {
 	t.Helper()
-	natsAddr := freeAddr(t)
-	start(t, "nats-server", bin.natsServer, "-js", "-sd", t.TempDir(), "-a", "127.0.0.1", "-p", portOf(natsAddr))
-	c := &cluster{t: t, natsURL: "nats://" + natsAddr, config: configFile, stages: map[string][]*proc{}}
-	eventually(t, 20*time.Second, "nats-server up", func() bool {
-		nc, err := nats.Connect(c.natsURL)
-		if err == nil {
-			nc.Close()
-		}
-		return err == nil
-	})
+	c := &cluster{t: t, natsURL: "nats://" + freeAddr(t), natsDir: t.TempDir(), config: configFile, stages: map[string][]*proc{}}
+	c.startNATS()
 	for _, stage := range contract.Stages {
 		for i := range max(replicas[stage], 1) {
 			c.startStage(stage, i)
 		}
 	}
 	return c
+}
+
+func (c *cluster) startNATS() {
+	c.t.Helper()
+	c.natsProc = start(c.t, "nats-server", bin.natsServer, "-js", "-sd", c.natsDir, "-a", "127.0.0.1", "-p", portOf(c.natsURL))
+	eventually(c.t, 20*time.Second, "nats-server up", func() bool {
+		nc, err := nats.Connect(c.natsURL)
+		if err == nil {
+			nc.Close()
+		}
+		return err == nil
+	})
+}
+
+// restartNATS kills the NATS server and starts it again on its store.
+func (c *cluster) restartNATS() {
+	c.t.Helper()
+	c.natsProc.kill()
+	c.startNATS()
 }
 
 func portOf(addr string) string {
@@ -82,7 +95,7 @@ func (c *cluster) quiet(timeout time.Duration) {
 	consumers := map[string]string{
 		contract.ConsumerDedup: contract.StreamInput, contract.ConsumerRouter: contract.StreamAlerts,
 		contract.ConsumerGrouper: contract.StreamAlerts, contract.ConsumerTicks: contract.StreamTimers,
-		contract.ConsumerNotify: contract.StreamNotify,
+		contract.ConsumerNotify: contract.StreamNotify, contract.ConsumerExpiry: contract.StreamTimers,
 	}
 	eventually(c.t, timeout, "all consumers drained", func() bool {
 		for name, stream := range consumers {
@@ -122,11 +135,11 @@ func eachAlertItsOwnGroup(t *testing.T, s *sink) string {
 }
 
 // The docker compose shape, run as OS processes: an external nats-server and
-// each stage as its own process, dedup as two replicas. Every alert is
-// notified exactly once.
+// each stage as its own process, dedup, grouper and notifier as two
+// replicas. Every alert is notified exactly once.
 func TestMicroservicesExactlyOnce(t *testing.T) {
 	s := newSink(t)
-	c := newCluster(t, eachAlertItsOwnGroup(t, s), map[string]int{contract.StageDedup: 2, contract.StageNotifier: 2})
+	c := newCluster(t, eachAlertItsOwnGroup(t, s), map[string]int{contract.StageDedup: 2, contract.StageGrouper: 2, contract.StageNotifier: 2})
 	const n = 60
 	for i := 0; i < n; i += 10 {
 		var batch []postable
