@@ -21,9 +21,9 @@ type cluster struct {
 	natsURL  string
 	natsProc *proc
 	natsDir  string
-	config  string
-	ingest  string // web address of ingest
-	stages  map[string][]*proc
+	config   string
+	ingest   string // web address of ingest
+	stages   map[string][]*proc
 }
 
 func newCluster(t *testing.T, configFile string, replicas map[string]int) *cluster {

@@ -23,8 +23,8 @@ import (
 const slack = 0.9
 
 type timeline struct {
-	t     *testing.T
-	start time.Time
+	t       *testing.T
+	start   time.Time
 	sink    *sink
 	web     string
 	natsURL string
