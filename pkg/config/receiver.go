@@ -15,6 +15,11 @@ type Receiver struct {
 	WebhookConfigs []*WebhookConfig `yaml:"webhook_configs,omitempty" json:"webhook_configs,omitempty"`
 	SlackConfigs   []*SlackConfig   `yaml:"slack_configs,omitempty" json:"slack_configs,omitempty"`
 	EmailConfigs   []*EmailConfig   `yaml:"email_configs,omitempty" json:"email_configs,omitempty"`
+	// SendResolvedSilenced is Klaxon's opt-in (Alertmanager has none: its
+	// issue 226) to still notify this receiver of an alert's resolution while
+	// a silence mutes the alert; firing alerts stay silenced. Alertmanager
+	// rejects the key, so a file that sets it is for Klaxon only.
+	SendResolvedSilenced bool `yaml:"send_resolved_silenced,omitempty" json:"send_resolved_silenced,omitempty"`
 
 	pos position
 }
