@@ -250,22 +250,32 @@ func TestTimelineReloadDoesNotRenotify(t *testing.T) {
 
 // Restarts keep timing: a group's pending flush is a scheduled message in
 // JetStream, so killing (SIGKILL) and restarting any stage, or restarting
-// the NATS server, between the first alert and group_wait neither loses nor
+// the NATS server, or all of them, between the first alert and group_wait neither loses nor
 // delays the first notification beyond the restart itself.
 func TestTimelineRestartMidGroup(t *testing.T) {
-	for _, stage := range append(slices.Clone(contract.Stages[1:]), "nats-server") {
+	for _, stage := range append(slices.Clone(contract.Stages[1:]), "nats-server", "all") {
 		t.Run(stage, func(t *testing.T) {
 			s := newSink(t)
 			c := newCluster(t, timelineConfig(t, s.srv.URL, "2s", "2s", "1h"), nil)
 			tl := &timeline{t: t, start: time.Now(), sink: s, web: c.ingest, natsURL: c.natsURL}
 			tl.push(false, "A", "n", "x")
 			tl.at(0.3)
-			if stage == "nats-server" {
+			switch stage {
+			case "nats-server":
 				c.restartNATS()
-			} else {
+			case "all":
+				for _, st := range contract.Stages {
+					c.stages[st][0].kill()
+				}
+				c.restartNATS()
+				for _, st := range contract.Stages {
+					c.startStage(st, 0)
+				}
+			default:
 				c.stages[stage][0].kill()
 				c.startStage(stage, 0)
 			}
+			tl.web = c.ingest // a restarted ingest listens elsewhere
 			tl.at(2.5)
 			tl.push(false, "A", "n", "y")
 			eventually(t, 20*time.Second, "two notifications", func() bool { return len(s.messages()) >= 2 })
