@@ -203,6 +203,10 @@ func (m *Muter) Register(reg prometheus.Registerer) error {
 	return nil
 }
 
+// Counter is klaxon_notifications_suppressed_total as the muter counts into
+// it (after Register, possibly the notifier's collector).
+func (m *Muter) Counter() *prometheus.CounterVec { return m.suppressed }
+
 // Mute is the grouper's hook: it decides which of a flush's alerts are not
 // notified, records the decision, and returns muted[i] for each alert.
 func (m *Muter) Mute(ctx context.Context, route contract.Route, alerts []alert.Alert, now time.Time) ([]bool, error) {
