@@ -34,6 +34,10 @@ type Notification struct {
 	// ("first notification", ...).
 	Reason      string
 	ExternalURL string
+	// Message is the message an earlier notification of the group left at
+	// the receiver, for an integration that edits it (Slack's
+	// update_message); nil otherwise.
+	Message *Message
 }
 
 // Data returns the template data of the notification's alerts.

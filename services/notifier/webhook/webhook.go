@@ -6,9 +6,9 @@
 // fault.RetryAfter); any other non-2xx status is final.
 //
 // The URL is a secret (it often embeds a token): it never appears in an
-// error or a log line. net/http's *url.Error quotes the URL, so every error
-// leaving Notify is rewritten with the URL, its path and query, and its
-// password replaced by "<redacted>".
+// error or a log line. Every error leaving Notify goes through
+// secret.Redact with the URL's secrets (the URL, its path and query, its
+// password).
 package webhook
 
 import (
@@ -22,8 +22,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +31,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
+	"github.com/klaxon-alerts/klaxon/services/notifier/secret"
 )
 
 // Version is the payload version, as Alertmanager's.
@@ -44,9 +43,6 @@ const userAgent = "Klaxon"
 // maxErrorBody bounds how much of a failed response's body goes into the
 // error.
 const maxErrorBody = 256
-
-// redacted replaces secrets in errors.
-const redacted = "<redacted>"
 
 // ErrURLFile is returned by Notify when url_file cannot be read or does not
 // hold a URL. A failed HTTP answer is a *notification.StatusError.
@@ -126,10 +122,10 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (r
 			fmt.Errorf("webhook timeout of %s reached", n.timeout))
 		defer cancel()
 	}
-	secret := secretsOf(u)
+	secrets := secret.URL(u)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return false, secret.redact(fmt.Errorf("build webhook request: %w", err))
+		return false, secrets.Redact(fmt.Errorf("build webhook request: %w", err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 
@@ -138,7 +134,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (r
 		// Redact before the error's text is captured by any wrapping.
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			ue.URL = redacted
+			ue.URL = secret.Redacted
 		}
 		// Keep both the timeout's cause and context.DeadlineExceeded (or
 		// Canceled) in the chain, whichever net/http reported.
@@ -149,15 +145,15 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (r
 				}
 			}
 		}
-		return true, secret.redact(fmt.Errorf("post webhook: %w", err))
+		return true, secrets.Redact(fmt.Errorf("post webhook: %w", err))
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		_ = resp.Body.Close()
 	}()
-	retryable, err = classify(resp, n.now(), secret)
+	retryable, err = classify(resp, n.now(), secrets)
 	if err != nil {
-		return retryable, secret.redact(err)
+		return retryable, secrets.Redact(err)
 	}
 	n.logger.DebugContext(ctx, "webhook notified",
 		slog.String("receiver", nt.Receiver),
@@ -200,15 +196,15 @@ func truncate(alerts []alert.Alert, max uint64) ([]alert.Alert, uint64) {
 
 // classify maps a response to (retryable, error): 2xx ok; 429 and 5xx
 // retryable (429 with its Retry-After); anything else final.
-func classify(resp *http.Response, now time.Time, secret secrets) (bool, error) {
+func classify(resp *http.Response, now time.Time, secrets secret.Set) (bool, error) {
 	code := resp.StatusCode
 	if code/100 == 2 {
 		return false, nil
 	}
-	var err error = &notification.StatusError{Code: code, Body: secret.scrub(readSnippet(resp.Body))}
+	var err error = &notification.StatusError{Code: code, Body: secrets.Scrub(readSnippet(resp.Body))}
 	switch {
 	case code == http.StatusTooManyRequests:
-		if d, ok := retryAfter(resp.Header.Get("Retry-After"), now); ok {
+		if d, ok := notification.ParseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
 			return true, fault.RetryAfter(err, d)
 		}
 		return true, err
@@ -221,84 +217,4 @@ func classify(resp *http.Response, now time.Time, secret secrets) (bool, error) 
 func readSnippet(body io.Reader) string {
 	b, _ := io.ReadAll(io.LimitReader(body, maxErrorBody))
 	return strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
-}
-
-// maxRetryAfter caps a receiver's Retry-After: a notification is not held
-// back for longer than this on a receiver's word.
-const maxRetryAfter = time.Hour
-
-// retryAfter parses a Retry-After header: delay seconds or an HTTP date,
-// capped at maxRetryAfter.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		if secs > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter, true
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return min(max(t.Sub(now), 0), maxRetryAfter), true
-	}
-	return 0, false
-}
-
-// redactedError is an error whose text had the webhook's secrets removed.
-// It unwraps to the original chain (with any *url.Error's URL replaced), so
-// that errors.Is still finds context.DeadlineExceeded and friends.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
-// secrets are the strings of a webhook URL that must not be shown: the URL
-// itself, its path and query, and its password.
-type secrets []string
-
-func secretsOf(u *url.URL) secrets {
-	s := secrets{u.String(), u.Redacted()}
-	if u.RawQuery != "" || (u.Path != "" && u.Path != "/") {
-		s = append(s, u.RequestURI(), u.EscapedPath(), u.Path)
-		if u.RawQuery != "" {
-			s = append(s, u.RawQuery)
-		}
-	}
-	if pw, ok := u.User.Password(); ok && pw != "" {
-		s = append(s, pw, url.QueryEscape(pw))
-	}
-	return s
-}
-
-// scrub replaces every secret in text, longest first.
-func (s secrets) scrub(text string) string {
-	sorted := slices.SortedFunc(slices.Values(s), func(a, b string) int { return len(b) - len(a) })
-	for _, secret := range sorted {
-		if len(secret) > 1 {
-			text = strings.ReplaceAll(text, secret, redacted)
-		}
-	}
-	return text
-}
-
-// redact rewrites err so that neither its text nor the *url.Error in its
-// chain contains a secret of the URL. fault classifications in the chain are
-// kept.
-func (s secrets) redact(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		ue.URL = redacted
-	}
-	return &redactedError{msg: s.scrub(err.Error()), err: err}
 }

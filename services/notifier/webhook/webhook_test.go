@@ -24,6 +24,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
+	"github.com/klaxon-alerts/klaxon/services/notifier/secret"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -278,7 +279,7 @@ func TestNetworkErrorRedacted(t *testing.T) {
 	}
 	assertNoSecret(t, "error", err.Error())
 	var ue *url.Error
-	if !errors.As(err, &ue) || ue.URL != redacted {
+	if !errors.As(err, &ue) || ue.URL != secret.Redacted {
 		t.Errorf("url.Error in chain not redacted: %#v", ue)
 	}
 	assertNoSecret(t, "unwrapped url.Error", ue.Error())
@@ -377,56 +378,6 @@ func TestNewWithoutURL(t *testing.T) {
 	if _, err := New(&config.WebhookConfig{}, slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("New without url or url_file: no error")
 	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	tests := []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"", 0, false},
-		{"0", 0, true},
-		{"120", 2 * time.Minute, true},
-		{"-1", 0, false},
-		{"soon", 0, false},
-		{"9227000000", time.Hour, true}, // capped, and no overflow
-		{"99999999999999999999", 0, false},
-		{t0.Add(time.Minute).Format(http.TimeFormat), time.Minute, true},
-		{t0.Add(-time.Minute).Format(http.TimeFormat), 0, true},
-	}
-	for _, tt := range tests {
-		d, ok := retryAfter(tt.in, t0)
-		if d != tt.want || ok != tt.ok {
-			t.Errorf("retryAfter(%q) = %v, %v; want %v, %v", tt.in, d, ok, tt.want, tt.ok)
-		}
-	}
-}
-
-func FuzzRetryAfter(f *testing.F) {
-	for _, s := range []string{"", "0", "120", "-5", "Wed, 21 Oct 2015 07:28:00 GMT", "99999999999999999999"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if d, ok := retryAfter(s, t0); ok && (d < 0 || d > maxRetryAfter) {
-			t.Fatalf("retryAfter(%q) = %v: out of [0, %v]", s, d, maxRetryAfter)
-		}
-	})
-}
-
-func FuzzScrub(f *testing.F) {
-	f.Add("http://u:"+secretPass+"@h/hooks/"+secretPath+"?key="+secretQuery, "error at /hooks/"+secretPath)
-	f.Fuzz(func(t *testing.T, raw, text string) {
-		u, err := url.Parse(raw)
-		if err != nil {
-			return
-		}
-		s := secretsOf(u)
-		out := s.scrub(text + " " + u.String())
-		if strings.Contains(out, u.String()) && len(u.String()) > 1 {
-			t.Fatalf("scrub(%q) kept the URL %q", out, u.String())
-		}
-	})
 }
 
 func assertJSONEqual(t *testing.T, got []byte, want string) {

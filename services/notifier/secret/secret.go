@@ -1,0 +1,92 @@
+// Package secret keeps credentials out of the errors and logs of the
+// notifier's integrations. A Set holds the strings that must not be shown
+// (a webhook URL with its path, query and password; a token; a password);
+// Scrub replaces them in text and Redact in an error, keeping the error's
+// chain for errors.Is and errors.As.
+//
+// net/http's *url.Error quotes the request URL, and a Slack or webhook URL
+// carries its credential in the path: every error that leaves an
+// integration goes through Redact.
+package secret
+
+import (
+	"errors"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Redacted replaces a secret in errors and logs.
+const Redacted = "<redacted>"
+
+// Set is the strings that must not be shown.
+type Set []string
+
+// Of returns the set of the given secrets, empty ones left out.
+func Of(secrets ...string) Set {
+	var s Set
+	for _, v := range secrets {
+		if v != "" {
+			s = append(s, v)
+		}
+	}
+	return s
+}
+
+// URL returns the secrets of a URL: the URL itself (as written and with its
+// password masked), its path and query, and its password.
+func URL(u *url.URL) Set {
+	if u == nil {
+		return nil
+	}
+	s := Set{u.String(), u.Redacted()}
+	if u.RawQuery != "" || (u.Path != "" && u.Path != "/") {
+		s = append(s, u.RequestURI(), u.EscapedPath(), u.Path)
+		if u.RawQuery != "" {
+			s = append(s, u.RawQuery)
+		}
+	}
+	if pw, ok := u.User.Password(); ok && pw != "" {
+		s = append(s, pw, url.QueryEscape(pw))
+	}
+	return s
+}
+
+// With returns s and more.
+func (s Set) With(more Set) Set { return append(slices.Clip(s), more...) }
+
+// Scrub replaces every secret in text, longest first. Secrets of one byte
+// are not replaced (they would garble the text, and hide nothing).
+func (s Set) Scrub(text string) string {
+	sorted := slices.SortedFunc(slices.Values(s), func(a, b string) int { return len(b) - len(a) })
+	for _, secret := range sorted {
+		if len(secret) > 1 {
+			text = strings.ReplaceAll(text, secret, Redacted)
+		}
+	}
+	return text
+}
+
+// Redact returns err with every secret removed from its text. Any
+// *url.Error in its chain has its URL replaced; the chain is kept (Unwrap),
+// so errors.Is still finds context.DeadlineExceeded and fault
+// classifications. Redact(nil) is nil.
+func (s Set) Redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = Redacted
+	}
+	return &redactedError{msg: s.Scrub(err.Error()), err: err}
+}
+
+// redactedError is an error whose text had its secrets removed.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
