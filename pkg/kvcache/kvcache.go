@@ -235,3 +235,32 @@ func (c *Cache[T]) Values() ([]T, uint64) {
 	}
 	return out, c.revision
 }
+
+// Snapshot reads the current value of every key of kv once, without keeping
+// a copy: a KV watch delivers them, then a marker.
+func Snapshot[T any](ctx context.Context, kv jetstream.KeyValue, decode Decode[T]) (map[string]T, error) {
+	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("watch %s: %w", kv.Bucket(), err)
+	}
+	defer stop(w)
+	out := map[string]T{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("watch %s: watcher closed", kv.Bucket())
+			}
+			if e == nil {
+				return out, nil
+			}
+			v, err := decode(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s key %s: %w", kv.Bucket(), e.Key(), err)
+			}
+			out[e.Key()] = v
+		}
+	}
+}

@@ -1,5 +1,9 @@
 // Package ingest is the ingest stage: Alertmanager's HTTP API v2 in front of
-// JetStream. POST /api/v2/alerts takes what Prometheus sends, validates each
+// JetStream. Besides POST /api/v2/alerts (this file) it serves the read and
+// silence API (api_*.go) from watched copies of the KV buckets, so any number
+// of replicas give the same answers.
+//
+// POST /api/v2/alerts takes what Prometheus sends, validates each
 // alert as Alertmanager does, and answers 200 only once JetStream has
 // acknowledged every valid alert on klaxon.alerts.in. Invalid alerts get a
 // 400 naming the alert and the field (the valid ones of the same request are
@@ -15,6 +19,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -24,7 +29,12 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/bus"
+	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
+	"github.com/klaxon-alerts/klaxon/pkg/mute"
+	"github.com/klaxon-alerts/klaxon/pkg/route"
+	"github.com/klaxon-alerts/klaxon/pkg/silence"
 )
 
 // Defaults.
@@ -44,6 +54,14 @@ type Options struct {
 	MaxBodyBytes int64
 	// PublishTimeout bounds the wait for JetStream's acknowledgements.
 	PublishTimeout time.Duration
+
+	// The rest of Alertmanager's API v2 (GET /api/v2/alerts and
+	// /alerts/groups, silences, /status, /receivers; api_*.go) is mounted
+	// when all of these are set.
+	Config   func() *config.Config
+	Silences *silence.Silences
+	Alerts   *inhibit.Alerts
+	Muter    *mute.Muter
 }
 
 // Ingest is the ingest stage's HTTP API.
@@ -54,6 +72,11 @@ type Ingest struct {
 	alerts   *prometheus.CounterVec
 	requests *prometheus.CounterVec
 	latency  prometheus.Histogram
+	started  time.Time
+
+	treeMu  sync.Mutex
+	treeFor *config.Config
+	tree    *route.Tree
 }
 
 // New builds the API; mount it with Register.
@@ -75,7 +98,7 @@ func New(opts Options) (*Ingest, error) {
 	}
 	log := opts.Logger.With("component", contract.StageIngest)
 	in := &Ingest{
-		opts: opts, log: log,
+		opts: opts, log: log, started: opts.Now(),
 		pub: bus.NewPublisher(opts.JS, log, bus.WithPublishTimeout(opts.PublishTimeout)),
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "klaxon_ingest_alerts_total", Help: "Alerts received over HTTP, by outcome (stored, invalid, rejected).",
@@ -101,6 +124,17 @@ func New(opts Options) (*Ingest, error) {
 // Register mounts the API on mux.
 func (in *Ingest) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v2/alerts", in.postAlerts)
+	if in.opts.Config == nil || in.opts.Silences == nil || in.opts.Alerts == nil || in.opts.Muter == nil {
+		return
+	}
+	mux.HandleFunc("GET /api/v2/alerts", in.getAlerts)
+	mux.HandleFunc("GET /api/v2/alerts/groups", in.getAlertGroups)
+	mux.HandleFunc("GET /api/v2/silences", in.getSilences)
+	mux.HandleFunc("POST /api/v2/silences", in.postSilences)
+	mux.HandleFunc("GET /api/v2/silence/{silenceID}", in.getSilence)
+	mux.HandleFunc("DELETE /api/v2/silence/{silenceID}", in.deleteSilence)
+	mux.HandleFunc("GET /api/v2/status", in.getStatus)
+	mux.HandleFunc("GET /api/v2/receivers", in.getReceivers)
 }
 
 // Ready reports whether ingest can store alerts now.

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/klaxon-alerts/klaxon/services/klaxon/app"
 )
@@ -59,6 +60,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.StringVar(&o.ExternalURL, "web.external-url", "", "URL under which Klaxon is reachable (used in notifications).")
 	fs.StringVar(&o.StoragePath, "storage.path", "data/", "Directory of the embedded NATS server's JetStream store.")
 	fs.StringVar(&o.NATSURL, "nats.url", "nats://127.0.0.1:4222", "NATS server URL (when stages are named).")
+	fs.DurationVar(&o.DataRetention, "data.retention", 120*time.Hour, "How long to keep expired silences (as Alertmanager's --data.retention).")
 	fs.StringVar(&o.NATSListenAddress, "nats.listen-address", "127.0.0.1:4222", "Client address of the embedded NATS server (one-process mode).")
 	level := fs.String("log.level", "info", "Log level: debug, info, warn, error.")
 	format := fs.String("log.format", "logfmt", "Log format: logfmt or json.")

@@ -29,7 +29,10 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
+	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
+	"github.com/klaxon-alerts/klaxon/pkg/silence"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
 	"github.com/klaxon-alerts/klaxon/pkg/web"
 	"github.com/klaxon-alerts/klaxon/services/dedup"
@@ -49,7 +52,9 @@ type Options struct {
 	NATSURL           string
 	NATSListenAddress string
 	ExternalURL       string
-	Logger            *slog.Logger
+	// DataRetention is how long an expired silence is kept (0: 120h).
+	DataRetention time.Duration
+	Logger        *slog.Logger
 	// Listening, if set, is called with the HTTP address once it listens.
 	Listening func(addr string)
 }
@@ -124,13 +129,24 @@ func Run(ctx context.Context, o Options) error {
 
 	type runner interface{ Run(context.Context) error }
 	var runners []runner
+	// Silences, inhibition and time muting: the grouper mutes with them at
+	// flush, ingest serves them in the API; both read watched copies of the
+	// silences and alerts buckets, which they run.
+	var sup suppression
+	if slices.Contains(stages, contract.StageIngest) || slices.Contains(stages, contract.StageGrouper) {
+		if sup, err = newSuppression(js, current, o.DataRetention, log, reg); err != nil {
+			return err
+		}
+		runners = append(runners, sup.silences, sup.alerts)
+	}
 	for _, s := range stages {
 		var r runner
 		var err error
 		switch s {
 		case contract.StageIngest:
 			var in *ingest.Ingest
-			in, err = ingest.New(ingest.Options{JS: js, Logger: log, Registerer: reg})
+			in, err = ingest.New(ingest.Options{JS: js, Logger: log, Registerer: reg,
+				Config: current, Silences: sup.silences, Alerts: sup.alerts, Muter: sup.muter})
 			if err == nil {
 				in.Register(mux)
 			}
@@ -139,7 +155,7 @@ func Run(ctx context.Context, o Options) error {
 		case contract.StageRouter:
 			r, err = router.New(router.Options{JS: js, Config: current, Logger: log, Registerer: reg})
 		case contract.StageGrouper:
-			r, err = grouper.New(grouper.Options{JS: js, Config: current, Logger: log, Registerer: reg})
+			r, err = grouper.New(grouper.Options{JS: js, Config: current, Logger: log, Registerer: reg, Muter: sup.muter})
 		case contract.StageNotifier:
 			r, err = notifier.New(notifier.Options{JS: js, Config: current, ExternalURL: o.ExternalURL, Logger: log, Registerer: reg})
 		}
@@ -148,6 +164,12 @@ func Run(ctx context.Context, o Options) error {
 		}
 		if r != nil {
 			runners = append(runners, r)
+		}
+	}
+	if sup.muter != nil {
+		// After the notifier: both count klaxon_notifications_suppressed_total.
+		if err := sup.muter.Register(reg); err != nil {
+			return err
 		}
 	}
 
@@ -174,6 +196,26 @@ func Run(ctx context.Context, o Options) error {
 		return nil
 	}
 	return err
+}
+
+// suppression is what silences, inhibits and time-mutes alerts.
+type suppression struct {
+	silences *silence.Silences
+	alerts   *inhibit.Alerts
+	muter    *mute.Muter
+}
+
+func newSuppression(js jetstream.JetStream, current func() *config.Config, retention time.Duration, log *slog.Logger, reg prometheus.Registerer) (suppression, error) {
+	sils, err := silence.New(silence.Options{JS: js, Retention: retention, Logger: log, Registerer: reg})
+	if err != nil {
+		return suppression{}, err
+	}
+	alerts := inhibit.NewAlerts(js, log)
+	m, err := mute.New(mute.Options{Config: current, Silences: sils, Inhibitor: inhibit.New(alerts, current), JS: js, Logger: log})
+	if err != nil {
+		return suppression{}, err
+	}
+	return suppression{silences: sils, alerts: alerts, muter: m}, nil
 }
 
 // provision creates the streams and buckets, retrying while NATS is not

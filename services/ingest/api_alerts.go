@@ -1,0 +1,358 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/common/model"
+
+	"github.com/klaxon-alerts/klaxon/pkg/alert"
+	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
+	"github.com/klaxon-alerts/klaxon/pkg/matcher"
+	"github.com/klaxon-alerts/klaxon/pkg/mute"
+	"github.com/klaxon-alerts/klaxon/pkg/route"
+	"github.com/klaxon-alerts/klaxon/services/grouper"
+	"github.com/klaxon-alerts/klaxon/services/router"
+)
+
+// The JSON shapes of Alertmanager's OpenAPI v2 (api/v2/openapi.yaml). Every
+// field the spec requires is always present: lists are [] rather than null.
+type (
+	apiReceiver struct {
+		Name string `json:"name"`
+	}
+	apiAlertStatus struct {
+		State       string   `json:"state"`
+		SilencedBy  []string `json:"silencedBy"`
+		InhibitedBy []string `json:"inhibitedBy"`
+		MutedBy     []string `json:"mutedBy"`
+	}
+	gettableAlert struct {
+		Labels       model.LabelSet `json:"labels"`
+		Annotations  model.LabelSet `json:"annotations"`
+		StartsAt     time.Time      `json:"startsAt"`
+		EndsAt       time.Time      `json:"endsAt"`
+		UpdatedAt    time.Time      `json:"updatedAt"`
+		GeneratorURL string         `json:"generatorURL,omitempty"`
+		Fingerprint  string         `json:"fingerprint"`
+		Receivers    []apiReceiver  `json:"receivers"`
+		Status       apiAlertStatus `json:"status"`
+	}
+	alertGroup struct {
+		Labels   model.LabelSet  `json:"labels"`
+		Receiver apiReceiver     `json:"receiver"`
+		Alerts   []gettableAlert `json:"alerts"`
+	}
+)
+
+// readTimeout bounds a read request's wait for the watched copies to sync
+// (only ever long right after start).
+const readTimeout = 10 * time.Second
+
+// alertQuery is the parameters of GET /api/v2/alerts and /alerts/groups.
+type alertQuery struct {
+	active, silenced, inhibited, unprocessed, muted bool
+	filter                                          matcher.Matchers
+	receiver                                        *regexp.Regexp
+}
+
+func parseAlertQuery(r *http.Request) (alertQuery, error) {
+	q := r.URL.Query()
+	aq := alertQuery{}
+	for name, dst := range map[string]*bool{
+		"active": &aq.active, "silenced": &aq.silenced, "inhibited": &aq.inhibited,
+		"unprocessed": &aq.unprocessed, "muted": &aq.muted,
+	} {
+		*dst = true // every flag defaults to true
+		if v := q.Get(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return aq, fmt.Errorf("%s in query must be of type boolean: %q", name, v)
+			}
+			*dst = b
+		}
+	}
+	filter, err := parseFilter(q["filter"])
+	if err != nil {
+		return aq, err
+	}
+	aq.filter = filter
+	if q.Has("receiver") {
+		re, err := regexp.Compile("^(?:" + q.Get("receiver") + ")$")
+		if err != nil {
+			return aq, fmt.Errorf("failed to parse receiver param: %w", err)
+		}
+		aq.receiver = re
+	}
+	return aq, nil
+}
+
+// parseFilter reads the filter parameters, one matcher each.
+func parseFilter(filters []string) (matcher.Matchers, error) {
+	var ms matcher.Matchers
+	for _, f := range filters {
+		m, err := matcher.ParseOne(f)
+		if err != nil {
+			return nil, fmt.Errorf("bad matcher %q: %w", f, err)
+		}
+		ms = append(ms, m)
+	}
+	return ms, nil
+}
+
+// matchesFilter applies the API's filter matchers as Alertmanager does: a
+// matcher for the empty value is skipped when its label is absent (=, =~)
+// or present (!=, !~).
+func matchesFilter(filter matcher.Matchers, ls model.LabelSet) bool {
+	for _, m := range filter {
+		v, present := ls[model.LabelName(m.Name)]
+		negative := m.Type == matcher.NotEqual || m.Type == matcher.NotRegexp
+		if m.Value == "" && present == negative {
+			continue
+		}
+		if !m.Matches(string(v)) {
+			return false
+		}
+	}
+	return true
+}
+
+// keep reports whether an alert with status st passes the query's flags and
+// filter (the resolved alerts are dropped before).
+func (q alertQuery) keep(st mute.Status, ls model.LabelSet) bool {
+	switch {
+	case !q.active && st.State() == "active",
+		!q.silenced && len(st.SilencedBy) > 0,
+		!q.inhibited && len(st.InhibitedBy) > 0:
+		return false
+	}
+	return matchesFilter(q.filter, ls)
+}
+
+func (q alertQuery) receiverMatches(names ...string) bool {
+	return q.receiver == nil || slices.ContainsFunc(names, q.receiver.MatchString)
+}
+
+// listed reports whether the API lists an alert at now: resolved alerts are
+// not (Alertmanager drops an alert whose end lies in the past).
+func listed(a *alert.Alert, now time.Time) bool {
+	return a.EndsAt.IsZero() || !a.EndsAt.Before(now)
+}
+
+// routeTree returns the route tree of cfg, built once per config.
+func (in *Ingest) routeTree(cfg *config.Config) (*route.Tree, error) {
+	in.treeMu.Lock()
+	defer in.treeMu.Unlock()
+	if in.treeFor != cfg {
+		t, err := route.New(cfg.Route)
+		if err != nil {
+			return nil, err
+		}
+		in.treeFor, in.tree = cfg, t
+	}
+	return in.tree, nil
+}
+
+// evaluation is what one read request judges alerts with: one instant, one
+// config, one inhibition view.
+type evaluation struct {
+	now  time.Time
+	ev   *mute.Evaluator
+	tree *route.Tree
+}
+
+func (in *Ingest) evaluation(ctx context.Context) (*evaluation, error) {
+	now := in.opts.Now().UTC()
+	if err := in.opts.Silences.Synced(ctx); err != nil {
+		return nil, err
+	}
+	ev, err := in.opts.Muter.Evaluator(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	tree, err := in.routeTree(ev.Config())
+	if err != nil {
+		return nil, err
+	}
+	return &evaluation{now: now, ev: ev, tree: tree}, nil
+}
+
+func (e *evaluation) receivers(routes []contract.Route) []apiReceiver {
+	out := make([]apiReceiver, 0, len(routes))
+	for _, r := range routes {
+		out = append(out, apiReceiver{Name: r.Receiver})
+	}
+	return out
+}
+
+func toAPIAlert(a *alert.Alert, st mute.Status, receivers []apiReceiver) gettableAlert {
+	ann := a.Annotations
+	if ann == nil {
+		ann = model.LabelSet{}
+	}
+	return gettableAlert{
+		Labels: a.Labels, Annotations: ann,
+		StartsAt: a.StartsAt.UTC(), EndsAt: a.EndsAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
+		GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint().String(), Receivers: receivers,
+		Status: apiAlertStatus{
+			State: st.State(), SilencedBy: nonNil(st.SilencedBy), InhibitedBy: nonNil(st.InhibitedBy), MutedBy: nonNil(st.MutedBy),
+		},
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// getAlerts is GET /api/v2/alerts: the alerts that are not resolved, with
+// their receivers and their status now, sorted by fingerprint. Every ingest
+// replica answers from its watched copies of the same buckets.
+func (in *Ingest) getAlerts(w http.ResponseWriter, r *http.Request) {
+	q, err := parseAlertQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+	defer cancel()
+	e, err := in.evaluation(ctx)
+	if err != nil {
+		in.readFailed(w, "alerts", err)
+		return
+	}
+	all, _ := in.opts.Alerts.Values()
+	out := []gettableAlert{}
+	for _, a := range all {
+		if !listed(a, e.now) {
+			continue
+		}
+		routes := router.Decide(e.tree, a.Labels)
+		receivers := e.receivers(routes)
+		if !q.receiverMatches(names(receivers)...) {
+			continue
+		}
+		st, err := e.ev.Status(ctx, a.Labels, routes)
+		if err != nil {
+			in.readFailed(w, "alerts", err)
+			return
+		}
+		if !q.keep(st, a.Labels) {
+			continue
+		}
+		out = append(out, toAPIAlert(a, st, receivers))
+	}
+	slices.SortFunc(out, func(a, b gettableAlert) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func names(rs []apiReceiver) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Name
+	}
+	return out
+}
+
+// getAlertGroups is GET /api/v2/alerts/groups: the grouper's aggregation
+// groups (KV klaxon-groups) with their listed alerts in their current state;
+// a group without any is left out. mutedBy names the time intervals muting
+// the group now.
+func (in *Ingest) getAlertGroups(w http.ResponseWriter, r *http.Request) {
+	q, err := parseAlertQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+	defer cancel()
+	e, err := in.evaluation(ctx)
+	if err != nil {
+		in.readFailed(w, "alert groups", err)
+		return
+	}
+	groups, err := in.groups(ctx)
+	if err != nil {
+		in.readFailed(w, "alert groups", err)
+		return
+	}
+	out := []alertGroup{}
+	for _, g := range groups {
+		if !q.receiverMatches(g.Route.Receiver) {
+			continue
+		}
+		mutedBy, err := e.ev.MutedBy(g.Route)
+		if err != nil {
+			in.readFailed(w, "alert groups", err)
+			return
+		}
+		if !q.muted && len(mutedBy) > 0 {
+			continue
+		}
+		ag := alertGroup{Labels: g.Route.GroupLabels, Receiver: apiReceiver{Name: g.Route.Receiver}, Alerts: []gettableAlert{}}
+		if ag.Labels == nil {
+			ag.Labels = model.LabelSet{}
+		}
+		for fp, stored := range g.Alerts {
+			a := &stored
+			if cur, ok := in.opts.Alerts.Get(fp); ok {
+				a = cur // the group's copy is as of its last change; refreshes are in the alerts bucket
+			}
+			if !listed(a, e.now) {
+				continue
+			}
+			st, err := e.ev.Status(ctx, a.Labels, nil)
+			if err != nil {
+				in.readFailed(w, "alert groups", err)
+				return
+			}
+			st.MutedBy = mutedBy
+			if !q.keep(st, a.Labels) {
+				continue
+			}
+			ag.Alerts = append(ag.Alerts, toAPIAlert(a, st, e.receivers(router.Decide(e.tree, a.Labels))))
+		}
+		if len(ag.Alerts) == 0 {
+			continue
+		}
+		slices.SortFunc(ag.Alerts, func(a, b gettableAlert) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
+		out = append(out, ag)
+	}
+	slices.SortFunc(out, func(a, b alertGroup) int {
+		switch {
+		case !a.Labels.Equal(b.Labels):
+			if a.Labels.Before(b.Labels) {
+				return -1
+			}
+			return 1
+		default:
+			return strings.Compare(a.Receiver.Name, b.Receiver.Name)
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+// groups reads every aggregation group.
+func (in *Ingest) groups(ctx context.Context) (map[string]grouper.Group, error) {
+	kv, err := in.opts.JS.KeyValue(ctx, contract.BucketGroups)
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", contract.BucketGroups, err)
+	}
+	return kvcache.Snapshot(ctx, kv, func(e jetstream.KeyValueEntry) (grouper.Group, error) {
+		var g grouper.Group
+		err := json.Unmarshal(e.Value(), &g)
+		return g, err
+	})
+}

@@ -1,0 +1,155 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
+)
+
+type (
+	alertmanagerStatus struct {
+		Cluster     clusterStatus `json:"cluster"`
+		VersionInfo versionInfo   `json:"versionInfo"`
+		Config      struct {
+			Original string `json:"original"`
+		} `json:"config"`
+		Uptime time.Time `json:"uptime"`
+	}
+	clusterStatus struct {
+		Name   string       `json:"name,omitempty"`
+		Status string       `json:"status"`
+		Peers  []peerStatus `json:"peers"`
+	}
+	peerStatus struct {
+		Name    string `json:"name"`
+		Address string `json:"address"`
+	}
+	versionInfo struct {
+		Version   string `json:"version"`
+		Revision  string `json:"revision"`
+		Branch    string `json:"branch"`
+		BuildUser string `json:"buildUser"`
+		BuildDate string `json:"buildDate"`
+		GoVersion string `json:"goVersion"`
+	}
+)
+
+// getStatus is GET /api/v2/status: the running config (the file as loaded,
+// secrets masked), the build, the process's start, and the cluster as NATS
+// sees it: the servers this process knows, named by the one it is
+// connected to.
+func (in *Ingest) getStatus(w http.ResponseWriter, _ *http.Request) {
+	var st alertmanagerStatus
+	st.Config.Original = redactedOriginal(in.opts.Config())
+	st.VersionInfo = buildVersion()
+	st.Uptime = in.started.UTC()
+	st.Cluster = natsCluster(in.opts.JS.Conn())
+	writeJSON(w, http.StatusOK, st)
+}
+
+// getReceivers is GET /api/v2/receivers: the configured receivers' names.
+func (in *Ingest) getReceivers(w http.ResponseWriter, _ *http.Request) {
+	cfg := in.opts.Config()
+	out := make([]apiReceiver, 0, len(cfg.Receivers))
+	for _, r := range cfg.Receivers {
+		out = append(out, apiReceiver{Name: r.Name})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func natsCluster(nc *nats.Conn) clusterStatus {
+	cs := clusterStatus{Peers: []peerStatus{}}
+	switch nc.Status() {
+	case nats.CONNECTED:
+		cs.Status = "ready"
+	case nats.RECONNECTING, nats.CONNECTING:
+		cs.Status = "settling"
+	default:
+		cs.Status = "disabled"
+	}
+	cs.Name = nc.ConnectedClusterName()
+	if cs.Name == "" {
+		cs.Name = nc.ConnectedServerName()
+	}
+	connected := redactURL(nc.ConnectedUrl())
+	for _, s := range nc.Servers() {
+		addr := redactURL(s)
+		name := strings.TrimPrefix(addr, "nats://")
+		if addr == connected && nc.ConnectedServerName() != "" {
+			name = nc.ConnectedServerName()
+		}
+		cs.Peers = append(cs.Peers, peerStatus{Name: name, Address: addr})
+	}
+	slices.SortFunc(cs.Peers, func(a, b peerStatus) int { return strings.Compare(a.Name, b.Name) })
+	return cs
+}
+
+// redactURL drops credentials from a server URL.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	u.User = nil
+	return u.String()
+}
+
+// buildVersion reads the binary's build information.
+func buildVersion() versionInfo {
+	v := versionInfo{Version: "unknown", Revision: "unknown", Branch: "unknown", BuildUser: "unknown", BuildDate: "unknown", GoVersion: "unknown"}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	v.GoVersion = bi.GoVersion
+	if bi.Main.Version != "" {
+		v.Version = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v.Revision = s.Value
+		case "vcs.time":
+			v.BuildDate = s.Value
+		}
+	}
+	return v
+}
+
+// writeJSON answers with a JSON body; API answers are never cached.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers with a JSON string, as Alertmanager's handlers do.
+func writeError(w http.ResponseWriter, code int, msg string) { writeJSON(w, code, msg) }
+
+// writeSwaggerError answers as Alertmanager's generated server does when a
+// request does not fit the spec: {"code": …, "message": …}.
+func writeSwaggerError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]any{"code": code, "message": msg})
+}
+
+// readFailed answers a read that could not be served: 503 while the
+// watched copies are not synced yet (or NATS is away), 500 otherwise.
+func (in *Ingest) readFailed(w http.ResponseWriter, what string, err error) {
+	if errors.Is(err, kvcache.ErrNotSynced) || errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrTimeout) {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, what+" not available yet: "+err.Error())
+		return
+	}
+	in.log.Error("read failed", "what", what, "err", err)
+	writeError(w, http.StatusInternalServerError, err.Error())
+}
