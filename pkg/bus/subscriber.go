@@ -22,14 +22,6 @@ const (
 
 	// ackTimeout bounds the wait for the server to confirm an Ack.
 	ackTimeout = 5 * time.Second
-	// nextWait bounds one wait of the message iterator. The iterator sends
-	// its next pull request only from inside Next, and skips it when its
-	// previous request is still being sent; a worker that acks fast can
-	// call Next in that window and would then wait for the server's idle
-	// heartbeat (30s) to notice. Returning from Next now and then and calling
-	// it again turns that stall into at most nextWait. No network traffic is
-	// caused by it.
-	nextWait = 200 * time.Millisecond
 	// Pauses between failed pulls grow from pullRetryMin to pullRetryMax.
 	pullRetryMin = 100 * time.Millisecond
 	pullRetryMax = 10 * time.Second
@@ -159,14 +151,12 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 
 	runCtx, stop := context.WithCancel(ctx)
 	stopOnClose := context.AfterFunc(s.ctx, stop)
-	var workers sync.WaitGroup
-	for range s.cfg.Concurrency {
-		workers.Go(func() { sub.work(runCtx) })
-	}
+	var running sync.WaitGroup
+	running.Go(func() { sub.run(runCtx) })
 	// The subscription's owner: closes out after its workers are done.
 	go func() {
 		defer s.subs.Done()
-		workers.Wait()
+		running.Wait()
 		stopOnClose()
 		stop()
 		close(out)
@@ -200,8 +190,6 @@ type subscription struct {
 	out      chan<- *message.Message
 	consLock sync.Mutex
 	cons     jetstream.Consumer
-	// connClosed logs the end of the subscription once, not per worker.
-	connClosed sync.Once
 }
 
 func (s *Subscriber) newSubscription(ctx context.Context, topic string) (*subscription, error) {
@@ -267,20 +255,35 @@ func subscribeErr(err error) error {
 	return err
 }
 
-// work is one worker: it pulls one message at a time and sees it through
-// to its Ack or Nack, until ctx is cancelled or the connection is closed.
-func (sub *subscription) work(ctx context.Context) {
+// run consumes until ctx is cancelled or the connection is closed: one
+// Consume loop (the client's pull with heartbeats, at most Concurrency
+// messages requested ahead) feeds Concurrency workers, each of which sees
+// one message through to its Ack or Nack.
+func (sub *subscription) run(ctx context.Context) {
+	msgs := make(chan jetstream.Msg)
+	var workers sync.WaitGroup
+	for range sub.cfg.Concurrency {
+		workers.Go(func() {
+			for m := range msgs {
+				sub.handle(ctx, m)
+			}
+		})
+	}
+	defer func() {
+		close(msgs)
+		workers.Wait()
+	}()
 	pause := pullRetryMin
 	for ctx.Err() == nil {
 		cons, err := sub.consumer(ctx, false)
 		if err == nil {
-			err = sub.pull(ctx, cons)
+			err = sub.consume(ctx, cons, msgs)
 		}
 		switch {
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, jetstream.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionClosed):
-			sub.connClosed.Do(func() { sub.logger.Error("nats connection closed, subscription ends", "error", err) })
+			sub.logger.Error("nats connection closed, subscription ends", "error", err)
 			return
 		case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
 			sub.logger.Warn("consumer gone, recreating it", "error", err)
@@ -300,36 +303,52 @@ func (sub *subscription) work(ctx context.Context) {
 	}
 }
 
-// pull runs one message iterator until ctx is cancelled (nil) or it fails.
-//
-// The iterator asks the server for one message only when Next is called,
-// so nothing waits in a client buffer while the worker is busy. On ctx
-// cancellation it is drained, not stopped: its subscription is closed with a
-// flush, so a message the server already sent to the outstanding pull
-// request still arrives (and is nacked by handle) instead of coming back
-// only after AckWait.
-func (sub *subscription) pull(ctx context.Context, cons jetstream.Consumer) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(1))
-	if err != nil {
-		return fmt.Errorf("pull from consumer %q: %w", sub.durable, err)
-	}
-	defer it.Stop()
-	stopDrain := context.AfterFunc(ctx, it.Drain)
-	defer stopDrain()
-	for {
-		m, err := it.Next(jetstream.NextMaxWait(nextWait))
-		switch {
-		case errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil:
-			// No message yet; calling Next again re-checks whether a pull
-			// request is outstanding (see nextWait).
-			continue
-		case err != nil:
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("pull from consumer %q: %w", sub.durable, err)
+// consume runs one Consume until ctx is cancelled (nil) or it fails for
+// good. On cancellation it is drained, not stopped: messages the server
+// already sent still arrive and are nacked by handle for prompt
+// redelivery, instead of coming back only after AckWait.
+func (sub *subscription) consume(ctx context.Context, cons jetstream.Consumer, msgs chan<- jetstream.Msg) error {
+	failed := make(chan error, 1)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if ctx.Err() != nil {
+			sub.nakUndelivered(m)
+			return
 		}
-		sub.handle(ctx, m)
+		select {
+		case msgs <- m:
+		case <-ctx.Done():
+			sub.nakUndelivered(m)
+		}
+	},
+		jetstream.PullMaxMessages(sub.cfg.Concurrency),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+				errors.Is(err, jetstream.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionClosed) {
+				select {
+				case failed <- err:
+				default:
+				}
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("consume from consumer %q: %w", sub.durable, err)
+	}
+	select {
+	case <-ctx.Done():
+		cc.Drain()
+		<-cc.Closed()
+		return nil
+	case err := <-failed:
+		cc.Stop()
+		<-cc.Closed()
+		return fmt.Errorf("consume from consumer %q: %w", sub.durable, err)
+	}
+}
+
+// nakUndelivered returns a message that arrived while stopping.
+func (sub *subscription) nakUndelivered(m jetstream.Msg) {
+	if err := m.Nak(); err != nil {
+		sub.logger.Warn("nak failed, message will be redelivered after ack wait", "error", err)
 	}
 }
 

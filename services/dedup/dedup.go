@@ -196,6 +196,9 @@ func (d *Dedup) handleExpiry(ctx context.Context, kv jetstream.KeyValue, msg *me
 	if err := json.Unmarshal(msg.Payload, &tick); err != nil {
 		return fault.Final(fmt.Errorf("decode AlertTick: %w", err))
 	}
+	if err := bus.HoldUntil(ctx, tick.At, d.opts.Now()); err != nil {
+		return err
+	}
 	return d.mutate(ctx, kv, tick.Fingerprint, func(cur *alert.Stored, now time.Time) (alert.Stored, alert.Change) {
 		if cur == nil {
 			return alert.Stored{}, alert.ChangeNone
@@ -235,7 +238,7 @@ func (d *Dedup) mutate(ctx context.Context, kv jetstream.KeyValue, fp string,
 		}
 		if at, arm := alert.NextExpiry(next, now); arm {
 			rec.ExpiryAt = at
-			out, err := expiryMessage(fp, at)
+			out, err := expiryMessage(fp, at, now)
 			if err != nil {
 				return nil, err
 			}
@@ -282,13 +285,14 @@ func changeMessage(prev *alert.Stored, next alert.Alert, ch alert.Change, fp str
 
 // expiryMessage schedules the alert's expiry tick at at, replacing any
 // earlier schedule of the alert.
-func expiryMessage(fp string, at time.Time) (outbound, error) {
+func expiryMessage(fp string, at, now time.Time) (outbound, error) {
 	body, err := json.Marshal(contract.AlertTick{Version: contract.Version, Fingerprint: fp, At: at})
 	if err != nil {
 		return outbound{}, fault.Final(err)
 	}
-	m := bus.Scheduled("exp-"+fp+"-"+strconv.FormatInt(at.UnixNano(), 36), body, at, contract.AlertTickSubject(fp))
-	return outbound{Subject: contract.AlertTimerSubject(fp), ID: m.UUID, Headers: m.Metadata, Data: body}, nil
+	id := "exp-" + fp + "-" + strconv.FormatInt(at.UnixNano(), 36)
+	subject, m := bus.Timer(id, body, at, now, contract.AlertTimerSubject(fp), contract.AlertTickSubject(fp))
+	return outbound{Subject: subject, ID: id, Headers: m.Metadata, Data: body}, nil
 }
 
 // deadLetter sends one invalid alert of a batch to the dead-letter subject.

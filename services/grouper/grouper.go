@@ -172,6 +172,9 @@ func (g *Grouper) handleTick(ctx context.Context, kv jetstream.KeyValue, msg *me
 		g.flushes.WithLabelValues("stale").Inc()
 		return g.schedule(grp)
 	}
+	if err := bus.HoldUntil(ctx, tick.At, g.opts.Now()); err != nil {
+		return err
+	}
 	now := g.opts.Now()
 	flush := grp.Snapshot(tick.At)
 	if err := g.publishFlush(ctx, grp, flush, now); err != nil {
@@ -265,8 +268,9 @@ func (g *Grouper) schedule(grp *Group) error {
 	if err != nil {
 		return fault.Final(err)
 	}
-	m := bus.Scheduled("tmr-"+grp.ID+"-"+strconv.FormatInt(grp.NextFlush.UnixNano(), 10), body, grp.NextFlush, contract.TickSubject(grp.ID))
-	if err := g.pub.Publish(contract.TimerSubject(grp.ID), m); err != nil {
+	id := "tmr-" + grp.ID + "-" + strconv.FormatInt(grp.NextFlush.UnixNano(), 36)
+	subject, m := bus.Timer(id, body, grp.NextFlush, g.opts.Now(), contract.TimerSubject(grp.ID), contract.TickSubject(grp.ID))
+	if err := g.pub.Publish(subject, m); err != nil {
 		return fmt.Errorf("publish timer: %w", err)
 	}
 	return nil
