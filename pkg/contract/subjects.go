@@ -59,7 +59,10 @@ const (
 const (
 	BucketAlerts = "klaxon-alerts" // key: fingerprint (16 hex)
 	BucketGroups = "klaxon-groups" // key: group id
-	BucketNflog  = "klaxon-nflog"  // key: NflogKey
+	BucketNflog  = "klaxon-nflog"  // key: nflog.Key(group key, integration)
+	// BucketConfig holds the running configuration (key "running"); its
+	// history keeps the previous revisions.
+	BucketConfig = "klaxon-config"
 	// BucketSilences holds silences by id (a UUID); its per-key history is
 	// the silences' audit trail.
 	BucketSilences = "klaxon-silences"

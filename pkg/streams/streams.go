@@ -118,6 +118,7 @@ func BucketConfigs(o Options) []jetstream.KeyValueConfig {
 		{Bucket: contract.BucketAlerts, Description: "Alert state by fingerprint.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: contract.BucketGroups, Description: "Aggregation groups by group id.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: contract.BucketNflog, Description: "Notification log.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: contract.BucketConfig, Description: "The running configuration; history keeps earlier revisions.", History: 16, Replicas: o.Replicas, Storage: jetstream.FileStorage},
 		// Every revision of a silence is kept (up to the KV maximum of 64):
 		// the audit trail of who created, changed and expired it.
 		{Bucket: contract.BucketSilences, Description: "Silences by id; history is the audit trail.", History: 64, Replicas: o.Replicas, Storage: jetstream.FileStorage},

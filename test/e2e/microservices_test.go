@@ -22,13 +22,14 @@ type cluster struct {
 	natsProc *proc
 	natsDir  string
 	config   string
-	ingest   string // web address of ingest
+	ingest   string            // web address of ingest
+	webs     map[string]string // web address by process name
 	stages   map[string][]*proc
 }
 
 func newCluster(t *testing.T, configFile string, replicas map[string]int) *cluster {
 	t.Helper()
-	c := &cluster{t: t, natsURL: "nats://" + freeAddr(t), natsDir: t.TempDir(), config: configFile, stages: map[string][]*proc{}}
+	c := &cluster{t: t, natsURL: "nats://" + freeAddr(t), natsDir: t.TempDir(), config: configFile, stages: map[string][]*proc{}, webs: map[string]string{}}
 	c.startNATS()
 	for _, stage := range contract.Stages {
 		for i := range max(replicas[stage], 1) {
@@ -70,6 +71,7 @@ func portOf(addr string) string {
 func (c *cluster) startStage(stage string, i int) {
 	c.t.Helper()
 	web := freeAddr(c.t)
+	c.webs[fmt.Sprintf("%s-%d", stage, i)] = web
 	p := start(c.t, fmt.Sprintf("%s-%d", stage, i), bin.klaxon, stage,
 		"--nats.url", c.natsURL, "--config.file", c.config, "--web.listen-address", web, "--log.level", "debug")
 	waitReady(c.t, web)

@@ -14,10 +14,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/pkg/configstore"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
@@ -39,6 +40,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/services/grouper"
 	"github.com/klaxon-alerts/klaxon/services/ingest"
 	"github.com/klaxon-alerts/klaxon/services/notifier"
+	"github.com/klaxon-alerts/klaxon/services/notifier/template"
 	"github.com/klaxon-alerts/klaxon/services/router"
 )
 
@@ -78,13 +80,10 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 
-	cfg, err := config.Load(o.ConfigFile)
-	if err != nil {
+	// Fail fast on a bad file, before NATS is even reached.
+	if _, err := config.Load(o.ConfigFile); err != nil {
 		return fmt.Errorf("load config: %w", err)
 	}
-	var running atomic.Pointer[config.Config]
-	running.Store(cfg)
-	current := running.Load
 
 	natsURL := o.NATSURL
 	if o.Embedded() {
@@ -119,6 +118,13 @@ func Run(ctx context.Context, o Options) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfgStore, err := configstore.Open(ctx, configstore.Options{
+		JS: js, File: o.ConfigFile, Validate: template.Check, Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	current := cfgStore.Current
 	ready := func() error {
 		if s := nc.Status(); s != nats.CONNECTED {
 			return fmt.Errorf("nats connection %s", s)
@@ -126,6 +132,13 @@ func Run(ctx context.Context, o Options) error {
 		return nil
 	}
 	mux := web.NewMux(reg, ready)
+	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if err := cfgStore.Reload(r.Context()); err != nil {
+			http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "OK")
+	})
 
 	type runner interface{ Run(context.Context) error }
 	var runners []runner
@@ -187,7 +200,8 @@ func Run(ctx context.Context, o Options) error {
 	for _, r := range runners {
 		g.Go(func() error { return r.Run(gctx) })
 	}
-	g.Go(func() error { return reloadOnHangup(gctx, o.ConfigFile, &running, log) })
+	g.Go(func() error { return cfgStore.Run(gctx) })
+	g.Go(func() error { return reloadOnHangup(gctx, cfgStore) })
 	err = g.Wait()
 	if drainErr := nc.Drain(); drainErr != nil && !errors.Is(drainErr, nats.ErrConnectionClosed) {
 		log.Warn("nats drain", "err", drainErr)
@@ -238,8 +252,8 @@ func provision(ctx context.Context, js jetstream.JetStream, log *slog.Logger) er
 }
 
 // reloadOnHangup reloads the config file on SIGHUP; an invalid file is
-// rejected with its error and the running config stays.
-func reloadOnHangup(ctx context.Context, path string, running *atomic.Pointer[config.Config], log *slog.Logger) error {
+// rejected with its error (logged by the store) and the running config stays.
+func reloadOnHangup(ctx context.Context, store *configstore.Store) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -248,13 +262,7 @@ func reloadOnHangup(ctx context.Context, path string, running *atomic.Pointer[co
 		case <-ctx.Done():
 			return nil
 		case <-hup:
-			cfg, err := config.Load(path)
-			if err != nil {
-				log.Error("config reload failed; keeping the running config", "file", path, "err", err)
-				continue
-			}
-			running.Store(cfg)
-			log.Info("config reloaded", "file", path, "hash", cfg.Hash())
+			_ = store.Reload(ctx)
 		}
 	}
 }

@@ -1,0 +1,239 @@
+// Package configstore keeps the one running configuration of every Klaxon
+// process in a JetStream KV bucket (klaxon-config, with history), so that all
+// stages of all replicas run the same revision.
+//
+// A process loads its --config.file at start and publishes it when it
+// differs from the stored one; it then runs whatever the bucket holds and
+// switches atomically when it changes. A reload (SIGHUP, POST /-/reload)
+// re-reads the file, validates it and publishes it once; an invalid file is
+// rejected with its error (file:line) and the running config stays, in this
+// process and every other.
+package configstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+)
+
+// key is the bucket key of the running config.
+const key = "running"
+
+// Revision is a config as stored in the bucket.
+type Revision struct {
+	// File is the path the config was loaded from; relative paths in it
+	// (templates, *_file) are resolved against its directory.
+	File      string    `json:"file"`
+	YAML      string    `json:"yaml"`
+	Hash      string    `json:"hash"`
+	Published time.Time `json:"published"`
+}
+
+// Options configures a Store.
+type Options struct {
+	JS   jetstream.JetStream
+	File string
+	// Validate checks what config.Load does not (e.g. that templates
+	// parse); nil accepts every config that loads.
+	Validate   func(*config.Config) error
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Store holds the running config.
+type Store struct {
+	opts    Options
+	log     *slog.Logger
+	running atomic.Pointer[config.Config]
+	kv      jetstream.KeyValue
+	reload  sync.Mutex // one reload at a time in this process
+
+	lastSuccess prometheus.Gauge
+	lastTime    prometheus.Gauge
+	hash        prometheus.Gauge
+}
+
+// ErrInvalid wraps the error of a config that was rejected.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Open loads the file, publishes it if it differs from the stored running
+// config, and returns a Store running the stored one. Run keeps it current.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Store{
+		opts: opts,
+		log:  opts.Logger.With("component", "config"),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "klaxon_config_last_reload_successful", Help: "Whether the last configuration reload attempt was successful.",
+		}),
+		lastTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "klaxon_config_last_reload_success_timestamp_seconds", Help: "Timestamp of the last successful configuration reload.",
+		}),
+		hash: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "klaxon_config_hash", Help: "Hash of the running configuration.",
+		}),
+	}
+	if opts.Registerer != nil {
+		for _, c := range []prometheus.Collector{s.lastSuccess, s.lastTime, s.hash} {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("config metrics: %w", err)
+			}
+		}
+	}
+	cfg, err := s.loadFile()
+	if err != nil {
+		return nil, err
+	}
+	kv, err := opts.JS.KeyValue(ctx, contract.BucketConfig)
+	if err != nil {
+		return nil, fmt.Errorf("config bucket %s: %w", contract.BucketConfig, err)
+	}
+	s.kv = kv
+	if err := s.publish(ctx, cfg); err != nil {
+		return nil, err
+	}
+	entry, err := kv.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read running config: %w", err)
+	}
+	if err := s.adopt(entry.Value()); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Current returns the running config.
+func (s *Store) Current() *config.Config { return s.running.Load() }
+
+// Reload re-reads the file and, if it is valid, publishes it to every
+// process. An invalid file returns an error wrapping ErrInvalid and changes
+// nothing.
+func (s *Store) Reload(ctx context.Context) error {
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	cfg, err := s.loadFile()
+	if err != nil {
+		s.lastSuccess.Set(0)
+		s.log.Error("config reload rejected; the running config stays", "file", s.opts.File, "err", err)
+		return err
+	}
+	if err := s.publish(ctx, cfg); err != nil {
+		s.lastSuccess.Set(0)
+		return err
+	}
+	return nil
+}
+
+// Run follows the bucket until ctx is done, switching to every new
+// revision.
+func (s *Store) Run(ctx context.Context) error {
+	w, err := s.kv.Watch(ctx, key, jetstream.UpdatesOnly())
+	if err != nil {
+		return fmt.Errorf("watch running config: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil
+			}
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			if err := s.adopt(e.Value()); err != nil {
+				s.lastSuccess.Set(0)
+				s.log.Error("stored config rejected; the running config stays", "err", err)
+			}
+		}
+	}
+}
+
+func (s *Store) loadFile() (*config.Config, error) {
+	cfg, err := config.Load(s.opts.File)
+	if err == nil && s.opts.Validate != nil {
+		err = s.opts.Validate(cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return cfg, nil
+}
+
+// publish stores cfg as the running config unless it already is.
+func (s *Store) publish(ctx context.Context, cfg *config.Config) error {
+	entry, err := s.kv.Get(ctx, key)
+	var cur Revision
+	var rev uint64
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case err != nil:
+		return fmt.Errorf("read running config: %w", err)
+	default:
+		rev = entry.Revision()
+		if err := json.Unmarshal(entry.Value(), &cur); err == nil && cur.Hash == cfg.Hash() {
+			s.applied(cfg)
+			return nil
+		}
+	}
+	data, err := json.Marshal(Revision{File: s.opts.File, YAML: cfg.Original, Hash: cfg.Hash(), Published: s.opts.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	if rev == 0 {
+		_, err = s.kv.Create(ctx, key, data)
+	} else {
+		_, err = s.kv.Update(ctx, key, data, rev)
+	}
+	if err != nil {
+		return fmt.Errorf("publish running config: %w", err)
+	}
+	s.log.Info("config published", "file", s.opts.File, "hash", cfg.Hash())
+	return nil
+}
+
+// adopt parses a stored revision and makes it the running config.
+func (s *Store) adopt(data []byte) error {
+	var r Revision
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("decode running config: %w", err)
+	}
+	cfg, err := config.Parse([]byte(r.YAML), r.File)
+	if err == nil && s.opts.Validate != nil {
+		err = s.opts.Validate(cfg)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if cur := s.running.Load(); cur == nil || cur.Hash() != cfg.Hash() {
+		s.running.Store(cfg)
+		s.log.Info("config applied", "hash", cfg.Hash(), "file", r.File)
+	}
+	s.applied(cfg)
+	return nil
+}
+
+func (s *Store) applied(cfg *config.Config) {
+	s.lastSuccess.Set(1)
+	s.lastTime.Set(float64(s.opts.Now().Unix()))
+	s.hash.Set(cfg.HashValue())
+}
