@@ -90,18 +90,28 @@ func (n *Notifier) process(ctx context.Context, note *contract.Notification) err
 	if !integ.sendResolved {
 		alerts = firingAt(alerts, at)
 	}
+	// The message the group's notifications edit (update_message) is kept
+	// while the group's notification sequence lasts; a first notification
+	// starts a new one.
+	var message *notification.Message
+	if entry != nil && reason != nflog.ReasonFirstNotification {
+		message = entry.Message
+	}
 	sent := false
 	if len(alerts) == 0 {
 		n.metrics.suppressed.WithLabelValues(suppressedResolvedOnly).Inc()
 		log.Debug("only resolved alerts, not sent", slog.String("reason", reason.String()))
 	} else {
-		if err := n.send(ctx, integ, note, alerts, reason, log); err != nil {
+		m, err := n.send(ctx, integ, note, alerts, reason, message, log)
+		if err != nil {
 			return err
 		}
-		sent = true
+		message, sent = m, true
 	}
 
-	superseded, err := n.commit(ctx, key, nflog.NewEntry(note, firing, resolved), rev)
+	next := nflog.NewEntry(note, firing, resolved)
+	next.Message = message
+	superseded, err := n.commit(ctx, key, next, rev)
 	if err != nil {
 		// Redelivery will find the log without this flush and may send again.
 		log.Error("notification log write failed", slog.Bool("sent", sent), slog.Any("err", err))
@@ -114,16 +124,17 @@ func (n *Notifier) process(ctx context.Context, note *contract.Notification) err
 	return nil
 }
 
-// send delivers alerts through integ and classifies a failure.
-func (n *Notifier) send(ctx context.Context, integ *integration, note *contract.Notification, alerts []alert.Alert, reason nflog.Reason, log *slog.Logger) error {
+// send delivers alerts through integ and classifies a failure. message is
+// the receiver's message the group's notifications edit, if any; send
+// returns the one to keep (nil for integrations that edit nothing).
+func (n *Notifier) send(ctx context.Context, integ *integration, note *contract.Notification, alerts []alert.Alert, reason nflog.Reason, message *notification.Message, log *slog.Logger) (*notification.Message, error) {
 	in := note.Integration
 	// A send must end well before JetStream's AckWait, or the message is
 	// redelivered (possibly to another replica) while it is still being sent.
 	ctx, cancel := context.WithTimeoutCause(ctx, n.sendTimeout,
 		fmt.Errorf("send not done within %s (3/4 of the consumer's AckWait)", n.sendTimeout))
 	defer cancel()
-	start := n.now()
-	retryable, err := integ.notifier.Notify(ctx, &notification.Notification{
+	nt := &notification.Notification{
 		Receiver:    in.Receiver,
 		GroupKey:    note.GroupKey,
 		GroupLabels: note.GroupLabels,
@@ -131,7 +142,19 @@ func (n *Notifier) send(ctx context.Context, integ *integration, note *contract.
 		At:          note.FlushedAt,
 		Reason:      reason.String(),
 		ExternalURL: n.externalURL,
-	})
+		Message:     message,
+	}
+	start := n.now()
+	var (
+		sent      *notification.Message
+		retryable bool
+		err       error
+	)
+	if ms, ok := integ.notifier.(MessageSender); ok {
+		sent, retryable, err = ms.NotifyMessage(ctx, nt)
+	} else {
+		retryable, err = integ.notifier.Notify(ctx, nt)
+	}
 	n.metrics.latency.WithLabelValues(in.Type).Observe(n.now().Sub(start).Seconds())
 	if err != nil {
 		n.metrics.failed.WithLabelValues(in.Type, failureReason(err)).Inc()
@@ -139,13 +162,13 @@ func (n *Notifier) send(ctx context.Context, integ *integration, note *contract.
 		log.Warn("notify failed", slog.Bool("retryable", retryable), slog.Any("err", err))
 		err = fmt.Errorf("notify %s/%s[%d]: %w", in.Receiver, in.Type, in.Index, err)
 		if !retryable {
-			return fault.Final(err)
+			return nil, fault.Final(err)
 		}
-		return err
+		return nil, err
 	}
 	n.metrics.notifications.WithLabelValues(in.Type, reason.Label()).Inc()
 	log.Info("notified", slog.String("reason", reason.String()), slog.Int("alerts", len(alerts)))
-	return nil
+	return sent, nil
 }
 
 // commitAttempts bounds the retries of a log write that failed for a reason

@@ -9,7 +9,10 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/services/notifier/email"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
+	"github.com/klaxon-alerts/klaxon/services/notifier/slack"
+	"github.com/klaxon-alerts/klaxon/services/notifier/template"
 	"github.com/klaxon-alerts/klaxon/services/notifier/webhook"
 )
 
@@ -19,6 +22,7 @@ var (
 	ErrUnknownReceiver    = errors.New("receiver not in the running config")
 	ErrUnknownIntegration = errors.New("integration not in the receiver's config")
 	ErrUnsupported        = errors.New("integration type not supported")
+	ErrTemplates          = errors.New("templates of the running config do not parse")
 )
 
 // Sender is what every integration implements: deliver one notification,
@@ -27,38 +31,69 @@ type Sender interface {
 	Notify(ctx context.Context, n *notification.Notification) (retryable bool, err error)
 }
 
+// MessageSender is implemented by an integration that can edit the
+// message it sent (Slack's update_message): it is given the message the
+// group's last notification left (Notification.Message) and returns the
+// one to edit next time, which the notification log keeps. nil: nothing to
+// keep.
+type MessageSender interface {
+	NotifyMessage(ctx context.Context, n *notification.Notification) (sent *notification.Message, retryable bool, err error)
+}
+
 // integration is a built integration with the config facts the stage needs.
 type integration struct {
 	notifier     Sender
 	sendResolved bool
 }
 
-// newIntegration builds the integration in of receiver: the one place where
-// integration types are registered.
-func newIntegration(r *config.Receiver, in contract.Integration, logger *slog.Logger) (*integration, error) {
+// newIntegration builds the integration in of receiver, rendering with
+// tmpl: the one place where integration types are registered.
+func newIntegration(r *config.Receiver, in contract.Integration, tmpl *template.Template, logger *slog.Logger) (*integration, error) {
+	name := fmt.Sprintf("%s/%s[%d]", in.Receiver, in.Type, in.Index)
+	count := map[string]int{"webhook": len(r.WebhookConfigs), "slack": len(r.SlackConfigs), "email": len(r.EmailConfigs)}
+	n, ok := count[in.Type]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnsupported, in.Type)
+	}
+	if in.Index < 0 || in.Index >= n {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownIntegration, name)
+	}
+	var (
+		s            Sender
+		sendResolved bool
+		err          error
+	)
 	switch in.Type {
 	case "webhook":
-		if in.Index < 0 || in.Index >= len(r.WebhookConfigs) {
-			return nil, fmt.Errorf("%w: %s/webhook[%d]", ErrUnknownIntegration, in.Receiver, in.Index)
-		}
 		cfg := r.WebhookConfigs[in.Index]
-		wh, err := webhook.New(cfg, logger)
-		if err != nil {
-			return nil, fmt.Errorf("%s/webhook[%d]: %w", in.Receiver, in.Index, err)
-		}
-		return &integration{notifier: wh, sendResolved: cfg.SendResolved}, nil
+		s, err = webhook.New(cfg, logger)
+		sendResolved = cfg.SendResolved
+	case "slack":
+		cfg := r.SlackConfigs[in.Index]
+		s, err = slack.New(cfg, tmpl, logger)
+		sendResolved = cfg.SendResolved
+	case "email":
+		cfg := r.EmailConfigs[in.Index]
+		s, err = email.New(cfg, tmpl, logger)
+		sendResolved = cfg.SendResolved
 	}
-	return nil, fmt.Errorf("%w: %q", ErrUnsupported, in.Type)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &integration{notifier: s, sendResolved: sendResolved}, nil
 }
 
-// integrations caches built integrations for one config revision: an HTTP
-// client per integration, not per message. A new config drops the cache.
+// integrations caches built integrations for one config revision: the
+// templates once, an HTTP client per integration, not per message. A new
+// config drops the cache.
 type integrations struct {
 	logger *slog.Logger
 
-	mu    sync.Mutex
-	cfg   *config.Config
-	built map[contract.Integration]*integration
+	mu      sync.Mutex
+	cfg     *config.Config
+	tmpl    *template.Template
+	tmplErr error
+	built   map[contract.Integration]*integration
 }
 
 func newIntegrations(logger *slog.Logger) *integrations {
@@ -74,6 +109,7 @@ func (c *integrations) get(cfg *config.Config, in contract.Integration) (*integr
 	defer c.mu.Unlock()
 	if cfg != c.cfg {
 		c.cfg, c.built = cfg, map[contract.Integration]*integration{}
+		c.tmpl, c.tmplErr = template.FromConfig(cfg)
 	}
 	if integ, ok := c.built[in]; ok {
 		return integ, nil
@@ -82,7 +118,10 @@ func (c *integrations) get(cfg *config.Config, in contract.Integration) (*integr
 	if r == nil {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownReceiver, in.Receiver)
 	}
-	integ, err := newIntegration(r, in, c.logger.With(
+	if c.tmplErr != nil && in.Type != "webhook" { // webhooks use no template
+		return nil, fmt.Errorf("%w: %w", ErrTemplates, c.tmplErr)
+	}
+	integ, err := newIntegration(r, in, c.tmpl, c.logger.With(
 		slog.String("receiver", in.Receiver), slog.String("integration", in.Type), slog.Int("index", in.Index)))
 	if err != nil {
 		return nil, err

@@ -10,14 +10,11 @@ import (
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 )
 
-// Failure reasons (klaxon_notifications_failed_total{reason}).
+// Failure reasons (klaxon_notifications_failed_total{reason}): the
+// integrations' (notification.Reason*), and for errors they did not mark,
+// from the HTTP status or the context.
 const (
-	failedConfig      = "config"       // receiver or integration missing, or unusable
-	failedClientError = "client_error" // 4xx other than 429: final
-	failedServerError = "server_error" // 5xx or 429: retried
-	failedTimeout     = "timeout"
-	failedCanceled    = "canceled" // shutdown while sending: retried
-	failedOther       = "other"    // network and the rest
+	failedConfig = notification.ReasonConfig // receiver or integration missing, or unusable
 )
 
 type metrics struct {
@@ -65,16 +62,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 // failureReason classifies a send error for the failed counter.
 func failureReason(err error) string {
+	if r, ok := notification.FailureReason(err); ok {
+		return r
+	}
 	var se *notification.StatusError
 	switch {
-	case errors.As(err, &se) && (se.Code/100 == 5 || se.Code == 429):
-		return failedServerError
+	case errors.As(err, &se) && se.Code == 429:
+		return notification.ReasonRateLimited
+	case errors.As(err, &se) && se.Code/100 == 5:
+		return notification.ReasonServerError
 	case errors.As(err, &se):
-		return failedClientError
+		return notification.ReasonClientError
 	case errors.Is(err, context.DeadlineExceeded):
-		return failedTimeout
+		return notification.ReasonTimeout
 	case errors.Is(err, context.Canceled):
-		return failedCanceled
+		return notification.ReasonCanceled
 	}
-	return failedOther
+	return notification.ReasonOther
 }

@@ -2,8 +2,20 @@
 // (one flush of one aggregation group for one receiver integration) from
 // klaxon.notify.>, decides from the notification log whether each must be
 // sent (Alertmanager's DedupStage, package nflog), sends it through the
-// receiver's integration (package webhook, ...), records it in the log
-// (package nflogstore, JetStream KV) and only then acks.
+// receiver's integration (packages webhook, slack and email, registered in
+// newIntegration; Slack and e-mail render with package template, built once
+// per config revision), records it in the log (package nflogstore,
+// JetStream KV; with Slack's update_message, the message to edit next time
+// is kept in the entry) and only then acks.
+//
+// Each integration of a receiver is its own message and log entry: it is
+// delivered, retried and dead-lettered on its own, so a Slack outage does
+// not re-send the e-mail. Metrics are per integration type:
+// klaxon_notifications_total{integration,reason},
+// klaxon_notifications_failed_total{integration,reason} (reasons of
+// notification.Reason*: client_error, server_error, rate_limited, template,
+// config, timeout, canceled, other) and
+// klaxon_notification_latency_seconds{integration}.
 //
 // Guarantees:
 //   - A redelivered message, or an older flush of a group arriving after a

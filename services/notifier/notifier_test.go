@@ -142,11 +142,6 @@ func (b *syncBuffer) String() string {
 // that Run returns nil) when the test ends.
 func startStage(t *testing.T, url string, sendResolved bool, tune ...func(*Options)) *stage {
 	t.Helper()
-	_, js := natstest.Start(t)
-	ctx := t.Context()
-	if err := streams.Provision(ctx, js, streams.Options{}); err != nil {
-		t.Fatalf("provision: %v", err)
-	}
 	yml := fmt.Sprintf(`
 route:
   receiver: team
@@ -156,6 +151,17 @@ receivers:
       - url: %q
         send_resolved: %v
 `, url, sendResolved)
+	return startStageConfig(t, yml, tune...)
+}
+
+// startStageConfig starts the notifier with the configuration yml.
+func startStageConfig(t *testing.T, yml string, tune ...func(*Options)) *stage {
+	t.Helper()
+	_, js := natstest.Start(t)
+	ctx := t.Context()
+	if err := streams.Provision(ctx, js, streams.Options{}); err != nil {
+		t.Fatalf("provision: %v", err)
+	}
 	cfg, err := config.Parse([]byte(yml), "test.yml")
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -217,9 +223,15 @@ func firingAlert(instance string) alert.Alert { return alertAt(instance, time.Ti
 // Nats-Msg-Id, so that a re-publish is a second delivery, like a redelivery).
 func (s *stage) publish(t *testing.T, receiver string, seq uint64, at time.Time, alerts ...alert.Alert) {
 	t.Helper()
+	s.publishTo(t, contract.Integration{Receiver: receiver, Type: "webhook"}, seq, at, alerts...)
+}
+
+// publishTo sends one flush of the group to one integration.
+func (s *stage) publishTo(t *testing.T, in contract.Integration, seq uint64, at time.Time, alerts ...alert.Alert) {
+	t.Helper()
 	body, err := json.Marshal(contract.Notification{
 		Version:        contract.Version,
-		Integration:    contract.Integration{Receiver: receiver, Type: "webhook", Index: 0},
+		Integration:    in,
 		GroupID:        "g1",
 		GroupKey:       groupKey,
 		GroupLabels:    model.LabelSet{"alertname": "HighLatency"},
@@ -231,12 +243,17 @@ func (s *stage) publish(t *testing.T, receiver string, seq uint64, at time.Time,
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.publishRaw(t, body)
+	s.publishRawTo(t, in.Type, body)
 }
 
 func (s *stage) publishRaw(t *testing.T, body []byte) {
 	t.Helper()
-	if _, err := s.js.Publish(t.Context(), contract.NotifySubject("webhook"), body); err != nil {
+	s.publishRawTo(t, "webhook", body)
+}
+
+func (s *stage) publishRawTo(t *testing.T, integration string, body []byte) {
+	t.Helper()
+	if _, err := s.js.Publish(t.Context(), contract.NotifySubject(integration), body); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
 }
@@ -594,12 +611,12 @@ func TestSendKeepsRetryAfter(t *testing.T) {
 		t.Fatal(err)
 	}
 	note := &contract.Notification{Integration: contract.Integration{Receiver: "r", Type: "webhook"}, FlushedAt: t0}
-	err = n.send(t.Context(), &integration{notifier: wh, sendResolved: true}, note, []alert.Alert{firingAlert("a")}, nflog.ReasonFirstNotification, n.logger)
+	_, err = n.send(t.Context(), &integration{notifier: wh, sendResolved: true}, note, []alert.Alert{firingAlert("a")}, nflog.ReasonFirstNotification, nil, n.logger)
 	if d, ok := fault.RetryDelay(err); !ok || d != 42*time.Second || fault.IsFinal(err) {
 		t.Fatalf("429: err %v, delay %v %v, final %v", err, d, ok, fault.IsFinal(err))
 	}
 	status = http.StatusForbidden
-	err = n.send(t.Context(), &integration{notifier: wh, sendResolved: true}, note, []alert.Alert{firingAlert("a")}, nflog.ReasonFirstNotification, n.logger)
+	_, err = n.send(t.Context(), &integration{notifier: wh, sendResolved: true}, note, []alert.Alert{firingAlert("a")}, nflog.ReasonFirstNotification, nil, n.logger)
 	var se *notification.StatusError
 	if !fault.IsFinal(err) || !errors.As(err, &se) || se.Code != http.StatusForbidden {
 		t.Fatalf("403: err %v, want final StatusError", err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 )
 
 // Set is a set of alert fingerprints (16 hex digits, as alert.Alert's
@@ -80,6 +81,10 @@ type Entry struct {
 	Timestamp time.Time `json:"timestamp"`
 	// FlushSeq is the group's flush sequence of that notification.
 	FlushSeq uint64 `json:"flushSeq"`
+	// Message is the message the receiver keeps for the group (a Slack
+	// channel and ts, with update_message), edited by the next
+	// notification of the same sequence; nil for other integrations.
+	Message *notification.Message `json:"message,omitempty"`
 }
 
 // NewEntry records a notification of the group's state at a flush.
