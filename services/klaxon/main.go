@@ -21,7 +21,9 @@ import (
 )
 
 const usage = `Usage: klaxon [stage...] [flags]
-       klaxon bench [flags]      load a target and measure (klaxon bench -h)
+       klaxon check-config FILE...            validate configuration files
+       klaxon routes show|test [flags] ...   print the routing tree, or test labels against it
+       klaxon bench [flags]                   load a target and measure (klaxon bench -h)
 
 With no stage, runs all five stages and an embedded NATS server in one process.
 Stages: ingest dedup router grouper notifier (several may be named).
@@ -31,7 +33,9 @@ Flags:
 
 // commands are the subcommands other than running stages.
 var commands = map[string]func(args []string, stdout, stderr io.Writer) error{
-	"bench": benchMain,
+	"bench":        benchMain,
+	"check-config": checkConfigMain,
+	"routes":       routesMain,
 }
 
 func main() {
@@ -43,7 +47,7 @@ func main() {
 		err = run(args, os.Stderr)
 	}
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errFailed) {
 			fmt.Fprintln(os.Stderr, "klaxon:", err)
 		}
 		os.Exit(1)
