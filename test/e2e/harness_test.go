@@ -117,7 +117,14 @@ func (b *syncBuffer) String() string {
 // start runs a process until the test ends (or until kill/stop).
 func start(t *testing.T, name, path string, args ...string) *proc {
 	t.Helper()
+	return startIn(t, "", name, path, args...)
+}
+
+// startIn is start with the working directory dir.
+func startIn(t *testing.T, dir, name, path string, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: name, cmd: exec.Command(path, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)

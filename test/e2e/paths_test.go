@@ -159,3 +159,16 @@ rule_files: [rules.yml]
 		t.Fatalf("alert notified %d times across Prometheus' resends, want 1", n)
 	}
 }
+
+// The README's first command: klaxon from the repository root with its
+// defaults (configs/klaxon.yml), only the addresses moved off the defaults
+// so tests can run beside a real Klaxon.
+func TestDefaultCommandRuns(t *testing.T) {
+	web, natsAddr := freeAddr(t), freeAddr(t)
+	startIn(t, "../..", "klaxon-default", bin.klaxon,
+		"--web.listen-address", web, "--nats.listen-address", natsAddr, "--storage.path", t.TempDir())
+	waitReady(t, web)
+	if code := postAlerts(t, web, []postable{firingAlert("alertname", "Default")}); code != http.StatusOK {
+		t.Fatalf("POST = %d", code)
+	}
+}
