@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/dlq"
 	"github.com/klaxon-alerts/klaxon/services/notifier/nflog"
 	"github.com/klaxon-alerts/klaxon/services/notifier/nflogstore"
 )
@@ -259,5 +260,31 @@ receivers:
 	}
 	if strings.Contains(s.logs.String(), token) {
 		t.Error("logs leak the token")
+	}
+}
+
+// TestRedriveDeadLetter: a notification dead-lettered by a refusing
+// receiver is delivered once the operator fixed the receiver and redrove
+// it (klaxon dlq redrive).
+func TestRedriveDeadLetter(t *testing.T) {
+	r := newReceiver(t, http.StatusBadRequest, http.StatusOK)
+	s := startStage(t, r.url(), true)
+	s.publish(t, "team", 1, t0, firingAlert("a"))
+	s.waitDeadLetter(t, 1)
+	waitCalls(t, r, 1)
+
+	q := dlq.New(s.js)
+	letters, err := q.List(t.Context(), contract.StageNotifier)
+	if err != nil || len(letters) != 1 {
+		t.Fatalf("dead letters %+v, %v", letters, err)
+	}
+	if _, err := q.Redrive(t.Context(), letters[0].Seq); err != nil {
+		t.Fatal(err)
+	}
+	calls := waitCalls(t, r, 2)
+	wantCall(t, calls[1], "firing", "first notification", "a:firing")
+	s.waitCounter(t, 1, "klaxon_notifications_total", "integration", "webhook")
+	if left, _ := q.List(t.Context(), ""); len(left) != 0 {
+		t.Errorf("dead letters left: %+v", left)
 	}
 }
