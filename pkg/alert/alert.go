@@ -141,13 +141,22 @@ func classify(emitted string, a Alert, now time.Time) Change {
 	return ChangeNone
 }
 
-// NextExpiry is when the expiry timer of s should fire, and whether it must
-// be (re)armed: a firing alert needs a timer no later than its end; a timer
-// that is armed earlier than the end is left alone and re-armed when it
-// fires (lazily), so refreshes that only extend the end cost no timer.
-func NextExpiry(s Stored, now time.Time) (at time.Time, arm bool) {
+// Forgotten reports whether a resolved alert has been kept for retention
+// after its end and can be removed, as Alertmanager's garbage collection
+// removes resolved alerts.
+func Forgotten(s Stored, now time.Time, retention time.Duration) bool {
+	return s.Emitted == "resolved" && s.ResolvedAt(now) && !now.Before(s.EndsAt.Add(retention))
+}
+
+// NextExpiry is when the timer of s should fire, and whether it must be
+// (re)armed. A firing alert needs a timer no later than its end; a timer
+// armed earlier than the end is left alone and re-armed when it fires
+// (lazily), so refreshes that only extend the end cost no timer. A resolved
+// alert's timer removes it retention after its end.
+func NextExpiry(s Stored, now time.Time, retention time.Duration) (at time.Time, arm bool) {
 	if s.ResolvedAt(now) {
-		return time.Time{}, false
+		at = s.EndsAt.Add(retention)
+		return at, !s.ExpiryAt.Equal(at)
 	}
 	if s.ExpiryAt.IsZero() || s.ExpiryAt.After(s.EndsAt) {
 		return s.EndsAt, true

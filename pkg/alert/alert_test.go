@@ -183,18 +183,26 @@ func TestExpire(t *testing.T) {
 
 func TestNextExpiryIsLazy(t *testing.T) {
 	s := stored(firing(at(-10), at(4), at(-1)), at(0))
-	at1, arm := NextExpiry(s, at(0))
+	at1, arm := NextExpiry(s, at(0), time.Hour)
 	if !arm || !at1.Equal(at(4)) {
 		t.Fatalf("first: %v %v", at1, arm)
 	}
 	s.ExpiryAt = at1
 	s.EndsAt = at(8) // a refresh extends the end
-	if _, arm := NextExpiry(s, at(1)); arm {
+	if _, arm := NextExpiry(s, at(1), time.Hour); arm {
 		t.Fatal("refresh re-armed the timer")
 	}
 	s.EndsAt = at(2) // an earlier end needs an earlier timer
-	if at2, arm := NextExpiry(s, at(1)); !arm || !at2.Equal(at(2)) {
+	if at2, arm := NextExpiry(s, at(1), time.Hour); !arm || !at2.Equal(at(2)) {
 		t.Fatalf("earlier end: %v %v", at2, arm)
+	}
+	s.ExpiryAt = time.Time{}
+	s, _ = Expire(s, at(3))
+	if at3, arm := NextExpiry(s, at(3), time.Hour); !arm || !at3.Equal(at(62)) {
+		t.Fatalf("resolved: timer %v %v, want removal at end + retention", at3, arm)
+	}
+	if Forgotten(s, at(61), time.Hour) || !Forgotten(s, at(62), time.Hour) {
+		t.Fatal("resolved alert forgotten at the wrong time")
 	}
 }
 

@@ -39,7 +39,14 @@ type Options struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+	// Retention is how long a resolved alert is kept after its end before
+	// it is removed (Alertmanager's alert GC); default DefaultRetention.
+	Retention time.Duration
 }
+
+// DefaultRetention keeps resolved alerts as long as Alertmanager's default
+// garbage-collection interval may.
+const DefaultRetention = 30 * time.Minute
 
 // Dedup is the dedup stage.
 type Dedup struct {
@@ -64,6 +71,9 @@ func New(opts Options) (*Dedup, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
 	}
 	log := opts.Logger.With("component", contract.StageDedup)
 	m := metrics{
@@ -190,7 +200,8 @@ func (d *Dedup) apply(ctx context.Context, kv jetstream.KeyValue, a alert.Alert)
 }
 
 // handleExpiry resolves an alert whose end time passed without a refresh,
-// or re-arms the timer of an alert that was refreshed meanwhile.
+// re-arms the timer of an alert that was refreshed meanwhile, and removes
+// an alert resolved longer than the retention.
 func (d *Dedup) handleExpiry(ctx context.Context, kv jetstream.KeyValue, msg *message.Message) error {
 	var tick contract.AlertTick
 	if err := json.Unmarshal(msg.Payload, &tick); err != nil {
@@ -201,6 +212,9 @@ func (d *Dedup) handleExpiry(ctx context.Context, kv jetstream.KeyValue, msg *me
 	}
 	return d.mutate(ctx, kv, tick.Fingerprint, func(cur *alert.Stored, now time.Time) (alert.Stored, alert.Change) {
 		if cur == nil {
+			return alert.Stored{}, alert.ChangeNone
+		}
+		if alert.Forgotten(*cur, now, d.opts.Retention) {
 			return alert.Stored{}, alert.ChangeNone
 		}
 		next := *cur
@@ -225,8 +239,11 @@ func (d *Dedup) mutate(ctx context.Context, kv jetstream.KeyValue, fp string,
 		now := d.opts.Now()
 		next, ch := step(prev, now)
 		change = ch
-		if prev == nil && next.Labels == nil {
+		switch {
+		case prev == nil && next.Labels == nil:
 			return nil, store.ErrNoChange
+		case next.Labels == nil:
+			return nil, nil // forgotten: delete
 		}
 		rec := &record{Stored: next}
 		if ch != alert.ChangeNone {
@@ -236,7 +253,7 @@ func (d *Dedup) mutate(ctx context.Context, kv jetstream.KeyValue, fp string,
 			}
 			rec.Outbox = append(rec.Outbox, out)
 		}
-		if at, arm := alert.NextExpiry(next, now); arm {
+		if at, arm := alert.NextExpiry(next, now, d.opts.Retention); arm {
 			rec.ExpiryAt = at
 			out, err := expiryMessage(fp, at, now)
 			if err != nil {

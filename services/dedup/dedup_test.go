@@ -20,7 +20,9 @@ type harness struct {
 	js jetstream.JetStream
 }
 
-func start(t *testing.T) *harness {
+func start(t *testing.T) *harness { return startWith(t, 0) }
+
+func startWith(t *testing.T, retention time.Duration) *harness {
 	t.Helper()
 	_, js := natstest.Start(t)
 	ctx := t.Context()
@@ -31,7 +33,7 @@ func start(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := dedup.New(dedup.Options{JS: js, Config: func() *config.Config { return cfg }})
+	d, err := dedup.New(dedup.Options{JS: js, Config: func() *config.Config { return cfg }, Retention: retention})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,4 +173,34 @@ func TestBatchWithInvalidAlert(t *testing.T) {
 	if dl.Stage != contract.StageDedup || string(dl.Payload) != `{"labels":{}}` {
 		t.Fatalf("dead letter = %+v payload %s", dl, dl.Payload)
 	}
+}
+
+// A resolved alert is removed from KV once the retention after its end has
+// passed, as Alertmanager's GC removes resolved alerts.
+func TestResolvedAlertForgotten(t *testing.T) {
+	h := startWith(t, 500*time.Millisecond)
+	now := time.Now()
+	h.publish(t, alertJSON("Gone", now.Add(-time.Minute), now, ""))
+	kv, err := h.js.KeyValue(t.Context(), contract.BucketAlerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	seen := false
+	for time.Now().Before(deadline) {
+		keys, err := kv.ListKeys(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for range keys.Keys() {
+			n++
+		}
+		seen = seen || n == 1
+		if seen && n == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval
+	}
+	t.Fatalf("resolved alert not removed (seen stored: %v)", seen)
 }
