@@ -42,6 +42,10 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// NflogRetention is how long a notification log entry outlives its last
+// write.
+const NflogRetention = 120 * time.Hour
+
 // Configs returns the stream configurations, for Provision and for tests.
 func Configs(o Options) []jetstream.StreamConfig {
 	o = o.withDefaults()
@@ -117,7 +121,9 @@ func BucketConfigs(o Options) []jetstream.KeyValueConfig {
 	return []jetstream.KeyValueConfig{
 		{Bucket: contract.BucketAlerts, Description: "Alert state by fingerprint.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: contract.BucketGroups, Description: "Aggregation groups by group id.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
-		{Bucket: contract.BucketNflog, Description: "Notification log.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
+		// Entries not rewritten for NflogRetention expire, as Alertmanager's
+		// notification log does (--data.retention, 120h).
+		{Bucket: contract.BucketNflog, Description: "Notification log.", TTL: NflogRetention, Replicas: o.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: contract.BucketConfig, Description: "The running configuration; history keeps earlier revisions.", History: 16, Replicas: o.Replicas, Storage: jetstream.FileStorage},
 		// Every revision of a silence is kept (up to the KV maximum of 64):
 		// the audit trail of who created, changed and expired it.
