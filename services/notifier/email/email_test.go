@@ -702,3 +702,44 @@ func assertNoSecret(t *testing.T, what, text string) {
 		}
 	}
 }
+
+// TestExampleConfig: the README's e-mail example (configs/examples/email.yml)
+// sends, its smarthost and password file pointed at the test server.
+func TestExampleConfig(t *testing.T) {
+	cfg, err := config.Load(filepath.Join("..", "..", "..", "configs", "examples", "email.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := template.FromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := newCert(t)
+	srv := startSMTP(t, cert, serverOptions{startTLS: true, mechs: []string{sasl.Plain}})
+	e := cfg.Receiver("ops-mail").EmailConfigs[0]
+	host, port, _ := net.SplitHostPort(srv.addr)
+	e.Smarthost = config.HostPort{Host: host, Port: port}
+	e.AuthUsername = user
+	e.AuthPasswordFile = filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(e.AuthPasswordFile, []byte(password), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.TLSConfig.CAFile, e.TLSConfig.ServerName = cert.caFile, "localhost"
+	n, err := New(e, tmpl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nt := testNotification(diskFull("db-1", "Disk full on db-1", time.Time{}))
+	if _, err := n.Notify(t.Context(), nt); err != nil {
+		t.Fatal(err)
+	}
+	d := srv.messages()[0]
+	p := parse(t, d.Data)
+	if got := p.decodedHeader(t, "Subject"); got != "[FIRING:1] DiskFull" {
+		t.Errorf("Subject %q", got)
+	}
+	if strings.Join(d.To, ",") != "ops@example.org,oncall@example.org" || p.header.Get("X-Alert-Group") != "DiskFull" ||
+		!strings.HasPrefix(p.header.Get("References"), "<alert-") || p.parts["text/plain"] == "" || p.parts["text/html"] == "" {
+		t.Errorf("delivered %+v, headers %v", d.To, p.header)
+	}
+}

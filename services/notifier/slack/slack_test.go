@@ -613,3 +613,45 @@ func assertJSONEqual(t *testing.T, got []byte, want string) {
 		t.Fatalf("payload:\n%s\nwant:\n%s", gb, wb)
 	}
 }
+
+// TestExampleConfig: the README's Slack example (configs/examples/slack.yml)
+// sends, its secrets' files pointed at test servers.
+func TestExampleConfig(t *testing.T) {
+	cfg, err := config.Load(filepath.Join("..", "..", "..", "configs", "examples", "slack.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := template.FromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := newServer(t, nil)
+	bot := botServer(t, "")
+	dir := t.TempDir()
+	team := cfg.Receiver("team-channel").SlackConfigs[0]
+	team.APIURLFile = filepath.Join(dir, "url")
+	incidents := cfg.Receiver("incidents").SlackConfigs[0]
+	incidents.AppTokenFile = filepath.Join(dir, "token")
+	u, _ := url.Parse(bot.URL + "/api/chat.postMessage")
+	incidents.AppURL.URL = u
+	for file, content := range map[string]string{team.APIURLFile: hook.URL + hookPath, incidents.AppTokenFile: botToken} {
+		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []*config.SlackConfig{team, incidents} {
+		n, err := New(c, tmpl, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Notify(t.Context(), testNotification(diskFull("db-1", time.Time{}))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if title := hook.requests()[0].JSON["attachments"].([]any)[0].(map[string]any)["title"]; title != "[FIRING:1] DiskFull (page)" {
+		t.Errorf("team-channel title %q", title)
+	}
+	if f := bot.requests()[0].Form; f.Get("channel") != "#incidents" || !strings.Contains(f.Get("attachments"), `"title":"Severity","value":"page","short":true`) {
+		t.Errorf("incidents request %v", f)
+	}
+}
