@@ -10,10 +10,13 @@
 package secret
 
 import (
+	"encoding/base64"
 	"errors"
 	"net/url"
 	"slices"
 	"strings"
+
+	commoncfg "github.com/prometheus/common/config"
 )
 
 // Redacted replaces a secret in errors and logs.
@@ -50,6 +53,28 @@ func URL(u *url.URL) Set {
 		s = append(s, pw, url.QueryEscape(pw))
 	}
 	return s
+}
+
+// HTTPConfig returns the inline credentials of an http_config: the basic
+// auth password (and its encoded header form), the authorization
+// credentials, the bearer token, and the OAuth2 client secret. Credentials
+// in files are read by the HTTP client and are not known here.
+func HTTPConfig(c *commoncfg.HTTPClientConfig) Set {
+	if c == nil {
+		return nil
+	}
+	var s Set
+	if b := c.BasicAuth; b != nil && b.Password != "" {
+		s = append(s, string(b.Password), base64.StdEncoding.EncodeToString([]byte(b.Username+":"+string(b.Password))))
+	}
+	if a := c.Authorization; a != nil {
+		s = append(s, string(a.Credentials))
+	}
+	s = append(s, string(c.BearerToken))
+	if o := c.OAuth2; o != nil {
+		s = append(s, string(o.ClientSecret))
+	}
+	return Of(s...)
 }
 
 // With returns s and more.

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	commoncfg "github.com/prometheus/common/config"
 )
 
 func TestRedact(t *testing.T) {
@@ -56,4 +58,20 @@ func FuzzScrub(f *testing.F) {
 			t.Fatalf("Scrub(%q) kept the URL %q", out, u.String())
 		}
 	})
+}
+
+func TestHTTPConfig(t *testing.T) {
+	c := &commoncfg.HTTPClientConfig{
+		BasicAuth:     &commoncfg.BasicAuth{Username: "u", Password: "basic-pa55"},
+		Authorization: &commoncfg.Authorization{Type: "Bearer", Credentials: "bearer-t0ken"},
+	}
+	text := HTTPConfig(c).Scrub("Authorization: Basic dTpiYXNpYy1wYTU1 / basic-pa55 / Bearer bearer-t0ken")
+	for _, leak := range []string{"dTpiYXNpYy1wYTU1", "basic-pa55", "bearer-t0ken"} {
+		if strings.Contains(text, leak) {
+			t.Errorf("%q leaks %q", text, leak)
+		}
+	}
+	if HTTPConfig(nil) != nil || len(HTTPConfig(&commoncfg.HTTPClientConfig{})) != 0 {
+		t.Error("secrets of an empty config")
+	}
 }

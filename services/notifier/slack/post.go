@@ -53,7 +53,7 @@ func (n *Notifier) postWebhook(ctx context.Context, msg *message, prev *notifica
 		// A file being rotated (a mounted secret) reads fine a moment later.
 		return nil, true, notification.Failed(notification.ReasonConfig, err)
 	}
-	secrets := secret.URL(u)
+	secrets := secret.URL(u).With(n.creds)
 	if n.cfg.UpdateMessage && !isPostMessage(u) {
 		return nil, false, notification.Failed(notification.ReasonConfig, ErrUpdateNeedsAPI)
 	}

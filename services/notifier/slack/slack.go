@@ -76,6 +76,7 @@ type Notifier struct {
 	tmpl   *template.Template
 	logger *slog.Logger
 	client *http.Client
+	creds  secret.Set // http_config's inline credentials
 	// bot: post with the app token through slack-go, to apiBase + method.
 	bot     bool
 	apiBase string
@@ -125,6 +126,7 @@ func New(cfg *config.SlackConfig, tmpl *template.Template, logger *slog.Logger) 
 		return nil, fmt.Errorf("slack http_config: %w", err)
 	}
 	n.client = client
+	n.creds = secret.HTTPConfig(&httpCfg)
 	return n, nil
 }
 
@@ -271,7 +273,7 @@ func (n *Notifier) postBot(ctx context.Context, msg *message, prev *notification
 	if err != nil {
 		return nil, false, notification.Failed(notification.ReasonConfig, err)
 	}
-	secrets := secret.Of(token)
+	secrets := secret.Of(token).With(n.creds)
 	api := slackapi.New(token, slackapi.OptionHTTPClient(n.client), slackapi.OptionAPIURL(n.apiBase))
 	opts := []slackapi.MsgOption{
 		slackapi.MsgOptionAttachments(msg.Attachments...),

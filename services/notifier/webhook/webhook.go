@@ -64,6 +64,7 @@ type Notifier struct {
 	maxAlerts uint64
 	timeout   time.Duration
 	client    *http.Client
+	creds     secret.Set // http_config's inline credentials
 	logger    *slog.Logger
 	now       func() time.Time // for Retry-After dates
 }
@@ -84,6 +85,7 @@ func New(cfg *config.WebhookConfig, logger *slog.Logger) (*Notifier, error) {
 		maxAlerts: cfg.MaxAlerts,
 		timeout:   time.Duration(cfg.Timeout),
 		client:    client,
+		creds:     secret.HTTPConfig(&httpCfg),
 		logger:    logger,
 		now:       time.Now,
 	}
@@ -122,7 +124,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (r
 			fmt.Errorf("webhook timeout of %s reached", n.timeout))
 		defer cancel()
 	}
-	secrets := secret.URL(u)
+	secrets := secret.URL(u).With(n.creds)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return false, secrets.Redact(fmt.Errorf("build webhook request: %w", err))

@@ -3,7 +3,9 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -417,5 +419,76 @@ func assertKeyOrder(t *testing.T, body []byte, keys ...string) {
 	}
 	if strings.Join(got, ",") != strings.Join(keys, ",") {
 		t.Fatalf("keys %v, want %v", got, keys)
+	}
+}
+
+// TestHTTPConfig: http_config's basic auth, bearer authorization and TLS
+// (a private CA) are used, and a receiver echoing the credentials back does
+// not get them into the error.
+func TestHTTPConfig(t *testing.T) {
+	const (
+		basicPass = "b4sic-pa55"
+		bearer    = "b34rer-t0ken"
+	)
+	var (
+		mu   sync.Mutex
+		auth []string
+	)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auth = append(auth, r.Header.Get("Authorization"))
+		mu.Unlock()
+		if r.URL.Path == "/refuse" {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprintf(w, "bad credentials: %s", r.Header.Get("Authorization"))
+		}
+	}))
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load := func(path, httpConfig string) *config.WebhookConfig {
+		t.Helper()
+		yml := fmt.Sprintf("route: {receiver: r}\nreceivers: [{name: r, webhook_configs: [{url: %q, http_config: %s}]}]\n", srv.URL+path, httpConfig)
+		cfg, err := config.Parse([]byte(yml), "")
+		if err != nil {
+			t.Fatalf("%s: %v", yml, err)
+		}
+		return cfg.Receiver("r").WebhookConfigs[0]
+	}
+	tlsCfg := fmt.Sprintf("tls_config: {ca_file: %q}", ca)
+	for _, tt := range []struct {
+		httpConfig, want string
+	}{
+		{fmt.Sprintf("{basic_auth: {username: klaxon, password: %s}, %s}", basicPass, tlsCfg), "Basic " + base64.StdEncoding.EncodeToString([]byte("klaxon:"+basicPass))},
+		{fmt.Sprintf("{authorization: {credentials: %s}, %s}", bearer, tlsCfg), "Bearer " + bearer},
+	} {
+		n, logs := newNotifier(t, load("/ok", tt.httpConfig))
+		if _, err := n.Notify(t.Context(), testNotification(testAlert("a", time.Time{}))); err != nil {
+			t.Fatalf("%s: %v", tt.httpConfig, err)
+		}
+		mu.Lock()
+		got := auth[len(auth)-1]
+		mu.Unlock()
+		if got != tt.want {
+			t.Errorf("Authorization %q, want %q", got, tt.want)
+		}
+
+		n, _ = newNotifier(t, load("/refuse", tt.httpConfig))
+		retryable, err := n.Notify(t.Context(), testNotification(testAlert("a", time.Time{})))
+		if err == nil || retryable || !strings.Contains(err.Error(), "401") {
+			t.Fatalf("refused: %v %v", retryable, err)
+		}
+		for _, s := range []string{basicPass, bearer, strings.TrimPrefix(tt.want, "Basic ")} {
+			if strings.Contains(err.Error(), s) || strings.Contains(logs.String(), s) {
+				t.Errorf("credentials leak: %v", err)
+			}
+		}
+	}
+	// Without the CA, the server is not trusted.
+	n, _ := newNotifier(t, load("/ok", "{}"))
+	if _, err := n.Notify(t.Context(), testNotification(testAlert("a", time.Time{}))); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("untrusted server: %v", err)
 	}
 }
