@@ -1,0 +1,125 @@
+package notifier
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klaxon-alerts/klaxon/pkg/alert"
+	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/fault"
+	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
+	"github.com/klaxon-alerts/klaxon/services/notifier/template"
+)
+
+// conformanceSecret is in every HTTP integration's URL path.
+const conformanceSecret = "c0nf0rm4nce-s3cr3t"
+
+// httpIntegrations are the HTTP integrations, each as a receiver whose one
+// integration posts to url.
+var httpIntegrations = map[string]string{
+	"webhook": "webhook_configs: [{url: %q}]",
+	"slack":   "slack_configs: [{api_url: %q}]",
+}
+
+// TestHTTPConformance runs the same checks against every HTTP integration,
+// built as the stage builds them: success, the classification of failed
+// answers (429 retried after its Retry-After, 5xx retried, other 4xx
+// final), a hanging receiver abandoned at the deadline, and no secret of
+// the URL in any error or log line.
+func TestHTTPConformance(t *testing.T) {
+	cases := []struct {
+		name      string
+		status    int
+		header    string
+		hang      bool
+		ok        bool
+		retryable bool
+		delay     time.Duration
+		reason    string
+	}{
+		{name: "200", status: 200, ok: true},
+		{name: "400", status: 400, reason: notification.ReasonClientError},
+		{name: "403", status: 403, reason: notification.ReasonClientError},
+		{name: "404", status: 404, reason: notification.ReasonClientError},
+		{name: "429", status: 429, header: "3", retryable: true, delay: 3 * time.Second, reason: notification.ReasonRateLimited},
+		{name: "500", status: 500, retryable: true, reason: notification.ReasonServerError},
+		{name: "502", status: 502, retryable: true, reason: notification.ReasonServerError},
+		{name: "hang", hang: true, retryable: true, reason: notification.ReasonTimeout},
+	}
+	for typ, receiverYAML := range httpIntegrations {
+		for _, tc := range cases {
+			t.Run(typ+"/"+tc.name, func(t *testing.T) {
+				release := make(chan struct{})
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if tc.hang {
+						select {
+						case <-release:
+						case <-r.Context().Done():
+						}
+						return
+					}
+					if tc.header != "" {
+						w.Header().Set("Retry-After", tc.header)
+					}
+					w.WriteHeader(tc.status)
+					if tc.status == 200 {
+						fmt.Fprint(w, "ok")
+						return
+					}
+					fmt.Fprintf(w, "refused %s", r.URL.Path) // echoes the secret
+				}))
+				defer srv.Close()
+				defer close(release)
+				yml := fmt.Sprintf("route: {receiver: r}\nreceivers:\n  - name: r\n    "+receiverYAML+"\n", srv.URL+"/hooks/"+conformanceSecret)
+				cfg, err := config.Parse([]byte(yml), "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				tmpl, err := template.FromConfig(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				logs := &syncBuffer{}
+				integ, err := newIntegration(cfg.Receiver("r"), contract.Integration{Receiver: "r", Type: typ}, tmpl,
+					slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+				defer cancel()
+				nt := &notification.Notification{Receiver: "r", GroupKey: groupKey, Alerts: []alert.Alert{firingAlert("a")}, At: t0, ExternalURL: "http://klaxon.example"}
+				retryable, err := integ.notifier.Notify(ctx, nt)
+				if tc.ok {
+					if err != nil {
+						t.Fatalf("Notify: %v", err)
+					}
+					return
+				}
+				if err == nil {
+					t.Fatal("no error")
+				}
+				if retryable != tc.retryable {
+					t.Errorf("retryable = %v, want %v (%v)", retryable, tc.retryable, err)
+				}
+				if d, ok := fault.RetryDelay(err); d != tc.delay || ok != (tc.delay != 0) {
+					t.Errorf("RetryDelay = %v, %v; want %v", d, ok, tc.delay)
+				}
+				if got := failureReason(err); got != tc.reason {
+					t.Errorf("failure reason %q, want %q (%v)", got, tc.reason, err)
+				}
+				for what, text := range map[string]string{"error": fmt.Sprintf("%v %+v", err, err), "logs": logs.String()} {
+					if strings.Contains(text, conformanceSecret) {
+						t.Errorf("%s leaks the URL: %s", what, text)
+					}
+				}
+			})
+		}
+	}
+}
