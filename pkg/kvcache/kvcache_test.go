@@ -1,0 +1,120 @@
+package kvcache_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
+	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
+)
+
+func decodeString(e jetstream.KeyValueEntry) (string, error) {
+	if string(e.Value()) == "bad" {
+		return "", errors.New("bad value")
+	}
+	return string(e.Value()), nil
+}
+
+func bucket(t *testing.T) (jetstream.JetStream, jetstream.KeyValue) {
+	t.Helper()
+	_, js := natstest.Start(t)
+	kv, err := js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, kv
+}
+
+func run(t *testing.T, c *kvcache.Cache[string]) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := c.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+func values(c *kvcache.Cache[string]) []string {
+	v, _ := c.Values()
+	slices.Sort(v)
+	return v
+}
+
+// The cache starts from the bucket's current values, follows puts, deletes
+// and purges, and a writer that waits for its write's revision reads it.
+func TestCacheFollowsTheBucket(t *testing.T) {
+	js, kv := bucket(t)
+	ctx := t.Context()
+	for k, v := range map[string]string{"a": "1", "b": "2", "skip": "bad"} {
+		if _, err := kv.Put(ctx, k, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := kv.Delete(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	c := kvcache.New(js, "test", decodeString, nil)
+	notYet, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	if err := c.Synced(notYet); !errors.Is(err, kvcache.ErrNotSynced) {
+		t.Fatalf("Synced before Run = %v, want ErrNotSynced", err)
+	}
+	cancel()
+	run(t, c)
+	if err := c.Synced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := values(c); !slices.Equal(got, []string{"1"}) {
+		t.Fatalf("initial values %v, want [1] (deleted and undecodable keys left out)", got)
+	}
+
+	rev, err := kv.Put(ctx, "c", []byte("3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitRevision(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := c.Get("c"); !ok || v != "3" {
+		t.Fatalf("Get(c) after its revision = %q %v", v, ok)
+	}
+	if err := kv.Purge(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	rev, _ = kv.Put(ctx, "d", []byte("4"))
+	if err := c.WaitRevision(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	if got := values(c); !slices.Equal(got, []string{"3", "4"}) || c.Len() != 2 || c.Revision() < rev {
+		t.Fatalf("values %v len %d revision %d", got, c.Len(), c.Revision())
+	}
+}
+
+func TestSnapshot(t *testing.T) {
+	_, kv := bucket(t)
+	ctx := t.Context()
+	for k, v := range map[string]string{"a": "1", "b": "2"} {
+		if _, err := kv.Put(ctx, k, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = kv.Delete(ctx, "b")
+	got, err := kvcache.Snapshot(ctx, kv, decodeString)
+	if err != nil || len(got) != 1 || got["a"] != "1" {
+		t.Fatalf("Snapshot = %v %v", got, err)
+	}
+	if _, err := kv.Put(ctx, "bad", []byte("bad")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kvcache.Snapshot(ctx, kv, decodeString); err == nil {
+		t.Fatal("Snapshot of an undecodable value: no error")
+	}
+}
