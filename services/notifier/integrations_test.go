@@ -111,6 +111,8 @@ func newSMTPSink(t *testing.T) *smtpSink {
 	}()
 	t.Cleanup(func() {
 		_ = srv.Close()
+		// Close does not know a listener Serve has not registered yet.
+		_ = l.Close()
 		<-done
 	})
 	return sink

@@ -150,6 +150,8 @@ func startSMTP(t *testing.T, cert testCert, o serverOptions) *smtpServer {
 	}()
 	t.Cleanup(func() {
 		_ = srv.Close()
+		// Close does not know a listener Serve has not registered yet.
+		_ = l.Close()
 		<-done
 	})
 	return s

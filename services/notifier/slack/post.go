@@ -118,7 +118,7 @@ type apiAnswer struct {
 func (n *Notifier) classifyHTTP(resp *http.Response, body []byte, readErr error, secrets secret.Set) (*notification.Message, bool, error) {
 	code := resp.StatusCode
 	if code/100 != 2 {
-		var err error = &notification.StatusError{Code: code, Body: secrets.Scrub(snippet(body))}
+		var err error = &notification.StatusError{Code: code, Body: snippet([]byte(secrets.Scrub(string(body))))}
 		switch {
 		case code == http.StatusTooManyRequests:
 			err = notification.Failed(notification.ReasonRateLimited, err)
@@ -156,7 +156,8 @@ func (n *Notifier) classifyHTTP(resp *http.Response, body []byte, readErr error,
 
 // refused is the error for Slack's refusal with its code or text.
 func refused(code string, transient bool, secrets secret.Set) error {
-	code = secrets.Scrub(snippet([]byte(code)))
+	// Scrub before cutting: a secret cut in two would not be found.
+	code = snippet([]byte(secrets.Scrub(code)))
 	if code == "" {
 		code = "no reason given"
 	}

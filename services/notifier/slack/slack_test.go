@@ -23,6 +23,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
+	"github.com/klaxon-alerts/klaxon/services/notifier/secret"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
 )
 
@@ -654,4 +655,35 @@ func TestExampleConfig(t *testing.T) {
 	if f := bot.requests()[0].Form; f.Get("channel") != "#incidents" || !strings.Contains(f.Get("attachments"), `"title":"Severity","value":"page","short":true`) {
 		t.Errorf("incidents request %v", f)
 	}
+}
+
+// FuzzClassify: any answer is classified without panic, and a secret the
+// answer echoes never reaches the error.
+func FuzzClassify(f *testing.F) {
+	f.Add(200, "text/plain", "ok")
+	f.Add(200, "application/json", `{"ok":false,"error":"channel_not_found"}`)
+	f.Add(200, "application/json; charset=utf-8", `{"ok":true,"ts":"1.2","channel":"C1"}`)
+	f.Add(429, "text/plain", "slow down "+hookPath)
+	f.Add(503, "text/html", "<html>")
+	f.Add(500, "text/plain", strings.Repeat("x", 230))
+	n := &Notifier{now: func() time.Time { return t0 }}
+	u, _ := url.Parse("https://hooks.slack.example" + hookPath)
+	secrets := secret.URL(u)
+	f.Fuzz(func(t *testing.T, code int, contentType, body string) {
+		if code < 100 || code > 999 {
+			return
+		}
+		resp := &http.Response{StatusCode: code, Header: http.Header{"Content-Type": {contentType}}}
+		_, _, err := n.classifyHTTP(resp, []byte(body+hookPath), nil, secrets)
+		if err == nil {
+			return
+		}
+		// Not even a part of the token, wherever the answer is cut.
+		const token = "s3cr3tW3bh00kT0k3n"
+		for i := 0; i+6 <= len(token); i++ {
+			if strings.Contains(err.Error(), token[i:i+6]) && !strings.Contains(body, token[i:i+6]) {
+				t.Fatalf("error leaks part of the path: %v", err)
+			}
+		}
+	})
 }

@@ -203,7 +203,7 @@ func classify(resp *http.Response, now time.Time, secrets secret.Set) (bool, err
 	if code/100 == 2 {
 		return false, nil
 	}
-	var err error = &notification.StatusError{Code: code, Body: secrets.Scrub(readSnippet(resp.Body))}
+	var err error = &notification.StatusError{Code: code, Body: readSnippet(resp.Body, secrets)}
 	switch {
 	case code == http.StatusTooManyRequests:
 		if d, ok := notification.ParseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
@@ -216,7 +216,13 @@ func classify(resp *http.Response, now time.Time, secrets secret.Set) (bool, err
 	return false, err
 }
 
-func readSnippet(body io.Reader) string {
-	b, _ := io.ReadAll(io.LimitReader(body, maxErrorBody))
-	return strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
+// readSnippet reads the start of a failed answer for the error, secrets
+// scrubbed before it is cut (a secret cut in two would not be found).
+func readSnippet(body io.Reader, secrets secret.Set) string {
+	b, _ := io.ReadAll(io.LimitReader(body, 16*maxErrorBody))
+	text := secrets.Scrub(strings.ToValidUTF8(string(b), "?"))
+	if len(text) > maxErrorBody {
+		text = strings.ToValidUTF8(text[:maxErrorBody], "")
+	}
+	return strings.TrimSpace(text)
 }
