@@ -23,6 +23,7 @@ import (
 const usage = `Usage: klaxon [stage...] [flags]
        klaxon check-config FILE...            validate configuration files
        klaxon routes show|test [flags] ...   print the routing tree, or test labels against it
+       klaxon dlq list|redrive [flags]        see and resend dead letters (klaxon dlq -h)
        klaxon bench [flags]                   load a target and measure (klaxon bench -h)
 
 With no stage, runs all five stages and an embedded NATS server in one process.
@@ -35,6 +36,7 @@ Flags:
 var commands = map[string]func(args []string, stdout, stderr io.Writer) error{
 	"bench":        benchMain,
 	"check-config": checkConfigMain,
+	"dlq":          dlqMain,
 	"routes":       routesMain,
 }
 
