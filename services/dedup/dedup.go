@@ -14,7 +14,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -26,19 +25,15 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/bus"
-	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
+	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/store"
 )
 
 // Options configures the dedup stage.
 type Options struct {
-	JS         jetstream.JetStream
-	Config     func() *config.Config
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
-	Now        func() time.Time
+	stage.Deps
 	// Retention is how long a resolved alert is kept after its end before
 	// it is removed (Alertmanager's alert GC); default DefaultRetention.
 	Retention time.Duration
@@ -63,19 +58,15 @@ type metrics struct {
 
 // New builds the stage; Run starts it.
 func New(opts Options) (*Dedup, error) {
-	if opts.JS == nil || opts.Config == nil {
-		return nil, errors.New("dedup: JS and Config are required")
+	deps, err := opts.Resolve(contract.StageDedup)
+	if err != nil {
+		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.Deps = deps
 	if opts.Retention <= 0 {
 		opts.Retention = DefaultRetention
 	}
-	log := opts.Logger.With("component", contract.StageDedup)
+	log := opts.Logger
 	m := metrics{
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "klaxon_dedup_alerts_total", Help: "Alerts processed by dedup, by the change they made (none: refresh).",
@@ -84,12 +75,8 @@ func New(opts Options) (*Dedup, error) {
 			Name: "klaxon_dedup_alerts_invalid_total", Help: "Alerts rejected by validation and dead-lettered.",
 		}),
 	}
-	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{m.changes, m.invalid} {
-			if err := opts.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("dedup metrics: %w", err)
-			}
-		}
+	if err := opts.Register(m.changes, m.invalid); err != nil {
+		return nil, err
 	}
 	return &Dedup{opts: opts, log: log, pub: bus.NewPublisher(opts.JS, log), metrics: m}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
+	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
 	"github.com/klaxon-alerts/klaxon/services/dedup"
 )
@@ -33,7 +34,7 @@ func startWith(t *testing.T, retention time.Duration) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := dedup.New(dedup.Options{JS: js, Config: func() *config.Config { return cfg }, Retention: retention})
+	d, err := dedup.New(dedup.Options{Deps: stage.Deps{JS: js, Config: func() *config.Config { return cfg }}, Retention: retention})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,11 +125,18 @@ func alertJSON(name string, start, end time.Time, summary string) string {
 func TestLifecycle(t *testing.T) {
 	h := start(t)
 	now := time.Now()
-	h.publish(t, alertJSON("A", now, now.Add(time.Hour), "s"))
-	h.publish(t, alertJSON("A", now, now.Add(time.Hour), "s"))         // HA twin
-	h.publish(t, alertJSON("A", now, now.Add(2*time.Hour), "s"))       // refresh
-	h.publish(t, alertJSON("A", now, now.Add(2*time.Hour), "changed")) // annotations changed
-	h.publish(t, alertJSON("B", now, time.Now().Add(1500*time.Millisecond), "expires"))
+	// One at a time: dedup handles messages concurrently, and the order of
+	// receipt decides which state is the newer.
+	for _, body := range []string{
+		alertJSON("A", now, now.Add(time.Hour), "s"),
+		alertJSON("A", now, now.Add(time.Hour), "s"),         // HA twin
+		alertJSON("A", now, now.Add(2*time.Hour), "s"),       // refresh
+		alertJSON("A", now, now.Add(2*time.Hour), "changed"), // annotations changed
+		alertJSON("B", now, time.Now().Add(1500*time.Millisecond), "expires"),
+	} {
+		h.publish(t, body)
+		h.drained(t, contract.StreamInput, contract.ConsumerDedup)
+	}
 	got := h.changes(t, 4)
 	if len(got) < 4 {
 		t.Fatalf("got %d changes, want 4: %+v", len(got), got)

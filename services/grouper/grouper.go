@@ -12,7 +12,6 @@ package grouper
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -27,16 +26,13 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
+	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/store"
 )
 
 // Options configures the grouper stage.
 type Options struct {
-	JS         jetstream.JetStream
-	Config     func() *config.Config
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
-	Now        func() time.Time
+	stage.Deps
 	// Muter, if set, removes silenced, inhibited and time-muted alerts from
 	// every flush.
 	Muter Muter
@@ -60,16 +56,12 @@ type Grouper struct {
 
 // New builds the stage; Run starts it.
 func New(opts Options) (*Grouper, error) {
-	if opts.JS == nil || opts.Config == nil {
-		return nil, errors.New("grouper: JS and Config are required")
+	deps, err := opts.Resolve(contract.StageGrouper)
+	if err != nil {
+		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	log := opts.Logger.With("component", contract.StageGrouper)
+	opts.Deps = deps
+	log := opts.Logger
 	g := &Grouper{
 		opts: opts, log: log, pub: bus.NewPublisher(opts.JS, log),
 		flushes: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -79,12 +71,8 @@ func New(opts Options) (*Grouper, error) {
 			Name: "klaxon_grouper_groups_total", Help: "Aggregation groups created and deleted (emptied after their last flush).",
 		}, []string{"event"}),
 	}
-	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{g.flushes, g.groups} {
-			if err := opts.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("grouper metrics: %w", err)
-			}
-		}
+	if err := opts.Register(g.flushes, g.groups); err != nil {
+		return nil, err
 	}
 	return g, nil
 }

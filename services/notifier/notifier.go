@@ -45,18 +45,14 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/bus"
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/services/notifier/nflogstore"
 )
 
 // Options configure the stage.
 type Options struct {
-	JS jetstream.JetStream
-	// Config returns the current running config; called for every message.
-	Config      func() *config.Config
+	stage.Deps  // Now measures latency only
 	ExternalURL string
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer // may be nil
-	Now         func() time.Time      // default time.Now; measures latency only
 	// Subscriber tunes the bus consumer (AckWait, MaxDeliver, Backoff,
 	// Concurrency); Stream and Durable are always the notifier's.
 	Subscriber bus.SubscriberConfig
@@ -80,19 +76,12 @@ type Notifier struct {
 
 // New checks the options and registers the stage's metrics.
 func New(opts Options) (*Notifier, error) {
-	if opts.JS == nil {
-		return nil, errors.New("notifier: JS is required")
+	deps, err := opts.Resolve(contract.StageNotifier)
+	if err != nil {
+		return nil, err
 	}
-	if opts.Config == nil {
-		return nil, errors.New("notifier: Config is required")
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	logger := opts.Logger.With("component", contract.StageNotifier)
+	opts.Deps = deps
+	logger := opts.Logger
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err

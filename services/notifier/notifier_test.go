@@ -25,6 +25,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
+	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
 	"github.com/klaxon-alerts/klaxon/services/notifier/nflog"
 	"github.com/klaxon-alerts/klaxon/services/notifier/nflogstore"
@@ -112,8 +113,8 @@ func (r *receiver) Calls() []call {
 
 func (r *receiver) url() string { return r.srv.URL + "/hooks/" + secretToken }
 
-// stage is a running notifier against embedded NATS.
-type stage struct {
+// running is a notifier against embedded NATS.
+type running struct {
 	js   jetstream.JetStream
 	reg  *prometheus.Registry
 	logs *syncBuffer
@@ -140,7 +141,7 @@ func (b *syncBuffer) String() string {
 // startStage provisions the streams, starts the notifier with a config of
 // one receiver "team" whose webhook posts to url, and stops it (checking
 // that Run returns nil) when the test ends.
-func startStage(t *testing.T, url string, sendResolved bool, tune ...func(*Options)) *stage {
+func startStage(t *testing.T, url string, sendResolved bool, tune ...func(*Options)) *running {
 	t.Helper()
 	yml := fmt.Sprintf(`
 route:
@@ -155,7 +156,7 @@ receivers:
 }
 
 // startStageConfig starts the notifier with the configuration yml.
-func startStageConfig(t *testing.T, yml string, tune ...func(*Options)) *stage {
+func startStageConfig(t *testing.T, yml string, tune ...func(*Options)) *running {
 	t.Helper()
 	_, js := natstest.Start(t)
 	ctx := t.Context()
@@ -166,13 +167,15 @@ func startStageConfig(t *testing.T, yml string, tune ...func(*Options)) *stage {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	s := &stage{js: js, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, cfg: cfg}
+	s := &running{js: js, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, cfg: cfg}
 	opts := Options{
-		JS:          js,
-		Config:      func() *config.Config { return cfg },
+		Deps: stage.Deps{
+			JS:         js,
+			Config:     func() *config.Config { return cfg },
+			Logger:     slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			Registerer: s.reg,
+		},
 		ExternalURL: "http://klaxon.example",
-		Logger:      slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Registerer:  s.reg,
 		Subscriber: bus.SubscriberConfig{
 			// In stream order, so a timeline reads top to bottom.
 			Concurrency: 1,
@@ -221,13 +224,13 @@ func firingAlert(instance string) alert.Alert { return alertAt(instance, time.Ti
 
 // publish sends one flush of the group as the grouper does (without a
 // Nats-Msg-Id, so that a re-publish is a second delivery, like a redelivery).
-func (s *stage) publish(t *testing.T, receiver string, seq uint64, at time.Time, alerts ...alert.Alert) {
+func (s *running) publish(t *testing.T, receiver string, seq uint64, at time.Time, alerts ...alert.Alert) {
 	t.Helper()
 	s.publishTo(t, contract.Integration{Receiver: receiver, Type: "webhook"}, seq, at, alerts...)
 }
 
 // publishTo sends one flush of the group to one integration.
-func (s *stage) publishTo(t *testing.T, in contract.Integration, seq uint64, at time.Time, alerts ...alert.Alert) {
+func (s *running) publishTo(t *testing.T, in contract.Integration, seq uint64, at time.Time, alerts ...alert.Alert) {
 	t.Helper()
 	body, err := json.Marshal(contract.Notification{
 		Version:        contract.Version,
@@ -246,12 +249,12 @@ func (s *stage) publishTo(t *testing.T, in contract.Integration, seq uint64, at 
 	s.publishRawTo(t, in.Type, body)
 }
 
-func (s *stage) publishRaw(t *testing.T, body []byte) {
+func (s *running) publishRaw(t *testing.T, body []byte) {
 	t.Helper()
 	s.publishRawTo(t, "webhook", body)
 }
 
-func (s *stage) publishRawTo(t *testing.T, integration string, body []byte) {
+func (s *running) publishRawTo(t *testing.T, integration string, body []byte) {
 	t.Helper()
 	if _, err := s.js.Publish(t.Context(), contract.NotifySubject(integration), body); err != nil {
 		t.Fatalf("publish: %v", err)
@@ -270,7 +273,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (s *stage) counter(t *testing.T, name string, labels ...string) float64 {
+func (s *running) counter(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := s.reg.Gather()
 	if err != nil {
@@ -300,7 +303,7 @@ func (s *stage) counter(t *testing.T, name string, labels ...string) float64 {
 	return total
 }
 
-func (s *stage) histogramCount(t *testing.T, name string) uint64 {
+func (s *running) histogramCount(t *testing.T, name string) uint64 {
 	t.Helper()
 	mfs, err := s.reg.Gather()
 	if err != nil {
@@ -318,7 +321,7 @@ func (s *stage) histogramCount(t *testing.T, name string) uint64 {
 }
 
 // waitCounter waits until a counter reaches want.
-func (s *stage) waitCounter(t *testing.T, want float64, name string, labels ...string) {
+func (s *running) waitCounter(t *testing.T, want float64, name string, labels ...string) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("%s%v = %v", name, labels, want), func() bool { return s.counter(t, name, labels...) >= want })
 	if got := s.counter(t, name, labels...); got != want {
@@ -537,7 +540,7 @@ func TestDeadLetters(t *testing.T) {
 }
 
 // waitDeadLetter waits for the n-th dead letter of the notifier.
-func (s *stage) waitDeadLetter(t *testing.T, n uint64) contract.DeadLetter {
+func (s *running) waitDeadLetter(t *testing.T, n uint64) contract.DeadLetter {
 	t.Helper()
 	ctx := t.Context()
 	var raw jetstream.RawStreamMsg
@@ -602,7 +605,7 @@ func TestSendKeepsRetryAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(Options{JS: jsStub(t), Config: func() *config.Config { return cfg }})
+	n, err := New(Options{Deps: stage.Deps{JS: jsStub(t), Config: func() *config.Config { return cfg }}})
 	if err != nil {
 		t.Fatal(err)
 	}

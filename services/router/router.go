@@ -10,13 +10,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
@@ -25,14 +23,12 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/pkg/route"
+	"github.com/klaxon-alerts/klaxon/pkg/stage"
 )
 
 // Options configures the router stage.
 type Options struct {
-	JS         jetstream.JetStream
-	Config     func() *config.Config
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	stage.Deps
 }
 
 // Router is the router stage.
@@ -49,20 +45,17 @@ type Router struct {
 
 // New builds the stage; Run starts it.
 func New(opts Options) (*Router, error) {
-	if opts.JS == nil || opts.Config == nil {
-		return nil, errors.New("router: JS and Config are required")
+	deps, err := opts.Resolve(contract.StageRouter)
+	if err != nil {
+		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	log := opts.Logger.With("component", contract.StageRouter)
+	opts.Deps = deps
+	log := opts.Logger
 	routed := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "klaxon_router_routed_total", Help: "Routing decisions published (one per matched route).",
 	})
-	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(routed); err != nil {
-			return nil, fmt.Errorf("router metrics: %w", err)
-		}
+	if err := opts.Register(routed); err != nil {
+		return nil, err
 	}
 	return &Router{opts: opts, log: log, pub: bus.NewPublisher(opts.JS, log), routed: routed}, nil
 }

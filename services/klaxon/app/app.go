@@ -34,6 +34,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
 	"github.com/klaxon-alerts/klaxon/pkg/silence"
+	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
 	"github.com/klaxon-alerts/klaxon/pkg/web"
 	"github.com/klaxon-alerts/klaxon/services/dedup"
@@ -152,6 +153,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		runners = append(runners, sup.silences, sup.alerts)
 	}
+	deps := stage.Deps{JS: js, Config: current, Logger: log, Registerer: reg}
 	for _, s := range stages {
 		var r runner
 		var err error
@@ -164,13 +166,13 @@ func Run(ctx context.Context, o Options) error {
 				in.Register(mux)
 			}
 		case contract.StageDedup:
-			r, err = dedup.New(dedup.Options{JS: js, Config: current, Logger: log, Registerer: reg})
+			r, err = dedup.New(dedup.Options{Deps: deps})
 		case contract.StageRouter:
-			r, err = router.New(router.Options{JS: js, Config: current, Logger: log, Registerer: reg})
+			r, err = router.New(router.Options{Deps: deps})
 		case contract.StageGrouper:
-			r, err = grouper.New(grouper.Options{JS: js, Config: current, Logger: log, Registerer: reg, Muter: sup.muter})
+			r, err = grouper.New(grouper.Options{Deps: deps, Muter: sup.muter})
 		case contract.StageNotifier:
-			r, err = notifier.New(notifier.Options{JS: js, Config: current, ExternalURL: o.ExternalURL, Logger: log, Registerer: reg})
+			r, err = notifier.New(notifier.Options{Deps: deps, ExternalURL: o.ExternalURL})
 		}
 		if err != nil {
 			return fmt.Errorf("stage %s: %w", s, err)
