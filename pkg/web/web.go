@@ -1,6 +1,7 @@
 // Package web serves what every Klaxon process serves whatever its stages:
-// /metrics (Prometheus), /-/healthy and /-/ready, and runs the HTTP server
-// with a bounded graceful shutdown.
+// /metrics (Prometheus), /-/healthy, /-/ready and /debug/pprof (as
+// Alertmanager does), and runs the HTTP server with a bounded graceful
+// shutdown.
 package web
 
 import (
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +26,11 @@ func NewMux(g prometheus.Gatherer, ready func() error) *http.ServeMux {
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "OK")
 	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
 		if err := ready(); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)

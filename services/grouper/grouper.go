@@ -146,6 +146,11 @@ func (g *Grouper) handleTick(ctx context.Context, kv jetstream.KeyValue, msg *me
 	if err := json.Unmarshal(msg.Payload, &tick); err != nil {
 		return fault.Final(fmt.Errorf("decode Tick: %w", err))
 	}
+	// An early tick (scheduled ahead of its time) waits here, before the
+	// group is read, so the flush holds what arrived meanwhile.
+	if err := bus.HoldUntil(ctx, tick.At, g.opts.Now()); err != nil {
+		return err
+	}
 	cur, err := store.Get[Group](ctx, kv, tick.GroupID)
 	if err != nil {
 		return err
@@ -159,9 +164,6 @@ func (g *Grouper) handleTick(ctx context.Context, kv jetstream.KeyValue, msg *me
 		// An earlier schedule replaced a later one: put the right one back.
 		g.flushes.WithLabelValues("stale").Inc()
 		return g.schedule(grp)
-	}
-	if err := bus.HoldUntil(ctx, tick.At, g.opts.Now()); err != nil {
-		return err
 	}
 	now := g.opts.Now()
 	flush := grp.Snapshot(tick.At)
