@@ -22,6 +22,11 @@ const (
 
 	// ackTimeout bounds the wait for the server to confirm an Ack.
 	ackTimeout = 5 * time.Second
+	// minPullBatch is the fewest messages one pull asks for (see consume).
+	minPullBatch = 16
+	// pullExpiry bounds a pull request, and so any stall of the client's
+	// pulling (see consume).
+	pullExpiry = 5 * time.Second
 	// Pauses between failed pulls grow from pullRetryMin to pullRetryMax.
 	pullRetryMin = 100 * time.Millisecond
 	pullRetryMax = 10 * time.Second
@@ -256,9 +261,9 @@ func subscribeErr(err error) error {
 }
 
 // run consumes until ctx is cancelled or the connection is closed: one
-// Consume loop (the client's pull with heartbeats, at most Concurrency
-// messages requested ahead) feeds Concurrency workers, each of which sees
-// one message through to its Ack or Nack.
+// Consume loop (the client's pull with heartbeats, a few messages requested
+// ahead) feeds Concurrency workers, each of which sees one message through
+// to its Ack or Nack. With one worker, messages are handled in stream order.
 func (sub *subscription) run(ctx context.Context) {
 	msgs := make(chan jetstream.Msg)
 	var workers sync.WaitGroup
@@ -320,7 +325,12 @@ func (sub *subscription) consume(ctx context.Context, cons jetstream.Consumer, m
 			sub.nakUndelivered(m)
 		}
 	},
-		jetstream.PullMaxMessages(sub.cfg.Concurrency),
+		// Room for more than one message: the client re-pulls when its
+		// buffer runs low, but skips that while its previous pull request is
+		// still being sent; with a batch of one the buffer can run dry in
+		// that moment, and nothing pulls until the request expires.
+		jetstream.PullMaxMessages(max(2*sub.cfg.Concurrency, minPullBatch)),
+		jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
 				errors.Is(err, jetstream.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionClosed) {

@@ -144,7 +144,10 @@ func (s *Store) Reload(ctx context.Context) error {
 // Run follows the bucket until ctx is done, switching to every new
 // revision.
 func (s *Store) Run(ctx context.Context) error {
-	w, err := s.kv.Watch(ctx, key, jetstream.UpdatesOnly())
+	// From the current value, not updates only: a revision published between
+	// Open and this watch must not be missed. Adopting the running revision
+	// again changes nothing.
+	w, err := s.kv.Watch(ctx, key)
 	if err != nil {
 		return fmt.Errorf("watch running config: %w", err)
 	}
