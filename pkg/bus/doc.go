@@ -52,6 +52,12 @@
 // TestRestartDoesNotRedeliverAcked closes a Subscriber after acking part of
 // a stream and checks that a new one receives exactly the rest;
 // TestRestartRedeliversUnacked covers nacked and never-acked messages.
+// watermillnats_test.go runs watermill-nats v2.1.3 itself: the
+// TestWatermillNATSRestart* tests replay one restart with its pkg/nats
+// (consumer deleted, acked messages redelivered; a consumer Klaxon creates
+// survives, but needs nats.ManualAck: TestWatermillNATSCloseAcksHeldMessage)
+// and with bus; the TestWatermillNATSJetStream* tests show its default
+// publisher reaching a dotted subject and its subscriber rejecting one.
 //
 // # Metadata
 //
