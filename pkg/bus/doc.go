@@ -20,16 +20,18 @@
 //     (a work queue), and after Close a new Subscriber resumes where the old
 //     one stopped. Acked messages are not redelivered; nacked, unacked and
 //     not-yet-delivered ones are.
-//   - Each of SubscriberConfig.Concurrency workers holds at most one message:
-//     it pulls one (a pull request is sent only when the worker is free, so
-//     nothing waits in a client buffer while AckWait runs), hands it to the
-//     consumer, waits for Ack or Nack and answers JetStream: Ack is
-//     confirmed by the server (DoubleAck), Nack is NakWithDelay with
-//     SubscriberConfig.Backoff or the handler's MetaRetryAfter.
-//   - Stopping (Close, or Subscribe's context cancelled) drains: pulls are
-//     closed with a flush so a message already sent by the server is nacked
-//     for immediate redelivery rather than lost until AckWait; messages
-//     already handed out get DrainTimeout to be acked or nacked.
+//   - One Consume loop per subscription (the client's pull with heartbeats,
+//     a small batch requested ahead) feeds SubscriberConfig.Concurrency
+//     workers. Each worker hands one message to the consumer, waits for Ack
+//     or Nack and answers JetStream: Ack is confirmed by the server
+//     (DoubleAck), Nack is NakWithDelay with SubscriberConfig.Backoff or the
+//     handler's MetaRetryAfter. With one worker, messages are handled in
+//     stream order.
+//   - Stopping (Close, or Subscribe's context cancelled) drains: messages
+//     already handed out get DrainTimeout to be acked or nacked; messages
+//     the client holds or still receives are nacked once the subscription
+//     has closed, so that they go promptly to another subscription instead
+//     of bouncing back to this one until MaxDeliver is spent.
 //
 // # Why not watermill-nats
 //
@@ -40,11 +42,12 @@
 //     a consumer it did not create, so Unsubscribe on Close deletes the
 //     durable consumer: a restarted stage starts a fresh consumer and
 //     re-receives every message still in the stream, acked or not.
-//   - pkg/jetstream publishes to the stream name its StreamConfigurator
-//     derives from the topic (by default the topic itself), and stream names
-//     cannot contain dots, so it cannot publish to Klaxon's dotted subjects
-//     (klaxon.alerts.in, ...); the consumers it creates are deleted when a
-//     subscription ends (DeleteConsumer in pkg/jetstream/consumer.go).
+//   - pkg/jetstream's shipped subscriber initializers and SubscribeInitialize
+//     use the topic as the stream name, which JetStream rejects for dotted
+//     topics (klaxon.alerts.in, ...); its publisher reaches a dotted subject
+//     only while the configured stream name equals the topic (a valid name
+//     redirects publishes to that name). Its EphemeralConsumer deletes the
+//     consumer when a subscription ends.
 //
 // This package is small enough to own instead. The decision is backed by
 // tests run against real embedded NATS: TestPubSubConformance runs

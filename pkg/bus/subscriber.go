@@ -195,6 +195,11 @@ type subscription struct {
 	out      chan<- *message.Message
 	consLock sync.Mutex
 	cons     jetstream.Consumer
+
+	// handedBack are messages returned while stopping; they are nacked once
+	// the subscription is closed (see handBack).
+	handedBackMu sync.Mutex
+	handedBack   []jetstream.Msg
 }
 
 func (s *Subscriber) newSubscription(ctx context.Context, topic string) (*subscription, error) {
@@ -277,6 +282,7 @@ func (sub *subscription) run(ctx context.Context) {
 	defer func() {
 		close(msgs)
 		workers.Wait()
+		sub.nakHandedBack()
 	}()
 	pause := pullRetryMin
 	for ctx.Err() == nil {
@@ -316,13 +322,13 @@ func (sub *subscription) consume(ctx context.Context, cons jetstream.Consumer, m
 	failed := make(chan error, 1)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		if ctx.Err() != nil {
-			sub.nakUndelivered(m)
+			sub.handBack(m)
 			return
 		}
 		select {
 		case msgs <- m:
 		case <-ctx.Done():
-			sub.nakUndelivered(m)
+			sub.handBack(m)
 		}
 	},
 		// Room for more than one message: the client re-pulls when its
@@ -355,11 +361,28 @@ func (sub *subscription) consume(ctx context.Context, cons jetstream.Consumer, m
 	}
 }
 
-// nakUndelivered returns a message that arrived while stopping.
-func (sub *subscription) nakUndelivered(m jetstream.Msg) {
-	if err := m.Nak(); err != nil {
-		sub.logger.Warn("nak failed, message will be redelivered after ack wait", "error", err)
+// handBack keeps a message this stopping subscription will not handle. It
+// is nacked only once the subscription is closed: nacked at once, the
+// server could deliver it to this subscription's last pull request again,
+// and again, each time counting a delivery, until MaxDeliver is spent and
+// the message is dropped unseen by any handler.
+func (sub *subscription) handBack(m jetstream.Msg) {
+	sub.handedBackMu.Lock()
+	defer sub.handedBackMu.Unlock()
+	sub.handedBack = append(sub.handedBack, m)
+}
+
+// nakHandedBack returns the handed-back messages for prompt redelivery to
+// another subscription; it runs after the subscription closed.
+func (sub *subscription) nakHandedBack() {
+	sub.handedBackMu.Lock()
+	defer sub.handedBackMu.Unlock()
+	for _, m := range sub.handedBack {
+		if err := m.Nak(); err != nil {
+			sub.logger.Warn("nak failed, message will be redelivered after ack wait", "error", err)
+		}
 	}
+	sub.handedBack = nil
 }
 
 // handle hands one message to the consumer and answers JetStream with its
@@ -377,13 +400,13 @@ func (sub *subscription) handle(ctx context.Context, m jetstream.Msg) {
 	msg.SetContext(msgCtx)
 
 	if ctx.Err() != nil {
-		sub.nak(m, msg, 0)
+		sub.handBack(m)
 		return
 	}
 	select {
 	case sub.out <- msg:
 	case <-ctx.Done():
-		sub.nak(m, msg, 0)
+		sub.handBack(m)
 		return
 	}
 
@@ -407,7 +430,7 @@ func (sub *subscription) handle(ctx context.Context, m jetstream.Msg) {
 	case <-drain.C:
 		cancel()
 		sub.logger.Warn("message neither acked nor nacked before drain timeout, redelivering", "uuid", msg.UUID, "stream_seq", d.StreamSeq)
-		sub.nak(m, msg, 0)
+		sub.handBack(m)
 	}
 }
 
