@@ -22,7 +22,7 @@ import (
 
 const usage = `Usage: klaxon [stage...] [flags]
        klaxon check-config FILE...            validate configuration files
-       klaxon routes show|test [flags] ...   print the routing tree, or test labels against it
+       klaxon routes show|test [flags] ...    print the routing tree, or test labels against it
        klaxon dlq list|redrive [flags]        see and resend dead letters (klaxon dlq -h)
        klaxon bench [flags]                   load a target and measure (klaxon bench -h)
 
@@ -48,8 +48,11 @@ func main() {
 	} else {
 		err = run(args, os.Stderr)
 	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errFailed) {
+		if !errors.Is(err, errFailed) {
 			fmt.Fprintln(os.Stderr, "klaxon:", err)
 		}
 		os.Exit(1)
