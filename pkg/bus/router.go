@@ -1,6 +1,8 @@
 package bus
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -171,34 +173,49 @@ func lastDelivery(msg *message.Message) bool {
 // derived from the input's stream position, so a redelivered input is
 // dead-lettered once.
 func (d *deadLetterer) deadLetter(msg *message.Message, cause error) error {
+	out, err := DeadLetter(d.stage, msg, msg.Payload, cause, d.now())
+	if err != nil {
+		return err
+	}
+	subject := msg.Metadata.Get(MetaSubject)
+	if err := d.dlq.Publish(contract.DLQSubject(d.stage), out); err != nil {
+		d.logger.Error("dead letter not published", "uuid", msg.UUID, "subject", subject, "error", err)
+		return fmt.Errorf("publish dead letter: %w", err)
+	}
+	d.logger.Warn("message dead-lettered", "uuid", msg.UUID, "subject", subject, "reason", cause.Error())
+	return nil
+}
+
+// DeadLetter builds the dead letter a stage publishes on
+// contract.DLQSubject(stage) for its input in: payload is what failed (in's
+// payload, or one part of it, e.g. one alert of a batch) and cause the
+// reason. Its Nats-Msg-Id derives from in's stream position and payload, so
+// a redelivered input is dead-lettered once.
+func DeadLetter(stage string, in *message.Message, payload []byte, cause error, at time.Time) (*message.Message, error) {
 	dl := contract.DeadLetter{
 		Version:  contract.Version,
-		Stage:    d.stage,
-		Subject:  msg.Metadata.Get(MetaSubject),
+		Stage:    stage,
+		Subject:  in.Metadata.Get(MetaSubject),
 		Reason:   cause.Error(),
-		Headers:  maps.Clone(map[string]string(msg.Metadata)),
-		Payload:  msg.Payload,
-		FailedAt: d.now().UTC(),
+		Headers:  maps.Clone(map[string]string(in.Metadata)),
+		Payload:  payload,
+		FailedAt: at.UTC(),
 	}
 	body, err := json.Marshal(dl)
 	if err != nil {
-		return fmt.Errorf("encode dead letter: %w", err)
+		return nil, fmt.Errorf("encode dead letter: %w", err)
 	}
-	out := message.NewMessage(watermill.NewUUID(), body)
-	id := msg.UUID
-	if seq := msg.Metadata.Get(MetaStreamSeq); seq != "" {
+	id := in.UUID
+	if seq := in.Metadata.Get(MetaStreamSeq); seq != "" {
 		id = dl.Subject + ":" + seq
 	}
-	out.Metadata.Set(MetaMsgID, "dlq:"+d.stage+":"+id)
-	if c := middleware.MessageCorrelationID(msg); c != "" {
+	sum := sha256.Sum256(payload)
+	out := message.NewMessage(watermill.NewUUID(), body)
+	out.Metadata.Set(MetaMsgID, "dlq:"+stage+":"+id+":"+hex.EncodeToString(sum[:8]))
+	if c := middleware.MessageCorrelationID(in); c != "" {
 		middleware.SetCorrelationID(c, out)
 	}
-	if err := d.dlq.Publish(contract.DLQSubject(d.stage), out); err != nil {
-		d.logger.Error("dead letter not published", "uuid", msg.UUID, "subject", dl.Subject, "error", err)
-		return fmt.Errorf("publish dead letter: %w", err)
-	}
-	d.logger.Warn("message dead-lettered", "uuid", msg.UUID, "subject", dl.Subject, "reason", dl.Reason)
-	return nil
+	return out, nil
 }
 
 // routerMetrics are shared by every router on one registry.

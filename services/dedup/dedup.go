@@ -305,16 +305,10 @@ func (d *Dedup) deadLetter(in *message.Message, p alert.Postable, reason error) 
 	if err != nil {
 		return fault.Final(err)
 	}
-	dl, err := json.Marshal(contract.DeadLetter{
-		Version: contract.Version, Stage: contract.StageDedup, Subject: contract.SubjectAlertsIn,
-		Reason: reason.Error(), Payload: payload, FailedAt: d.opts.Now().UTC(),
-	})
+	out, err := bus.DeadLetter(contract.StageDedup, in, payload, reason, d.opts.Now())
 	if err != nil {
 		return fault.Final(err)
 	}
-	sum := sha256.Sum256(append([]byte(in.Metadata.Get(bus.MetaStreamSeq)+"\x00"), payload...))
-	out := message.NewMessage("dlq-"+hex.EncodeToString(sum[:12]), dl)
-	out.Metadata.Set(bus.MetaMsgID, out.UUID)
 	if err := d.pub.Publish(contract.DLQSubject(contract.StageDedup), out); err != nil {
 		return fmt.Errorf("publish dead letter: %w", err)
 	}
