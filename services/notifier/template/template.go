@@ -148,42 +148,40 @@ const maxCached = 4096
 func (t *Template) parseText(src string) (*texttmpl.Template, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if tmpl, ok := t.texts[src]; ok {
-		return tmpl, nil
-	}
-	clone, err := t.text.Clone()
-	if err != nil {
-		return nil, err
-	}
-	tmpl, err := clone.New(fieldName).Parse(src)
-	if err != nil {
-		return nil, err
-	}
-	if len(t.texts) >= maxCached {
-		clear(t.texts)
-	}
-	t.texts[src] = tmpl
-	return tmpl, nil
+	return parseCached(t.texts, t.text, src)
 }
 
 func (t *Template) parseHTML(src string) (*htmltmpl.Template, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if tmpl, ok := t.htmls[src]; ok {
+	return parseCached(t.htmls, t.html, src)
+}
+
+// parser is what text/template and html/template templates have in common.
+type parser[T any] interface {
+	Clone() (T, error)
+	New(name string) T
+	Parse(text string) (T, error)
+}
+
+// parseCached parses src as a field over a clone of base (so the field sees
+// every defined template), memoized in cache. The caller holds t.mu.
+func parseCached[T parser[T]](cache map[string]T, base T, src string) (T, error) {
+	if tmpl, ok := cache[src]; ok {
 		return tmpl, nil
 	}
-	clone, err := t.html.Clone()
+	clone, err := base.Clone()
 	if err != nil {
-		return nil, err
+		return clone, err
 	}
 	tmpl, err := clone.New(fieldName).Parse(src)
 	if err != nil {
-		return nil, err
+		return tmpl, err
 	}
-	if len(t.htmls) >= maxCached {
-		clear(t.htmls)
+	if len(cache) >= maxCached {
+		clear(cache)
 	}
-	t.htmls[src] = tmpl
+	cache[src] = tmpl
 	return tmpl, nil
 }
 
