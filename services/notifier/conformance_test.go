@@ -14,6 +14,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
+	"github.com/klaxon-alerts/klaxon/pkg/logtest"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
 )
@@ -86,7 +87,7 @@ func TestHTTPConformance(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				logs := &syncBuffer{}
+				logs := &logtest.Buffer{}
 				integ, err := newIntegration(cfg.Receiver("r"), contract.Integration{Receiver: "r", Type: typ}, tmpl,
 					slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 				if err != nil {

@@ -1,7 +1,6 @@
 package notifier
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/klaxon-alerts/klaxon/pkg/logtest"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -117,25 +118,8 @@ func (r *receiver) url() string { return r.srv.URL + "/hooks/" + secretToken }
 type running struct {
 	js   jetstream.JetStream
 	reg  *prometheus.Registry
-	logs *syncBuffer
+	logs *logtest.Buffer
 	cfg  *config.Config
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startStage provisions the streams, starts the notifier with a config of
@@ -167,7 +151,7 @@ func startStageConfig(t *testing.T, yml string, tune ...func(*Options)) *running
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	s := &running{js: js, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, cfg: cfg}
+	s := &running{js: js, reg: prometheus.NewRegistry(), logs: &logtest.Buffer{}, cfg: cfg}
 	opts := Options{
 		Deps: stage.Deps{
 			JS:         js,

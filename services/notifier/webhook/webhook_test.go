@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klaxon-alerts/klaxon/pkg/logtest"
+
 	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
@@ -37,29 +39,6 @@ const (
 	secretQuery = "hunter2-query-key"
 	secretPass  = "pa55w0rd-userinfo"
 )
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func testLogger() (*slog.Logger, *syncBuffer) {
-	var buf syncBuffer
-	return slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), &buf
-}
 
 // secretURL is the server's URL with a secret path, query and password.
 func secretURL(t *testing.T, base string) *url.URL {
@@ -81,9 +60,9 @@ func assertNoSecret(t *testing.T, what, text string) {
 	}
 }
 
-func newNotifier(t *testing.T, cfg *config.WebhookConfig) (*Notifier, *syncBuffer) {
+func newNotifier(t *testing.T, cfg *config.WebhookConfig) (*Notifier, *logtest.Buffer) {
 	t.Helper()
-	logger, buf := testLogger()
+	logger, buf := logtest.New()
 	n, err := New(cfg, logger)
 	if err != nil {
 		t.Fatalf("New: %v", err)
