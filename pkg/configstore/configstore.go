@@ -50,6 +50,9 @@ type Options struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+	// Loaded, if set, is File as the caller already loaded and validated
+	// it; Open then does not read the file again.
+	Loaded *config.Config
 }
 
 // Store holds the running config.
@@ -97,9 +100,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			}
 		}
 	}
-	cfg, err := s.loadFile()
-	if err != nil {
-		return nil, err
+	cfg := opts.Loaded
+	if cfg == nil {
+		var err error
+		if cfg, err = s.loadFile(); err != nil {
+			return nil, err
+		}
 	}
 	kv, err := opts.JS.KeyValue(ctx, contract.BucketConfig)
 	if err != nil {
@@ -172,9 +178,14 @@ func (s *Store) Run(ctx context.Context) error {
 }
 
 func (s *Store) loadFile() (*config.Config, error) {
-	cfg, err := config.Load(s.opts.File)
-	if err == nil && s.opts.Validate != nil {
-		err = s.opts.Validate(cfg)
+	return Load(s.opts.File, s.opts.Validate)
+}
+
+// Load loads and validates a config file; its error wraps ErrInvalid.
+func Load(file string, validate func(*config.Config) error) (*config.Config, error) {
+	cfg, err := config.Load(file)
+	if err == nil && validate != nil {
+		err = validate(cfg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)

@@ -88,9 +88,16 @@ func (c *cluster) startStage(stage string, i int) {
 // quiet waits until every stage's consumer has nothing pending or in flight.
 func (c *cluster) quiet(timeout time.Duration) {
 	c.t.Helper()
-	nc, err := nats.Connect(c.natsURL)
+	waitQuiet(c.t, c.natsURL, timeout)
+}
+
+// waitQuiet waits until every stage's consumer on the NATS at url has
+// nothing pending or in flight.
+func waitQuiet(t *testing.T, url string, timeout time.Duration) {
+	t.Helper()
+	nc, err := nats.Connect(url)
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
@@ -99,7 +106,7 @@ func (c *cluster) quiet(timeout time.Duration) {
 		contract.ConsumerGrouper: contract.StreamAlerts, contract.ConsumerTicks: contract.StreamTimers,
 		contract.ConsumerNotify: contract.StreamNotify, contract.ConsumerExpiry: contract.StreamTimers,
 	}
-	eventually(c.t, timeout, "all consumers drained", func() bool {
+	eventually(t, timeout, "all consumers drained", func() bool {
 		for name, stream := range consumers {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			cons, err := js.Consumer(ctx, stream, name)

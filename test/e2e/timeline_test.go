@@ -123,7 +123,7 @@ func (tl *timeline) expect(want ...expected) {
 // drained waits until every consumer of the pipeline is idle.
 func (tl *timeline) drained() {
 	tl.t.Helper()
-	(&cluster{t: tl.t, natsURL: tl.natsURL}).quiet(20 * time.Second)
+	waitQuiet(tl.t, tl.natsURL, 20*time.Second)
 }
 
 func (tl *timeline) describe(rs []received) string {

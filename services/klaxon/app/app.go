@@ -82,7 +82,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	// Fail fast on a bad file, before NATS is even reached.
-	if _, err := config.Load(o.ConfigFile); err != nil {
+	loaded, err := configstore.Load(o.ConfigFile, template.Check)
+	if err != nil {
 		return fmt.Errorf("load config: %w", err)
 	}
 
@@ -120,7 +121,7 @@ func Run(ctx context.Context, o Options) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfgStore, err := configstore.Open(ctx, configstore.Options{
-		JS: js, File: o.ConfigFile, Validate: template.Check, Logger: log, Registerer: reg,
+		JS: js, File: o.ConfigFile, Loaded: loaded, Validate: template.Check, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
