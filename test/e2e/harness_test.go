@@ -10,25 +10,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/klaxon-alerts/klaxon/pkg/logtest"
+	"github.com/klaxon-alerts/klaxon/test/harness"
 )
 
 // bin holds the binaries built once for all tests.
-var bin struct {
-	klaxon, natsServer string
-}
+var bin harness.Binaries
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "klaxon-e2e-bin")
@@ -36,135 +31,32 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin.klaxon = filepath.Join(dir, "klaxon")
-	bin.natsServer = filepath.Join(dir, "nats-server")
-	for pkg, out := range map[string]string{
-		"github.com/klaxon-alerts/klaxon/services/klaxon": bin.klaxon,
-		"github.com/nats-io/nats-server/v2":               bin.natsServer,
-	} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n", pkg, err)
-			os.Exit(1)
-		}
+	if bin, err = harness.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-// requireE2E returns the path of an external binary. With KLAXON_E2E=1 (as
-// in CI) a missing binary fails the test; otherwise the test is skipped.
-func requireE2E(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("KLAXON_E2E") == "1" {
-			t.Fatalf("KLAXON_E2E=1 but %s is not installed: %v", name, err)
-		}
-		t.Skipf("%s not installed (set KLAXON_E2E=1 to require it)", name)
-	}
-	return path
-}
+// The process and polling helpers of package harness, by their local names.
+type proc = harness.Proc
 
-// freeAddr returns a loopback address with a port that was free just now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// eventually polls cond until it holds or the deadline passes.
+func requireE2E(t *testing.T, name string) string { t.Helper(); return harness.RequireE2E(t, name) }
+func freeAddr(t *testing.T) string                { t.Helper(); return harness.FreeAddr(t) }
+func waitReady(t *testing.T, addr string)         { t.Helper(); harness.WaitReady(t, addr) }
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval, not a wait for work
-	}
+	harness.Eventually(t, timeout, what, cond)
 }
-
-// proc is a child process whose output goes to the test log on failure.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *logtest.Buffer
-	done chan struct{}
-}
-
-// start runs a process until the test ends (or until kill/stop).
 func start(t *testing.T, name, path string, args ...string) *proc {
 	t.Helper()
-	return startIn(t, "", name, path, args...)
+	return harness.Start(t, "", name, path, args...)
 }
-
-// startIn is start with the working directory dir.
 func startIn(t *testing.T, dir, name, path string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(path, args...), out: &logtest.Buffer{}, done: make(chan struct{})}
-	p.cmd.Dir = dir
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("--- output of %s ---\n%s", name, tail(p.out.String(), 60))
-		}
-	})
-	return p
-}
-
-// stop ends the process gracefully (SIGTERM), then kills it.
-func (p *proc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// kill ends the process at once (SIGKILL), as a crash would.
-func (p *proc) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-func tail(s string, lines int) string {
-	ls := strings.Split(s, "\n")
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return strings.Join(ls, "\n")
-}
-
-// waitReady polls a Klaxon process's /-/ready.
-func waitReady(t *testing.T, addr string) {
-	t.Helper()
-	eventually(t, 30*time.Second, "klaxon at "+addr+" ready", func() bool {
-		resp, err := http.Get("http://" + addr + "/-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	return harness.Start(t, dir, name, path, args...)
 }
 
 // webhookMessage is the part of Alertmanager's version-4 payload tests read.
@@ -273,12 +165,7 @@ receivers:
 // HTTP and NATS addresses.
 func klaxonOne(t *testing.T, configFile, storage string) (p *proc, web, natsAddr string) {
 	t.Helper()
-	web, natsAddr = freeAddr(t), freeAddr(t)
-	p = start(t, "klaxon", bin.klaxon,
-		"--config.file", configFile, "--web.listen-address", web,
-		"--storage.path", storage, "--nats.listen-address", natsAddr, "--log.level", "debug")
-	waitReady(t, web)
-	return p, web, natsAddr
+	return harness.KlaxonOne(t, bin, configFile, storage)
 }
 
 // postAlerts posts alerts as Prometheus does and returns the status code.

@@ -8,120 +8,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/test/harness"
 )
 
-// cluster is Klaxon as docker compose runs it: a nats-server process and one
-// klaxon process per stage replica.
-type cluster struct {
-	t        *testing.T
-	natsURL  string
-	natsProc *proc
-	natsDir  string
-	config   string
-	ingest   string            // web address of ingest
-	webs     map[string]string // web address by process name
-	stages   map[string][]*proc
-}
+type cluster = harness.Cluster
 
 func newCluster(t *testing.T, configFile string, replicas map[string]int) *cluster {
 	t.Helper()
-	c := &cluster{t: t, natsURL: "nats://" + freeAddr(t), natsDir: t.TempDir(), config: configFile, stages: map[string][]*proc{}, webs: map[string]string{}}
-	c.startNATS()
-	for _, stage := range contract.Stages {
-		for i := range max(replicas[stage], 1) {
-			c.startStage(stage, i)
-		}
-	}
-	return c
-}
-
-func (c *cluster) startNATS() {
-	c.t.Helper()
-	c.natsProc = start(c.t, "nats-server", bin.natsServer, "-js", "-sd", c.natsDir, "-a", "127.0.0.1", "-p", portOf(c.natsURL))
-	eventually(c.t, 20*time.Second, "nats-server up", func() bool {
-		nc, err := nats.Connect(c.natsURL)
-		if err == nil {
-			nc.Close()
-		}
-		return err == nil
-	})
-}
-
-// restartNATS kills the NATS server and starts it again on its store.
-func (c *cluster) restartNATS() {
-	c.t.Helper()
-	c.natsProc.kill()
-	c.startNATS()
-}
-
-func portOf(addr string) string {
-	for i := len(addr) - 1; i >= 0; i-- {
-		if addr[i] == ':' {
-			return addr[i+1:]
-		}
-	}
-	return addr
-}
-
-// startStage starts replica i of a stage (again, after a kill).
-func (c *cluster) startStage(stage string, i int) {
-	c.t.Helper()
-	web := freeAddr(c.t)
-	c.webs[fmt.Sprintf("%s-%d", stage, i)] = web
-	p := start(c.t, fmt.Sprintf("%s-%d", stage, i), bin.klaxon, stage,
-		"--nats.url", c.natsURL, "--config.file", c.config, "--web.listen-address", web, "--log.level", "debug")
-	waitReady(c.t, web)
-	if stage == contract.StageIngest {
-		c.ingest = web
-	}
-	if i < len(c.stages[stage]) {
-		c.stages[stage][i] = p
-	} else {
-		c.stages[stage] = append(c.stages[stage], p)
-	}
-}
-
-// quiet waits until every stage's consumer has nothing pending or in flight.
-func (c *cluster) quiet(timeout time.Duration) {
-	c.t.Helper()
-	waitQuiet(c.t, c.natsURL, timeout)
+	return harness.NewCluster(t, bin, configFile, replicas)
 }
 
 // waitQuiet waits until every stage's consumer on the NATS at url has
 // nothing pending or in flight.
 func waitQuiet(t *testing.T, url string, timeout time.Duration) {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	consumers := map[string]string{
-		contract.ConsumerDedup: contract.StreamInput, contract.ConsumerRouter: contract.StreamAlerts,
-		contract.ConsumerGrouper: contract.StreamAlerts, contract.ConsumerTicks: contract.StreamTimers,
-		contract.ConsumerNotify: contract.StreamNotify, contract.ConsumerExpiry: contract.StreamTimers,
-	}
-	eventually(t, timeout, "all consumers drained", func() bool {
-		for name, stream := range consumers {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			cons, err := js.Consumer(ctx, stream, name)
-			if err != nil {
-				cancel()
-				return false
-			}
-			info, err := cons.Info(ctx)
-			cancel()
-			if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
-				return false
-			}
-		}
-		return true
-	})
+	harness.WaitQuiet(t, url, timeout)
 }
 
 // exactlyOnce wants every id in 0..n-1 notified firing exactly once.
@@ -155,12 +57,12 @@ func TestMicroservicesExactlyOnce(t *testing.T) {
 		for j := i; j < i+10; j++ {
 			batch = append(batch, firingAlert("alertname", "Micro", "id", fmt.Sprint(j)))
 		}
-		if code := postAlerts(t, c.ingest, batch); code != http.StatusOK {
+		if code := postAlerts(t, c.Ingest, batch); code != http.StatusOK {
 			t.Fatalf("POST = %d", code)
 		}
 	}
 	eventually(t, 60*time.Second, "every alert notified", func() bool { return len(s.firingCount("id")) == n })
-	c.quiet(30 * time.Second)
+	c.Quiet(30 * time.Second)
 	exactlyOnce(t, s, n, nil)
 }
 
@@ -187,7 +89,7 @@ func TestCrashLosesNothing(t *testing.T) {
 			for j := i; j < min(i+3, n); j++ {
 				batch = append(batch, firingAlert("alertname", "Crash", "id", fmt.Sprint(j)))
 			}
-			for postAlerts(t, c.ingest, batch) != http.StatusOK {
+			for postAlerts(t, c.Ingest, batch) != http.StatusOK {
 				select { // ingest refuses while NATS is busy: resend, as Prometheus would
 				case <-ctx.Done():
 					return
@@ -216,16 +118,16 @@ func TestCrashLosesNothing(t *testing.T) {
 	var notifierKilled time.Time
 	for i, stage := range []string{contract.StageDedup, contract.StageGrouper, contract.StageNotifier} {
 		waitPosted((i + 1) * n / 4)
-		c.stages[stage][0].kill()
+		c.Stages[stage][0].Kill()
 		if stage == contract.StageNotifier {
 			notifierKilled = time.Now()
 		}
 		t.Logf("killed %s after %d alerts posted", stage, progress)
-		c.startStage(stage, 0)
+		c.StartStage(stage, 0)
 	}
 	waitPosted(n)
 	eventually(t, 90*time.Second, "every alert notified", func() bool { return len(s.firingCount("id")) == n })
-	c.quiet(60 * time.Second)
+	c.Quiet(60 * time.Second)
 	exactlyOnce(t, s, n, func(id string) bool {
 		first := firstNotified(s, id)
 		inWindow := !first.After(notifierKilled) && notifierKilled.Sub(first) < 2*time.Second

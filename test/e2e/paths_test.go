@@ -165,7 +165,7 @@ rule_files: [rules.yml]
 // so tests can run beside a real Klaxon.
 func TestDefaultCommandRuns(t *testing.T) {
 	web, natsAddr := freeAddr(t), freeAddr(t)
-	startIn(t, "../..", "klaxon-default", bin.klaxon,
+	startIn(t, "../..", "klaxon-default", bin.Klaxon,
 		"--web.listen-address", web, "--nats.listen-address", natsAddr, "--storage.path", t.TempDir())
 	waitReady(t, web)
 	if code := postAlerts(t, web, []postable{firingAlert("alertname", "Default")}); code != http.StatusOK {

@@ -40,28 +40,28 @@ func postReload(t *testing.T, web string) (int, string) {
 func TestReloadSwitchesEveryProcess(t *testing.T) {
 	before, after := newSink(t), newSink(t)
 	c := newCluster(t, writeConfig(t, before.srv.URL, "['...']"), nil)
-	if err := os.WriteFile(c.config, []byte(reloadConfig(after.srv.URL)), 0o644); err != nil {
+	if err := os.WriteFile(c.Config, []byte(reloadConfig(after.srv.URL)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if code, body := postReload(t, c.ingest); code != http.StatusOK {
+	if code, body := postReload(t, c.Ingest); code != http.StatusOK {
 		t.Fatalf("reload = %d %s", code, body)
 	}
 	eventually(t, 10*time.Second, "every process on the new config", func() bool {
 		return metricAll(t, c, "klaxon_config_hash") == 1
 	})
-	if code := postAlerts(t, c.ingest, []postable{firingAlert("alertname", "AfterReload", "id", "1")}); code != http.StatusOK {
+	if code := postAlerts(t, c.Ingest, []postable{firingAlert("alertname", "AfterReload", "id", "1")}); code != http.StatusOK {
 		t.Fatalf("POST = %d", code)
 	}
 	eventually(t, 15*time.Second, "alert at the new receiver", func() bool { return len(after.messages()) == 1 })
 
-	if err := os.WriteFile(c.config, []byte("route:\n  receiver: r\n  group_wait: never\n"), 0o644); err != nil {
+	if err := os.WriteFile(c.Config, []byte("route:\n  receiver: r\n  group_wait: never\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, body := postReload(t, c.ingest)
+	code, body := postReload(t, c.Ingest)
 	if code != http.StatusInternalServerError || !strings.Contains(body, "klaxon.yml:3") {
 		t.Fatalf("invalid reload = %d %q, want 500 naming line 3", code, body)
 	}
-	if code := postAlerts(t, c.ingest, []postable{firingAlert("alertname", "AfterBadReload", "id", "2")}); code != http.StatusOK {
+	if code := postAlerts(t, c.Ingest, []postable{firingAlert("alertname", "AfterBadReload", "id", "2")}); code != http.StatusOK {
 		t.Fatalf("POST = %d", code)
 	}
 	eventually(t, 15*time.Second, "alert still at the running receiver", func() bool { return len(after.messages()) == 2 })
@@ -74,7 +74,7 @@ func TestReloadSwitchesEveryProcess(t *testing.T) {
 // processes: 1 when all agree.
 func metricAll(t *testing.T, c *cluster, name string) int {
 	seen := map[float64]bool{}
-	for _, web := range c.webs {
+	for _, web := range c.Webs {
 		seen[metric(t, web, name)] = true
 	}
 	return len(seen)

@@ -237,7 +237,7 @@ func TestTimelineReloadDoesNotRenotify(t *testing.T) {
 	tl := &timeline{t: t, start: time.Now(), sink: s, web: web, natsURL: "nats://" + natsAddr}
 	tl.push(false, "A", "n", "x")
 	tl.at(1.5)
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	tl.at(2)
@@ -257,29 +257,29 @@ func TestTimelineRestartMidGroup(t *testing.T) {
 		t.Run(stage, func(t *testing.T) {
 			s := newSink(t)
 			c := newCluster(t, timelineConfig(t, s.srv.URL, "2s", "2s", "1h"), nil)
-			tl := &timeline{t: t, start: time.Now(), sink: s, web: c.ingest, natsURL: c.natsURL}
+			tl := &timeline{t: t, start: time.Now(), sink: s, web: c.Ingest, natsURL: c.NATSURL}
 			tl.push(false, "A", "n", "x")
 			tl.at(0.3)
 			switch stage {
 			case "nats-server":
-				c.restartNATS()
+				c.RestartNATS()
 			case "all":
 				for _, st := range contract.Stages {
-					c.stages[st][0].kill()
+					c.Stages[st][0].Kill()
 				}
-				c.restartNATS()
+				c.RestartNATS()
 				for _, st := range contract.Stages {
-					c.startStage(st, 0)
+					c.StartStage(st, 0)
 				}
 			default:
-				c.stages[stage][0].kill()
-				c.startStage(stage, 0)
+				c.Stages[stage][0].Kill()
+				c.StartStage(stage, 0)
 			}
-			tl.web = c.ingest // a restarted ingest listens elsewhere
+			tl.web = c.Ingest // a restarted ingest listens elsewhere
 			tl.at(2.5)
 			tl.push(false, "A", "n", "y")
 			eventually(t, 20*time.Second, "two notifications", func() bool { return len(s.messages()) >= 2 })
-			c.quiet(30 * time.Second)
+			c.Quiet(30 * time.Second)
 			got := s.messages()
 			if len(got) != 2 {
 				t.Fatalf("got %d notifications, want 2: %s", len(got), tl.describe(got))

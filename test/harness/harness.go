@@ -1,0 +1,285 @@
+// Package harness is test support for the suites that run Klaxon as its users
+// do (test/e2e, test/conformance): the klaxon and nats-server binaries built
+// once, child processes whose output reaches the test log on failure, the
+// one-process Klaxon and the microservices shape (a nats-server process and
+// one klaxon process per stage replica), and polling with deadlines.
+package harness
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/logtest"
+)
+
+// Binaries are the programs a suite runs, built once by Build.
+type Binaries struct {
+	Klaxon, NATSServer string
+}
+
+// Build builds the klaxon and nats-server binaries into dir.
+func Build(dir string) (Binaries, error) {
+	b := Binaries{Klaxon: filepath.Join(dir, "klaxon"), NATSServer: filepath.Join(dir, "nats-server")}
+	for pkg, out := range map[string]string{
+		"github.com/klaxon-alerts/klaxon/services/klaxon": b.Klaxon,
+		"github.com/nats-io/nats-server/v2":               b.NATSServer,
+	} {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return b, fmt.Errorf("build %s: %w", pkg, err)
+		}
+	}
+	return b, nil
+}
+
+// RequireE2E returns the path of an external binary. With KLAXON_E2E=1 (as
+// in CI) a missing binary fails the test; otherwise the test is skipped.
+func RequireE2E(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("KLAXON_E2E") == "1" {
+			t.Fatalf("KLAXON_E2E=1 but %s is not installed: %v", name, err)
+		}
+		t.Skipf("%s not installed (set KLAXON_E2E=1 to require it)", name)
+	}
+	return path
+}
+
+// FreeAddr returns a loopback address with a port that was free just now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Eventually polls cond until it holds or the deadline passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval, not a wait for work
+	}
+}
+
+// Proc is a child process whose output goes to the test log on failure.
+type Proc struct {
+	Name string
+	Cmd  *exec.Cmd
+	Out  *logtest.Buffer
+	done chan struct{}
+}
+
+// Start runs a process in dir ("" for the current one) until the test ends
+// (or until Kill/Stop).
+func Start(t testing.TB, dir, name, path string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{Name: name, Cmd: exec.Command(path, args...), Out: &logtest.Buffer{}, done: make(chan struct{})}
+	p.Cmd.Dir = dir
+	p.Cmd.Stdout, p.Cmd.Stderr = p.Out, p.Out
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { _ = p.Cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.Stop()
+		if t.Failed() {
+			t.Logf("--- output of %s ---\n%s", name, Tail(p.Out.String(), 60))
+		}
+	})
+	return p
+}
+
+// Stop ends the process gracefully (SIGTERM), then kills it.
+func (p *Proc) Stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.Cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Kill ends the process at once (SIGKILL), as a crash would.
+func (p *Proc) Kill() {
+	_ = p.Cmd.Process.Kill()
+	<-p.done
+}
+
+// Tail is the last lines of s.
+func Tail(s string, lines int) string {
+	ls := strings.Split(s, "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return strings.Join(ls, "\n")
+}
+
+// WaitReady polls a Klaxon (or Alertmanager) process's /-/ready.
+func WaitReady(t testing.TB, addr string) {
+	t.Helper()
+	Eventually(t, 30*time.Second, addr+" ready", func() bool {
+		resp, err := http.Get("http://" + addr + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// KlaxonOne starts the one-process Klaxon on storage; it returns the process
+// and its HTTP and NATS addresses.
+func KlaxonOne(t testing.TB, b Binaries, configFile, storage string) (p *Proc, web, natsAddr string) {
+	t.Helper()
+	web, natsAddr = FreeAddr(t), FreeAddr(t)
+	p = Start(t, "", "klaxon", b.Klaxon,
+		"--config.file", configFile, "--web.listen-address", web,
+		"--storage.path", storage, "--nats.listen-address", natsAddr, "--log.level", "debug")
+	WaitReady(t, web)
+	return p, web, natsAddr
+}
+
+// Cluster is Klaxon as docker compose runs it: a nats-server process and
+// one klaxon process per stage replica.
+type Cluster struct {
+	t        testing.TB
+	bin      Binaries
+	NATSURL  string
+	natsProc *Proc
+	natsDir  string
+	Config   string // the config file every process reads
+	// Ingest is the web address of ingest replica 0.
+	Ingest string
+	// Webs are the web addresses by process name ("dedup-0").
+	Webs   map[string]string
+	Stages map[string][]*Proc
+}
+
+// NewCluster starts NATS and every stage (replicas[stage] of each, at least one).
+func NewCluster(t testing.TB, b Binaries, configFile string, replicas map[string]int) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, bin: b, NATSURL: "nats://" + FreeAddr(t), natsDir: t.TempDir(), Config: configFile,
+		Stages: map[string][]*Proc{}, Webs: map[string]string{}}
+	c.startNATS()
+	for _, stage := range contract.Stages {
+		for i := range max(replicas[stage], 1) {
+			c.StartStage(stage, i)
+		}
+	}
+	return c
+}
+
+func (c *Cluster) startNATS() {
+	c.t.Helper()
+	c.natsProc = Start(c.t, "", "nats-server", c.bin.NATSServer, "-js", "-sd", c.natsDir, "-a", "127.0.0.1", "-p", portOf(c.NATSURL))
+	Eventually(c.t, 20*time.Second, "nats-server up", func() bool {
+		nc, err := nats.Connect(c.NATSURL)
+		if err == nil {
+			nc.Close()
+		}
+		return err == nil
+	})
+}
+
+// RestartNATS kills the NATS server and starts it again on its store.
+func (c *Cluster) RestartNATS() {
+	c.t.Helper()
+	c.natsProc.Kill()
+	c.startNATS()
+}
+
+func portOf(addr string) string {
+	return addr[strings.LastIndexByte(addr, ':')+1:]
+}
+
+// StartStage starts replica i of a stage (again, after a kill).
+func (c *Cluster) StartStage(stage string, i int) {
+	c.t.Helper()
+	web := FreeAddr(c.t)
+	c.Webs[fmt.Sprintf("%s-%d", stage, i)] = web
+	p := Start(c.t, "", fmt.Sprintf("%s-%d", stage, i), c.bin.Klaxon, stage,
+		"--nats.url", c.NATSURL, "--config.file", c.Config, "--web.listen-address", web, "--log.level", "debug")
+	WaitReady(c.t, web)
+	if stage == contract.StageIngest && i == 0 {
+		c.Ingest = web
+	}
+	if i < len(c.Stages[stage]) {
+		c.Stages[stage][i] = p
+	} else {
+		c.Stages[stage] = append(c.Stages[stage], p)
+	}
+}
+
+// Restart kills replica 0 of a stage (SIGKILL) and starts it again.
+func (c *Cluster) Restart(stage string) {
+	c.t.Helper()
+	c.Stages[stage][0].Kill()
+	c.StartStage(stage, 0)
+}
+
+// Quiet waits until every stage's consumer has nothing pending or in flight.
+func (c *Cluster) Quiet(timeout time.Duration) {
+	c.t.Helper()
+	WaitQuiet(c.t, c.NATSURL, timeout)
+}
+
+// WaitQuiet waits until every stage's consumer on the NATS at url has
+// nothing pending or in flight.
+func WaitQuiet(t testing.TB, url string, timeout time.Duration) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	consumers := map[string]string{
+		contract.ConsumerDedup: contract.StreamInput, contract.ConsumerRouter: contract.StreamAlerts,
+		contract.ConsumerGrouper: contract.StreamAlerts, contract.ConsumerTicks: contract.StreamTimers,
+		contract.ConsumerNotify: contract.StreamNotify, contract.ConsumerExpiry: contract.StreamTimers,
+	}
+	Eventually(t, timeout, "all consumers drained", func() bool {
+		for name, stream := range consumers {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			cons, err := js.Consumer(ctx, stream, name)
+			if err != nil {
+				cancel()
+				return false
+			}
+			info, err := cons.Info(ctx)
+			cancel()
+			if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
