@@ -59,7 +59,7 @@ const (
 const (
 	BucketAlerts = "klaxon-alerts" // key: fingerprint (16 hex)
 	BucketGroups = "klaxon-groups" // key: group id
-	BucketNflog  = "klaxon-nflog"  // key: nflog.Key(group key, integration)
+	BucketNflog  = "klaxon-nflog"  // key: nflogstore.Key(group key, integration)
 	// BucketConfig holds the running configuration (key "running"); its
 	// history keeps the previous revisions.
 	BucketConfig = "klaxon-config"

@@ -13,7 +13,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
-	"github.com/klaxon-alerts/klaxon/services/notifier/nflog"
+	"github.com/klaxon-alerts/klaxon/pkg/nflog"
 	"github.com/klaxon-alerts/klaxon/services/notifier/nflogstore"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 )
@@ -60,7 +60,7 @@ func (n *Notifier) process(ctx context.Context, note *contract.Notification) err
 		return fault.Final(err)
 	}
 
-	key := nflog.Key(note.GroupKey, in)
+	key := nflogstore.Key(note.GroupKey, in)
 	unlock := n.locks.lock(key)
 	defer unlock()
 
@@ -79,7 +79,7 @@ func (n *Notifier) process(ctx context.Context, note *contract.Notification) err
 	// Everything is judged at the flush time, never at the time we run.
 	at := note.FlushedAt
 	firing, resolved := nflog.Partition(note.Alerts, at)
-	send, reason := nflog.Decide(entry, firing, resolved, integ.sendResolved, time.Duration(note.RepeatInterval), at)
+	send, reason := nflog.Decide(entry.StateOf(), firing, resolved, integ.sendResolved, time.Duration(note.RepeatInterval), at)
 	if !send {
 		n.metrics.suppressed.WithLabelValues(suppressedNoChange).Inc()
 		log.Debug("nothing to notify")
@@ -109,7 +109,7 @@ func (n *Notifier) process(ctx context.Context, note *contract.Notification) err
 		message, sent = m, true
 	}
 
-	next := nflog.NewEntry(note, firing, resolved)
+	next := nflogstore.NewEntry(note, firing, resolved)
 	next.Message = message
 	superseded, err := n.commit(ctx, key, next, rev)
 	if err != nil {
@@ -176,7 +176,7 @@ func (n *Notifier) send(ctx context.Context, integ *integration, note *contract.
 // means redelivery and possibly a repeated notification.
 const commitAttempts = 4
 
-func (n *Notifier) commit(ctx context.Context, key string, e *nflog.Entry, rev uint64) (bool, error) {
+func (n *Notifier) commit(ctx context.Context, key string, e *nflogstore.Entry, rev uint64) (bool, error) {
 	delay := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		superseded, err := n.store.Commit(ctx, key, e, rev)

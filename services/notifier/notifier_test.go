@@ -26,9 +26,9 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
+	"github.com/klaxon-alerts/klaxon/pkg/nflog"
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
-	"github.com/klaxon-alerts/klaxon/services/notifier/nflog"
 	"github.com/klaxon-alerts/klaxon/services/notifier/nflogstore"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 	"github.com/klaxon-alerts/klaxon/services/notifier/webhook"
@@ -565,8 +565,8 @@ func TestRepeatedCounted(t *testing.T) {
 	in := contract.Integration{Receiver: "team", Type: "webhook"}
 	r.onCall = func(int) {
 		note := &contract.Notification{GroupKey: groupKey, Integration: in, FlushSeq: 1, FlushedAt: t0}
-		e := nflog.NewEntry(note, nflog.NewSet(firingAlert("a").Fingerprint().String()), nflog.NewSet())
-		if _, err := store.Put(context.Background(), nflog.Key(groupKey, in), e, 0); err != nil {
+		e := nflogstore.NewEntry(note, nflog.NewSet(firingAlert("a").Fingerprint().String()), nflog.NewSet())
+		if _, err := store.Put(context.Background(), nflogstore.Key(groupKey, in), e, 0); err != nil {
 			t.Errorf("other replica's write: %v", err)
 		}
 	}

@@ -1,5 +1,5 @@
-// Package nflogstore keeps the notification log (nflog.Entry values) in the
-// JetStream KV bucket contract.BucketNflog, keyed by nflog.Key.
+// Package nflogstore keeps the notification log (Entry values) in the
+// JetStream KV bucket contract.BucketNflog, keyed by Key.
 //
 // Every write is a compare-and-set on the key's revision (Create when absent,
 // Update with the last revision otherwise), so two notifier replicas never
@@ -17,7 +17,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
-	"github.com/klaxon-alerts/klaxon/services/notifier/nflog"
 )
 
 // Errors of the store.
@@ -54,7 +53,7 @@ func Open(ctx context.Context, js jetstream.JetStream) (*Store, error) {
 // Get returns the entry at key and its revision, or (nil, 0, nil) when there
 // is none. A value that does not decode is returned as (nil, revision, err)
 // with err matching ErrCorrupt.
-func (s *Store) Get(ctx context.Context, key string) (*nflog.Entry, uint64, error) {
+func (s *Store) Get(ctx context.Context, key string) (*Entry, uint64, error) {
 	kve, err := s.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, nil
@@ -62,7 +61,7 @@ func (s *Store) Get(ctx context.Context, key string) (*nflog.Entry, uint64, erro
 	if err != nil {
 		return nil, 0, fmt.Errorf("get nflog entry: %w", err)
 	}
-	var e nflog.Entry
+	var e Entry
 	if err := json.Unmarshal(kve.Value(), &e); err != nil {
 		return nil, kve.Revision(), fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
@@ -71,7 +70,7 @@ func (s *Store) Get(ctx context.Context, key string) (*nflog.Entry, uint64, erro
 
 // Put writes e at key if the key is still at revision rev (0: absent) and
 // returns the new revision; it fails with ErrConflict otherwise.
-func (s *Store) Put(ctx context.Context, key string, e *nflog.Entry, rev uint64) (uint64, error) {
+func (s *Store) Put(ctx context.Context, key string, e *Entry, rev uint64) (uint64, error) {
 	value, err := json.Marshal(e)
 	if err != nil {
 		return 0, fmt.Errorf("encode nflog entry: %w", err)
@@ -100,7 +99,7 @@ func (s *Store) Put(ctx context.Context, key string, e *nflog.Entry, rev uint64)
 // handled this flush or a later one, nothing is written and superseded is
 // true (the caller's send, if any, repeated a notification); otherwise e is
 // written on top of the newer revision.
-func (s *Store) Commit(ctx context.Context, key string, e *nflog.Entry, rev uint64) (superseded bool, err error) {
+func (s *Store) Commit(ctx context.Context, key string, e *Entry, rev uint64) (superseded bool, err error) {
 	for range maxConflicts {
 		_, err := s.Put(ctx, key, e, rev)
 		if !errors.Is(err, ErrConflict) {

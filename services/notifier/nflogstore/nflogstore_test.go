@@ -11,7 +11,7 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
-	"github.com/klaxon-alerts/klaxon/services/notifier/nflog"
+	"github.com/klaxon-alerts/klaxon/pkg/nflog"
 )
 
 func newStore(t *testing.T) (*Store, jetstream.KeyValue) {
@@ -29,13 +29,11 @@ func newStore(t *testing.T) (*Store, jetstream.KeyValue) {
 	return s, kv
 }
 
-func entry(seq uint64, at time.Time, firing ...string) *nflog.Entry {
-	return &nflog.Entry{
+func entry(seq uint64, at time.Time, firing ...string) *Entry {
+	return &Entry{
 		GroupKey:    `{}:{alertname="A"}`,
 		Integration: contract.Integration{Receiver: "r", Type: "webhook"},
-		Firing:      firing,
-		Resolved:    []string{},
-		Timestamp:   at,
+		State:       nflog.State{Firing: firing, Resolved: []string{}, Timestamp: at},
 		FlushSeq:    seq,
 	}
 }
@@ -44,7 +42,7 @@ func TestGetPut(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := t.Context()
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	key := nflog.Key(`{}:{alertname="A"}`, contract.Integration{Receiver: "r", Type: "webhook"})
+	key := Key(`{}:{alertname="A"}`, contract.Integration{Receiver: "r", Type: "webhook"})
 
 	got, rev, err := s.Get(ctx, key)
 	if err != nil || got != nil || rev != 0 {

@@ -1,25 +1,23 @@
 package nflog
 
 import (
-	"regexp"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
-	"github.com/klaxon-alerts/klaxon/pkg/contract"
 )
 
 func TestDecide(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	const repeat = 4 * time.Hour
-	entry := func(firing, resolved []string, at time.Time) *Entry {
-		return &Entry{Firing: firing, Resolved: resolved, Timestamp: at, FlushSeq: 1}
+	entry := func(firing, resolved []string, at time.Time) *State {
+		return &State{Firing: firing, Resolved: resolved, Timestamp: at}
 	}
 	tests := []struct {
 		name         string
-		entry        *Entry
+		entry        *State
 		firing       []string
 		resolved     []string
 		sendResolved bool
@@ -106,83 +104,5 @@ func TestPartition(t *testing.T) {
 	firing, resolved = Partition([]alert.Alert{firingA, resolvedB}, t0.Add(time.Minute))
 	if len(firing) != 0 || len(resolved) != 2 {
 		t.Fatalf("at t0+1m: firing %v resolved %v", firing, resolved)
-	}
-}
-
-func TestNewEntry(t *testing.T) {
-	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	n := &contract.Notification{
-		GroupKey:    `{}:{alertname="A"}`,
-		Integration: contract.Integration{Receiver: "team", Type: "webhook", Index: 1},
-		FlushSeq:    7,
-		FlushedAt:   t0,
-	}
-	e := NewEntry(n, NewSet("c", "a", "b"), NewSet())
-	if e.GroupKey != n.GroupKey || e.Integration != n.Integration || e.FlushSeq != 7 || !e.Timestamp.Equal(t0) {
-		t.Fatalf("entry %+v", e)
-	}
-	if got := e.Firing; len(got) != 3 || got[0] != "a" || got[1] != "b" || got[2] != "c" {
-		t.Fatalf("firing not sorted: %v", got)
-	}
-	if e.Resolved == nil || len(e.Resolved) != 0 {
-		t.Fatalf("resolved: %#v (want empty, not nil, for a stable stored form)", e.Resolved)
-	}
-}
-
-func TestCovers(t *testing.T) {
-	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	e := &Entry{FlushSeq: 5, Timestamp: t0}
-	tests := []struct {
-		name string
-		e    *Entry
-		seq  uint64
-		at   time.Time
-		want bool
-	}{
-		{"no entry", nil, 1, t0, false},
-		{"redelivery of the same flush", e, 5, t0, true},
-		{"older flush", e, 4, t0.Add(-time.Minute), true},
-		{"next flush", e, 6, t0.Add(time.Minute), false},
-		{"group recreated: lower seq but later flush", e, 1, t0.Add(time.Hour), false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.e.Covers(tt.seq, tt.at); got != tt.want {
-				t.Fatalf("Covers(%d, %v) = %v, want %v", tt.seq, tt.at, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestKey(t *testing.T) {
-	valid := regexp.MustCompile(`^[-/_=.a-zA-Z0-9]+$`)
-	in := contract.Integration{Receiver: "team ops/ü", Type: "webhook", Index: 0}
-	gk := `{}/{team="db"}:{alertname="Foo bar*"}`
-	k := Key(gk, in)
-	if !valid.MatchString(k) || len(k) != 32 {
-		t.Fatalf("key %q is not a valid 32-char KV key", k)
-	}
-	if Key(gk, in) != k {
-		t.Fatal("key is not deterministic")
-	}
-	others := []struct {
-		gk string
-		in contract.Integration
-	}{
-		{gk + "x", in},
-		{gk, contract.Integration{Receiver: in.Receiver, Type: "slack", Index: 0}},
-		{gk, contract.Integration{Receiver: in.Receiver, Type: "webhook", Index: 1}},
-		{gk, contract.Integration{Receiver: "other", Type: "webhook", Index: 0}},
-		// Length prefixes keep part boundaries apart.
-		{"ab", contract.Integration{Receiver: "c", Type: "webhook"}},
-		{"a", contract.Integration{Receiver: "bc", Type: "webhook"}},
-	}
-	seen := map[string]bool{k: true}
-	for _, o := range others {
-		ok := Key(o.gk, o.in)
-		if seen[ok] {
-			t.Errorf("key collision for %q %+v", o.gk, o.in)
-		}
-		seen[ok] = true
 	}
 }

@@ -1,24 +1,24 @@
-// Package nflog is the domain of the notification log: what one entry records
-// about the last notification of one aggregation group to one receiver
-// integration, and Alertmanager's DedupStage decision of whether a flush of
-// that group must be sent.
+// Package nflog holds the rules of the notification log: what is remembered
+// of the last notification of one aggregation group to one receiver
+// integration (State), and Alertmanager's DedupStage decision of whether a
+// flush of that group must be sent (Decide).
+//
+// The notifier decides with it before each send; the grouper decides with
+// it too, to know when a group's next notification can be due (a repeat),
+// so that it wakes the group then and not on every tick.
 //
 // It is pure Go: no transport, no storage and no clock of its own ("now" is
-// always an argument, and it is the flush time, never the time the notifier
-// happens to run). The JetStream KV store of entries is package nflogstore.
+// always an argument, and it is the flush time, never the time the code
+// happens to run). The notifier's stored entries are package
+// services/notifier/nflogstore.
 package nflog
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"maps"
 	"slices"
 	"time"
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
-	"github.com/klaxon-alerts/klaxon/pkg/contract"
-	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 )
 
 // Set is a set of alert fingerprints (16 hex digits, as alert.Alert's
@@ -66,51 +66,19 @@ func Partition(alerts []alert.Alert, t time.Time) (firing, resolved Set) {
 	return firing, resolved
 }
 
-// Entry is the record of the last notification sent (or, for an integration
-// that does not send resolved alerts, decided) for one group and integration.
-type Entry struct {
-	GroupKey    string               `json:"groupKey"`
-	Integration contract.Integration `json:"integration"`
-	// Firing and Resolved are the group's alerts at that notification, sorted
-	// fingerprints; what was actually delivered may be fewer (send_resolved
-	// false, max_alerts), as in Alertmanager.
-	Firing   []string `json:"firing"`
-	Resolved []string `json:"resolved"`
-	// Timestamp is the flush time of the notification (Notification.FlushedAt);
-	// the repeat interval is measured from it.
+// State is what the log remembers of a notification: the group's firing
+// and resolved alerts at it (sorted fingerprints; what was delivered may be
+// fewer: send_resolved false, max_alerts, as in Alertmanager) and its flush
+// time, from which the repeat interval is measured.
+type State struct {
+	Firing    []string  `json:"firing"`
+	Resolved  []string  `json:"resolved"`
 	Timestamp time.Time `json:"timestamp"`
-	// FlushSeq is the group's flush sequence of that notification.
-	FlushSeq uint64 `json:"flushSeq"`
-	// Message is the message the receiver keeps for the group (a Slack
-	// channel and ts, with update_message), edited by the next
-	// notification of the same sequence; nil for other integrations.
-	Message *notification.Message `json:"message,omitempty"`
 }
 
-// NewEntry records a notification of the group's state at a flush.
-func NewEntry(n *contract.Notification, firing, resolved Set) *Entry {
-	return &Entry{
-		GroupKey:    n.GroupKey,
-		Integration: n.Integration,
-		Firing:      firing.Sorted(),
-		Resolved:    resolved.Sorted(),
-		Timestamp:   n.FlushedAt,
-		FlushSeq:    n.FlushSeq,
-	}
-}
-
-// Covers reports whether the entry already accounts for the flush (seq, at):
-// the flush was handled before (a redelivery) or a later flush of the same
-// group was. Such a flush is done without sending.
-//
-// The flush time guards against a group that was deleted and created again
-// with its sequence started anew: a flush later than the entry's is never
-// covered, whatever its sequence.
-func (e *Entry) Covers(seq uint64, at time.Time) bool {
-	if e == nil {
-		return false
-	}
-	return e.FlushSeq >= seq && !at.After(e.Timestamp)
+// NewState records the group's firing and resolved alerts at a flush at.
+func NewState(firing, resolved Set, at time.Time) State {
+	return State{Firing: firing.Sorted(), Resolved: resolved.Sorted(), Timestamp: at}
 }
 
 // Reason is why a flush is notified, or ReasonNone. The strings are
@@ -157,7 +125,7 @@ func (r Reason) Label() string {
 	return string(b)
 }
 
-// Decide is Alertmanager's DedupStage decision for one flush: given the entry
+// Decide is Alertmanager's DedupStage decision for one flush: given the state
 // of the last notification (nil if none), the group's firing and resolved
 // alerts at the flush, whether the integration sends resolved alerts, the
 // route's repeat interval and the flush time, it says whether to notify and
@@ -174,12 +142,12 @@ func (r Reason) Label() string {
 //     not show as resolved: some alerts resolved;
 //   - otherwise only once the repeat interval has passed since the last
 //     notification (strictly: at exactly the interval it has not).
-func Decide(entry *Entry, firing, resolved Set, sendResolved bool, repeat time.Duration, now time.Time) (bool, Reason) {
+func Decide(entry *State, firing, resolved Set, sendResolved bool, repeat time.Duration, now time.Time) (bool, Reason) {
 	r := decide(entry, firing, resolved, sendResolved, repeat, now)
 	return r != ReasonNone, r
 }
 
-func decide(entry *Entry, firing, resolved Set, sendResolved bool, repeat time.Duration, now time.Time) Reason {
+func decide(entry *State, firing, resolved Set, sendResolved bool, repeat time.Duration, now time.Time) Reason {
 	if entry == nil {
 		if len(firing) > 0 {
 			return ReasonFirstNotification
@@ -205,19 +173,4 @@ func decide(entry *Entry, firing, resolved Set, sendResolved bool, repeat time.D
 		return ReasonRepeatIntervalElapsed
 	}
 	return ReasonNone
-}
-
-// Key is the notification log key of one group and receiver integration, as
-// Alertmanager's log is keyed (group key, receiver, integration type and
-// index). KV keys allow only [-/_=.a-zA-Z0-9], and group keys and receiver
-// names hold anything, so the key is a hash: 32 hex digits of SHA-256 over
-// the length-prefixed parts.
-func Key(groupKey string, in contract.Integration) string {
-	h := sha256.New()
-	for _, part := range []string{groupKey, in.Receiver, in.Type} {
-		_ = binary.Write(h, binary.BigEndian, uint64(len(part)))
-		h.Write([]byte(part))
-	}
-	_ = binary.Write(h, binary.BigEndian, int64(in.Index))
-	return hex.EncodeToString(h.Sum(nil)[:16])
 }
