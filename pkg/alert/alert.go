@@ -7,6 +7,7 @@ package alert
 
 import (
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -162,4 +163,32 @@ func NextExpiry(s Stored, now time.Time, retention time.Duration) (at time.Time,
 		return s.EndsAt, true
 	}
 	return s.ExpiryAt, false
+}
+
+// Compare orders alerts as Alertmanager orders a notification's alerts:
+// by the job label, then the instance label (an alert with the label comes
+// before one without it), then by the whole label set. Truncation
+// (max_alerts) keeps the first alerts of this order.
+func Compare(a, b Alert) int {
+	for _, name := range [...]model.LabelName{"job", "instance"} {
+		av, aok := a.Labels[name]
+		bv, bok := b.Labels[name]
+		switch {
+		case !aok && !bok:
+			continue
+		case !aok:
+			return 1
+		case !bok:
+			return -1
+		case av != bv:
+			return strings.Compare(string(av), string(bv))
+		}
+	}
+	switch {
+	case a.Labels.Before(b.Labels):
+		return -1
+	case b.Labels.Before(a.Labels):
+		return 1
+	}
+	return 0
 }

@@ -2,6 +2,7 @@ package alert
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -246,4 +247,32 @@ func FuzzDecodePostable(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The order Alertmanager 0.25 put these alerts in, side by side in the
+// conformance suite: job first (present before absent), then instance, then
+// the label sets.
+func TestCompareIsAlertmanagersOrder(t *testing.T) {
+	ls := func(kv ...string) Alert {
+		a := Alert{Labels: model.LabelSet{"alertname": "A"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			a.Labels[model.LabelName(kv[i])] = model.LabelValue(kv[i+1])
+		}
+		return a
+	}
+	want := []Alert{
+		ls("instance", "a", "job", "a"), ls("job", "y"), ls("instance", "a", "job", "z"),
+		ls("instance", "b", "job", "z"), ls("instance", "c"), ls("n", "1"),
+	}
+	got := slices.Clone(want)
+	slices.Reverse(got)
+	slices.SortStableFunc(got, Compare)
+	for i := range want {
+		if !got[i].Labels.Equal(want[i].Labels) {
+			t.Fatalf("position %d: %v, want %v (all: %v)", i, got[i].Labels, want[i].Labels, got)
+		}
+	}
+	if Compare(ls("n", "1"), ls("n", "1")) != 0 {
+		t.Fatal("equal label sets compare unequal")
+	}
 }

@@ -4,20 +4,32 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/nflog"
 )
 
 // Group is the durable state of one aggregation group (KV klaxon-groups).
 //
 // Timing follows Alertmanager: the first flush comes group_wait after the
-// group was created (at once if an alert's startsAt+group_wait has already
-// passed); later flushes lie on a grid of group_interval anchored at the
-// first flush; a repeat comes at the first grid point after repeat_interval.
-// Unlike Alertmanager's ticker, a tick is scheduled only when something is
-// due, so an idle group costs nothing.
+// group was created (at once if its first alert's startsAt+group_wait has
+// already passed); later flushes lie on a grid of group_interval anchored at
+// the first flush. Alertmanager's group ticks on every grid point and its
+// notification log decides whether a tick notifies; a Klaxon group is woken
+// only on the grid points where a notification can be due:
+//
+//   - the next one after a change (Dirty);
+//   - every one while the last flush left alerts muted (Muted), since a
+//     silence that expires, an inhibiting alert that resolves or a time
+//     interval that ends unmutes them at the next tick;
+//   - the first one after the repeat interval has passed since the last
+//     notification, which the group knows from the same rules the
+//     notifier's log applies (Notified, pkg/nflog).
+//
+// An idle group costs nothing between these.
 type Group struct {
 	ID     string                 `json:"id"`
 	Route  contract.Route         `json:"route"`
@@ -25,15 +37,28 @@ type Group struct {
 
 	CreatedAt time.Time `json:"createdAt"`
 	// Anchor is the time of the first flush: the group_interval grid's origin.
-	Anchor time.Time `json:"anchor,omitzero"`
-	// RepeatBase is the last flush that carried a change, from which the
-	// repeat interval runs.
-	RepeatBase time.Time `json:"repeatBase,omitzero"`
-	FlushSeq   uint64    `json:"flushSeq"`
+	Anchor   time.Time `json:"anchor,omitzero"`
+	FlushSeq uint64    `json:"flushSeq"`
+	// Gen counts the alert changes folded in; a flush remembers the Gen it
+	// saw, so a change that arrives during a flush keeps the group dirty.
+	Gen uint64 `json:"gen"`
 	// Dirty is set when alerts changed since the last flush.
 	Dirty bool `json:"dirty"`
+	// Muted is set when the last flush left alerts out.
+	Muted bool `json:"muted,omitempty"`
+	// Notified is the notification log's state of the group's last
+	// notification, one per kind of integration of the receiver (those that
+	// send resolved alerts and those that do not).
+	Notified []Notified `json:"notified,omitempty"`
 	// NextFlush is the pending tick; zero when nothing is due.
 	NextFlush time.Time `json:"nextFlush,omitzero"`
+}
+
+// Notified is the log state of the last notification of a group to the
+// integrations whose send_resolved is SendResolved.
+type Notified struct {
+	SendResolved bool `json:"sendResolved"`
+	nflog.State
 }
 
 // GroupID is the KV key and timer subject token of a route's group.
@@ -58,6 +83,7 @@ func (g *Group) Add(fp string, a alert.Alert, r contract.Route, now time.Time) b
 	}
 	g.Route = r
 	g.Alerts[fp] = a
+	g.Gen++
 	g.Dirty = true
 	wait := time.Duration(r.GroupWait)
 	switch {
@@ -73,22 +99,46 @@ func (g *Group) Add(fp string, a alert.Alert, r contract.Route, now time.Time) b
 	return true
 }
 
+// Latest looks up the newest state of an alert (dedup's state), if known.
+type Latest func(fp string) (alert.Alert, bool)
+
+// Refresh replaces the group's copies of its alerts with newer states:
+// re-sends that changed nothing observable (a later endsAt, an earlier
+// startsAt) reach the group only this way, and a flush must judge every
+// alert by its latest endsAt. A refresh is not a change: it wakes nothing.
+func (g *Group) Refresh(latest Latest) {
+	if latest == nil {
+		return
+	}
+	for fp, a := range g.Alerts {
+		if cur, ok := latest(fp); ok && cur.UpdatedAt.After(a.UpdatedAt) {
+			g.Alerts[fp] = cur
+		}
+	}
+}
+
 // Due reports whether a tick scheduled for at should flush the group now;
 // an earlier tick is stale (its schedule was replaced by a later one).
 func (g *Group) Due(at time.Time) bool {
 	return !g.NextFlush.IsZero() && !at.Before(g.NextFlush)
 }
 
-// Flush is one flush's content: the alerts as they stood, in fingerprint
-// order, and the flush's sequence number.
+// Flush is one flush's content: the alerts as they stood, in Alertmanager's
+// order (alert.Compare), and the flush's sequence number; the grouper adds
+// what muting and the log rules made of it.
 type Flush struct {
 	Seq    uint64
 	At     time.Time // the scheduled time: the grid point
 	Alerts []alert.Alert
 	// Fingerprints parallels Alerts.
 	Fingerprints []string
-	// Changed is true when the flush carries changes since the last one.
-	Changed bool
+	// Gen is the group's change count the flush saw.
+	Gen uint64
+	// Muted is set when muting left some of the alerts out.
+	Muted bool
+	// Notified are the log states of the kinds of integration the flush
+	// notifies (Notify).
+	Notified []Notified
 }
 
 // Firing counts the flush's firing alerts at t.
@@ -108,18 +158,44 @@ func (g *Group) Snapshot(at time.Time) Flush {
 	for fp := range g.Alerts {
 		fps = append(fps, fp)
 	}
-	slices.Sort(fps)
-	f := Flush{Seq: g.FlushSeq + 1, At: at, Fingerprints: fps, Changed: g.Dirty}
+	slices.SortFunc(fps, func(a, b string) int {
+		if c := alert.Compare(g.Alerts[a], g.Alerts[b]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	f := Flush{Seq: g.FlushSeq + 1, At: at, Fingerprints: fps, Gen: g.Gen}
 	for _, fp := range fps {
 		f.Alerts = append(f.Alerts, g.Alerts[fp])
 	}
 	return f
 }
 
-// AfterFlush records that f was published at now. Resolved alerts that did
-// not change since f leave the group; alerts that changed meanwhile keep it
-// dirty. It reports false when the group is empty and should be deleted.
-// Applying the same flush twice changes nothing the second time.
+// Notify applies the notification log's rules (nflog.Decide) to the alerts a
+// flush at `at` would notify (muted ones left out), for each kind of
+// integration of the receiver (its send_resolved values), and returns the
+// new log states of those that notify. None means the notifier would send
+// nothing.
+func (g *Group) Notify(alerts []alert.Alert, sendResolved []bool, at time.Time) []Notified {
+	firing, resolved := nflog.Partition(alerts, at)
+	var out []Notified
+	for _, sr := range sendResolved {
+		var last *nflog.State
+		if i := slices.IndexFunc(g.Notified, func(n Notified) bool { return n.SendResolved == sr }); i >= 0 {
+			last = &g.Notified[i].State
+		}
+		if send, _ := nflog.Decide(last, firing, resolved, sr, time.Duration(g.Route.RepeatInterval), at); send {
+			out = append(out, Notified{SendResolved: sr, State: nflog.NewState(firing, resolved, at)})
+		}
+	}
+	return out
+}
+
+// AfterFlush records that f was published at now. Resolved alerts that f
+// carried as resolved and that are still resolved leave the group; changes
+// that arrived meanwhile keep it dirty. It reports false when the group is
+// empty and should be deleted. Applying the same flush twice changes nothing
+// the second time.
 func (g *Group) AfterFlush(f Flush, now time.Time) (keep bool) {
 	if g.FlushSeq >= f.Seq {
 		return len(g.Alerts) > 0
@@ -128,25 +204,18 @@ func (g *Group) AfterFlush(f Flush, now time.Time) (keep bool) {
 	if g.Anchor.IsZero() {
 		g.Anchor = f.At
 	}
-	// A flush carrying changes is notified; so is the repeat flush.
-	if f.Changed || g.RepeatBase.IsZero() || !f.At.Before(g.RepeatBase.Add(time.Duration(g.Route.RepeatInterval))) {
-		g.RepeatBase = f.At
-	}
-	g.Dirty = false
-	for i, fp := range f.Fingerprints {
-		sent := f.Alerts[i]
-		cur, ok := g.Alerts[fp]
-		switch {
-		case !ok:
-		case !cur.UpdatedAt.Equal(sent.UpdatedAt):
-			g.Dirty = true
-		case cur.ResolvedAt(now):
-			delete(g.Alerts, fp)
+	g.Dirty = g.Gen != f.Gen
+	g.Muted = f.Muted
+	for _, n := range f.Notified {
+		if i := slices.IndexFunc(g.Notified, func(m Notified) bool { return m.SendResolved == n.SendResolved }); i >= 0 {
+			g.Notified[i] = n
+		} else {
+			g.Notified = append(g.Notified, n)
 		}
 	}
-	for fp := range g.Alerts {
-		if !slices.Contains(f.Fingerprints, fp) {
-			g.Dirty = true
+	for i, fp := range f.Fingerprints {
+		if cur, ok := g.Alerts[fp]; ok && f.Alerts[i].ResolvedAt(now) && cur.ResolvedAt(now) {
+			delete(g.Alerts, fp)
 		}
 	}
 	g.NextFlush = g.next(now)
@@ -154,17 +223,25 @@ func (g *Group) AfterFlush(f Flush, now time.Time) (keep bool) {
 }
 
 // next is the next tick after a flush at now: the next grid point when
-// something changed meanwhile; otherwise the first grid point past the
-// repeat interval; none for an empty group. (An alert that expires sends a
-// resolved change from dedup, which makes the group dirty.)
+// something changed meanwhile or alerts were muted; otherwise the first grid
+// point at which a repeat can be due; none for an empty group or one with
+// nothing to repeat. (An alert that expires sends a resolved change from
+// dedup, which makes the group dirty.)
 func (g *Group) next(now time.Time) time.Time {
 	switch {
 	case len(g.Alerts) == 0:
 		return time.Time{}
-	case g.Dirty:
-		return g.gridAtOrAfter(now)
+	case g.Dirty, g.Muted:
+		return g.gridAfter(now)
 	}
-	return g.gridAfter(g.RepeatBase.Add(time.Duration(g.Route.RepeatInterval)))
+	var next time.Time
+	for _, n := range g.Notified {
+		if len(n.Firing) > 0 {
+			// nflog.Decide repeats once strictly more than the interval passed.
+			next = earliest(next, g.gridAfter(n.Timestamp.Add(time.Duration(g.Route.RepeatInterval))))
+		}
+	}
+	return next
 }
 
 // gridAtOrAfter is the first point of the group_interval grid at or after t

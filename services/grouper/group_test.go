@@ -1,6 +1,8 @@
 package grouper
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +43,7 @@ func flushAt(t *testing.T, g *Group, tm time.Time) Flush {
 		t.Fatalf("flush at %v: not due (next %v)", tm.Sub(t0), g.NextFlush.Sub(t0))
 	}
 	f := g.Snapshot(tm)
+	f.Notified = g.Notify(f.Alerts, []bool{true}, tm)
 	g.AfterFlush(f, tm)
 	return f
 }
@@ -85,8 +88,8 @@ func TestLaterChangesFlushOnGroupIntervalGrid(t *testing.T) {
 	g.Add("b", firing("b", at(8), at(8)), testRoute(), at(8))
 	wantNext(t, g, at(12))
 	f := flushAt(t, g, at(12))
-	if !f.Changed || len(f.Alerts) != 2 {
-		t.Fatalf("flush at 12: changed=%v alerts=%d", f.Changed, len(f.Alerts))
+	if len(f.Notified) != 1 || len(f.Alerts) != 2 {
+		t.Fatalf("flush at 12: notified=%v alerts=%d", f.Notified, len(f.Alerts))
 	}
 	// The repeat interval now runs from 12: first grid point after 32 is 37.
 	wantNext(t, g, at(37))
@@ -188,5 +191,112 @@ func TestRecreatedGroupGetsNewNotificationIDs(t *testing.T) {
 	}
 	if notificationID(first, f, in) != notificationID(first, f, in) {
 		t.Fatal("notification id not deterministic")
+	}
+}
+
+// Prometheus re-sends a firing alert with endsAt pushed forward; dedup keeps
+// that as a refresh and emits no change. A flush judges the alert by the
+// latest state, so it is not notified as resolved at its first endsAt, and
+// the refresh alone wakes nothing.
+func TestRefreshJudgesLatestEndsAt(t *testing.T) {
+	g := NewGroup(testRoute(), at(0))
+	a := firing("a", at(0), at(0))
+	a.EndsAt = at(4)
+	g.Add("a", a, testRoute(), at(0))
+	flushAt(t, g, at(2))
+	next := g.NextFlush
+	refreshed := a
+	refreshed.EndsAt, refreshed.UpdatedAt = at(30), at(3)
+	g.Refresh(func(fp string) (alert.Alert, bool) { return refreshed, fp == "a" })
+	if g.Dirty || !g.NextFlush.Equal(next) {
+		t.Fatalf("a refresh woke the group: dirty=%v next %v", g.Dirty, g.NextFlush.Sub(t0))
+	}
+	f := g.Snapshot(at(7))
+	if f.Firing(at(7)) != 1 {
+		t.Fatalf("refreshed alert judged resolved at 7: %+v", f.Alerts)
+	}
+	// An older state from the lookup never replaces a newer one.
+	g.Refresh(func(string) (alert.Alert, bool) { return a, true })
+	if !g.Alerts["a"].EndsAt.Equal(at(30)) {
+		t.Fatal("refresh went back to an older state")
+	}
+}
+
+// A flush whose changes the log rules do not notify (annotations only)
+// leaves the repeat where the last notification put it.
+func TestUnnotifiedFlushKeepsRepeat(t *testing.T) {
+	g := NewGroup(testRoute(), at(0))
+	a := firing("a", at(0), at(0))
+	g.Add("a", a, testRoute(), at(0))
+	flushAt(t, g, at(2))
+	b := a
+	b.Annotations, b.UpdatedAt = model.LabelSet{"summary": "changed"}, at(3)
+	g.Add("a", b, testRoute(), at(3))
+	wantNext(t, g, at(7))
+	if f := flushAt(t, g, at(7)); len(f.Notified) != 0 {
+		t.Fatalf("annotation change notified: %+v", f.Notified)
+	}
+	// Repeat 20s from the notification at 2: first grid point after 22.
+	wantNext(t, g, at(27))
+}
+
+// While a flush leaves alerts muted the group ticks on its grid, as
+// Alertmanager's always do, so that an alert a silence stops muting is
+// notified at the next tick.
+func TestMutedGroupTicksOnGrid(t *testing.T) {
+	g := NewGroup(testRoute(), at(0))
+	g.Add("a", firing("a", at(0), at(0)), testRoute(), at(0))
+	f := g.Snapshot(at(2))
+	f.Muted = true
+	g.AfterFlush(f, at(2))
+	wantNext(t, g, at(7))
+	f = g.Snapshot(at(7))
+	f.Notified = g.Notify(f.Alerts, []bool{true}, at(7))
+	g.AfterFlush(f, at(7))
+	if len(f.Notified) != 1 || g.Muted {
+		t.Fatalf("unmuted flush: notified %v muted %v", f.Notified, g.Muted)
+	}
+	wantNext(t, g, at(32))
+}
+
+// The log rules are kept per kind of integration: a resolution is notified
+// to integrations that send resolved alerts only.
+func TestNotifyPerSendResolvedKind(t *testing.T) {
+	g := NewGroup(testRoute(), at(0))
+	a, b := firing("a", at(0), at(0)), firing("b", at(0), at(0))
+	g.Add("a", a, testRoute(), at(0))
+	g.Add("b", b, testRoute(), at(0))
+	f := g.Snapshot(at(2))
+	f.Notified = g.Notify(f.Alerts, []bool{true, false}, at(2))
+	g.AfterFlush(f, at(2))
+	if len(f.Notified) != 2 {
+		t.Fatalf("first notification for %d kinds, want 2", len(f.Notified))
+	}
+	g.Add("a", resolved(a, at(3), at(3)), testRoute(), at(3))
+	f = g.Snapshot(at(7))
+	f.Notified = g.Notify(f.Alerts, []bool{true, false}, at(7))
+	if len(f.Notified) != 1 || !f.Notified[0].SendResolved {
+		t.Fatalf("resolution notified to %+v, want the send_resolved kind only", f.Notified)
+	}
+}
+
+// A flush's alerts are in Alertmanager's order, so max_alerts keeps the
+// same ones.
+func TestSnapshotInAlertmanagersOrder(t *testing.T) {
+	g := NewGroup(testRoute(), at(0))
+	for i, job := range []string{"z", "", "a"} {
+		a := firing(fmt.Sprint(i), at(0), at(0))
+		if job != "" {
+			a.Labels["job"] = model.LabelValue(job)
+		}
+		g.Add(fmt.Sprint(i), a, testRoute(), at(0))
+	}
+	f := g.Snapshot(at(2))
+	var jobs []string
+	for _, a := range f.Alerts {
+		jobs = append(jobs, string(a.Labels["job"]))
+	}
+	if strings.Join(jobs, ",") != "a,z," {
+		t.Fatalf("order by job %q, want a,z, then none", jobs)
 	}
 }

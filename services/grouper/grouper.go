@@ -14,7 +14,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -36,6 +38,9 @@ type Options struct {
 	// Muter, if set, removes silenced, inhibited and time-muted alerts from
 	// every flush.
 	Muter Muter
+	// Latest, if set, gives dedup's newest state of an alert, so that a
+	// flush judges every alert by its latest endsAt (Group.Refresh).
+	Latest Latest
 }
 
 // Muter decides at flush time which alerts of a group are not notified:
@@ -163,17 +168,19 @@ func (g *Grouper) handleTick(ctx context.Context, kv jetstream.KeyValue, msg *me
 	if !grp.Due(tick.At) {
 		// An earlier schedule replaced a later one: put the right one back.
 		g.flushes.WithLabelValues("stale").Inc()
-		return g.schedule(grp)
+		return g.schedule(grp, "-r"+strconv.FormatInt(tick.At.UnixNano(), 36))
 	}
 	now := g.opts.Now()
+	grp.Refresh(g.opts.Latest)
 	flush := grp.Snapshot(tick.At)
-	if err := g.publishFlush(ctx, grp, flush, now); err != nil {
+	if err := g.publishFlush(ctx, grp, &flush, now); err != nil {
 		return err
 	}
 	entry, err := store.Mutate(ctx, kv, tick.GroupID, func(cur *Group) (*Group, error) {
 		if cur == nil {
 			return nil, nil
 		}
+		cur.Refresh(g.opts.Latest)
 		if !cur.AfterFlush(flush, now) {
 			return nil, nil
 		}
@@ -191,10 +198,12 @@ func (g *Grouper) handleTick(ctx context.Context, kv jetstream.KeyValue, msg *me
 }
 
 // publishFlush publishes one Notification per integration of the group's
-// receiver, without its muted alerts. A group that never notified and has
-// nothing firing (it fired and resolved within group_wait) publishes nothing,
-// and so does a flush whose alerts are all muted.
-func (g *Grouper) publishFlush(ctx context.Context, grp *Group, f Flush, now time.Time) error {
+// receiver, without its muted alerts, when the notification log's rules say
+// that some integration notifies (it records in f what muting and those
+// rules made of the flush). A group that never notified and has nothing
+// firing (it fired and resolved within group_wait) publishes nothing, and so
+// does a flush whose alerts are all muted.
+func (g *Grouper) publishFlush(ctx context.Context, grp *Group, f *Flush, now time.Time) error {
 	if grp.FlushSeq == 0 && f.Firing(now) == 0 {
 		return nil
 	}
@@ -210,6 +219,7 @@ func (g *Grouper) publishFlush(ctx context.Context, grp *Group, f Flush, now tim
 				alerts = append(alerts, a)
 			}
 		}
+		f.Muted = len(alerts) < len(f.Alerts)
 		if len(alerts) == 0 {
 			g.flushes.WithLabelValues("muted").Inc()
 			return nil
@@ -220,7 +230,13 @@ func (g *Grouper) publishFlush(ctx context.Context, grp *Group, f Flush, now tim
 		g.log.Warn("receiver not in running config; flush not notified", "receiver", grp.Route.Receiver, "group", grp.Route.GroupKey)
 		return nil
 	}
-	for _, in := range Integrations(receiver) {
+	integrations := Integrations(receiver)
+	f.Notified = grp.Notify(alerts, sendResolvedKinds(receiver), now)
+	if len(f.Notified) == 0 {
+		g.flushes.WithLabelValues("unchanged").Inc()
+		return nil
+	}
+	for _, in := range integrations {
 		body, err := json.Marshal(contract.Notification{
 			Version: contract.Version, Integration: in,
 			GroupID: grp.ID, GroupKey: grp.Route.GroupKey, GroupLabels: grp.Route.GroupLabels,
@@ -230,7 +246,7 @@ func (g *Grouper) publishFlush(ctx context.Context, grp *Group, f Flush, now tim
 		if err != nil {
 			return fault.Final(err)
 		}
-		m := message.NewMessage(notificationID(grp, f, in), body)
+		m := message.NewMessage(notificationID(grp, *f, in), body)
 		m.Metadata.Set(bus.MetaMsgID, m.UUID)
 		if err := g.pub.Publish(contract.NotifySubject(in.Type), m); err != nil {
 			return fmt.Errorf("publish notification: %w", err)
@@ -249,8 +265,12 @@ func notificationID(grp *Group, f Flush, in contract.Integration) string {
 }
 
 // schedule (re)publishes the group's timer. Re-publishing on the same
-// schedule subject replaces the previous timer.
-func (g *Grouper) schedule(grp *Group) error {
+// schedule subject replaces the previous timer. The message id names the
+// decision (flush sequence and time, and a suffix for a timer put back), so
+// a redelivered event republishes the same id and JetStream drops it, while
+// a later decision for the same time — the repeat at 10 planned again after
+// a flush at 4 replaced it — is not mistaken for a duplicate.
+func (g *Grouper) schedule(grp *Group, suffix ...string) error {
 	if grp == nil || grp.NextFlush.IsZero() {
 		return nil
 	}
@@ -258,7 +278,8 @@ func (g *Grouper) schedule(grp *Group) error {
 	if err != nil {
 		return fault.Final(err)
 	}
-	id := "tmr-" + grp.ID + "-" + strconv.FormatInt(grp.NextFlush.UnixNano(), 36)
+	id := "tmr-" + grp.ID + "-" + strconv.FormatUint(grp.FlushSeq, 10) + "-" +
+		strconv.FormatInt(grp.NextFlush.UnixNano(), 36) + strings.Join(suffix, "")
 	subject, m := bus.Timer(id, body, grp.NextFlush, g.opts.Now(), contract.TimerSubject(grp.ID), contract.TickSubject(grp.ID))
 	if err := g.pub.Publish(subject, m); err != nil {
 		return fmt.Errorf("publish timer: %w", err)
@@ -279,4 +300,25 @@ func Integrations(r *config.Receiver) []contract.Integration {
 	add("slack", len(r.SlackConfigs))
 	add("email", len(r.EmailConfigs))
 	return out
+}
+
+// sendResolvedKinds are the distinct send_resolved values of a receiver's
+// integrations: the kinds of notification log state its groups keep.
+func sendResolvedKinds(r *config.Receiver) []bool {
+	var kinds []bool
+	add := func(sendResolved bool) {
+		if !slices.Contains(kinds, sendResolved) {
+			kinds = append(kinds, sendResolved)
+		}
+	}
+	for _, c := range r.WebhookConfigs {
+		add(c.SendResolved)
+	}
+	for _, c := range r.SlackConfigs {
+		add(c.SendResolved)
+	}
+	for _, c := range r.EmailConfigs {
+		add(c.SendResolved)
+	}
+	return kinds
 }

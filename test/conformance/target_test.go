@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -48,9 +49,15 @@ func startAlertmanager(t *testing.T, config string) *target {
 	t.Helper()
 	path := harness.RequireE2E(t, "prometheus-alertmanager")
 	s := newSink(t)
+	file := writeConfig(t, config, s)
+	// A config Alertmanager refuses is the scenario's mistake: say so at
+	// once rather than wait for a server that never gets ready.
+	if out, err := exec.Command(harness.RequireE2E(t, "amtool"), "check-config", file).CombinedOutput(); err != nil {
+		t.Fatalf("Alertmanager refuses the scenario's config: %v\n%s", err, out)
+	}
 	web := harness.FreeAddr(t)
 	harness.Start(t, "", "alertmanager", path,
-		"--config.file="+writeConfig(t, config, s), "--storage.path="+t.TempDir(),
+		"--config.file="+file, "--storage.path="+t.TempDir(),
 		"--web.listen-address="+web, "--cluster.listen-address=", "--log.level=debug")
 	harness.WaitReady(t, web)
 	return &target{name: "alertmanager", sink: s, api: func() string { return web }, silences: map[string]string{}}

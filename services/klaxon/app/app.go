@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/configstore"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
@@ -171,7 +172,7 @@ func Run(ctx context.Context, o Options) error {
 		case contract.StageRouter:
 			r, err = router.New(router.Options{Deps: deps})
 		case contract.StageGrouper:
-			r, err = grouper.New(grouper.Options{Deps: deps, Muter: sup.muter})
+			r, err = grouper.New(grouper.Options{Deps: deps, Muter: sup.muter, Latest: sup.latest})
 		case contract.StageNotifier:
 			r, err = notifier.New(notifier.Options{Deps: deps, ExternalURL: o.ExternalURL})
 		}
@@ -215,11 +216,21 @@ func Run(ctx context.Context, o Options) error {
 	return err
 }
 
-// suppression is what silences, inhibits and time-mutes alerts.
+// suppression is what silences, inhibits and time-mutes alerts, and the
+// watched copy of dedup's alerts it reads.
 type suppression struct {
 	silences *silence.Silences
 	alerts   *inhibit.Alerts
 	muter    *mute.Muter
+}
+
+// latest is dedup's newest state of an alert, from the watched copy.
+func (s suppression) latest(fp string) (alert.Alert, bool) {
+	a, ok := s.alerts.Get(fp)
+	if !ok {
+		return alert.Alert{}, false
+	}
+	return *a, true
 }
 
 func newSuppression(js jetstream.JetStream, current func() *config.Config, retention time.Duration, log *slog.Logger, reg prometheus.Registerer) (suppression, error) {
