@@ -117,3 +117,42 @@ func toLabelSet(m map[string]string) model.LabelSet {
 	}
 	return ls
 }
+
+// ErrTooLarge is returned for an alert larger than Klaxon can carry.
+var ErrTooLarge = errors.New("alert too large")
+
+// SizeLimit is the largest alert, as JSON, that Klaxon stores when the NATS
+// server takes messages of up to maxPayload bytes: every message and KV value
+// on an alert's way must fit, and dedup's record holds the alert about 2.5
+// times over (its state, and its change event until published). 0 or less
+// means the server's default, 1 MiB.
+func SizeLimit(maxPayload int64) int {
+	if maxPayload <= 0 {
+		maxPayload = 1 << 20
+	}
+	return int(maxPayload / 4)
+}
+
+// CheckSize refuses an alert whose JSON encoding is larger than limit bytes,
+// naming the limit.
+func CheckSize(encoded []byte, limit int) error {
+	if len(encoded) > limit {
+		return fmt.Errorf("%w: %d bytes of JSON, more than the %d bytes an alert may have (a quarter of NATS' max_payload)",
+			ErrTooLarge, len(encoded), limit)
+	}
+	return nil
+}
+
+// Describe is a label set for an error message, cut to at most 200 bytes so
+// that an answer about a huge alert stays small.
+func Describe(labels map[string]string) string {
+	s := fmt.Sprint(labels)
+	if len(s) > 200 {
+		cut := 200
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}

@@ -46,6 +46,10 @@ func Start(opts Options) (*Server, error) {
 		JetStream:  true,
 		StoreDir:   opts.StoreDir,
 		NoSigs:     true,
+		// An alert may be up to a quarter of this (alert.SizeLimit): 2 MiB,
+		// more than any sender has reason to post. The server's default is
+		// 1 MiB; 8 MiB is the most NATS recommends.
+		MaxPayload: 8 << 20,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats-server: %w", err)

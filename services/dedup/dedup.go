@@ -123,11 +123,15 @@ func (d *Dedup) handle(ctx context.Context, kv jetstream.KeyValue, msg *message.
 	receivedAt := d.receivedAt(msg)
 	resolveTimeout := time.Duration(d.opts.Config().Global.ResolveTimeout)
 	var invalid []error
+	limit := alert.SizeLimit(d.opts.JS.Conn().MaxPayload())
 	for i, p := range postables {
 		a, err := p.Normalize(receivedAt, resolveTimeout)
+		if err == nil && len(msg.Payload) > limit {
+			err = checkSize(a, limit) // only a large message can hold a large alert
+		}
 		if err != nil {
 			d.metrics.invalid.Inc()
-			err = fmt.Errorf("alert %d %v: %w", i, p.Labels, err)
+			err = fmt.Errorf("alert %d %s: %w", i, alert.Describe(p.Labels), err)
 			invalid = append(invalid, err)
 			if len(postables) > 1 {
 				if err := d.deadLetter(msg, p, err); err != nil {
@@ -144,6 +148,16 @@ func (d *Dedup) handle(ctx context.Context, kv jetstream.KeyValue, msg *message.
 		return fault.Final(invalid[0])
 	}
 	return nil
+}
+
+// checkSize refuses an alert too large to be stored end to end (a direct
+// publisher's; ingest refuses them before they are stored).
+func checkSize(a alert.Alert, limit int) error {
+	encoded, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return alert.CheckSize(encoded, limit)
 }
 
 // record is dedup's KV value: the stored alert (its JSON reads as an

@@ -228,6 +228,7 @@ func (in *Ingest) getAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
 	defer cancel()
+	in.readYourWrites(ctx)
 	e, err := in.evaluation(ctx)
 	if err != nil {
 		in.readFailed(w, "alerts", err)
@@ -258,6 +259,19 @@ func (in *Ingest) getAlerts(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// readYourWrites waits (bounded) until the alerts stored before this read
+// are in dedup's state; if that cannot be known, the read answers from what
+// is there and says so in the log.
+func (in *Ingest) readYourWrites(ctx context.Context) {
+	ok, err := in.caughtUp(ctx)
+	switch {
+	case err != nil:
+		in.log.Debug("read without waiting for stored alerts", "err", err)
+	case !ok:
+		in.log.Debug("read answered before dedup took in every stored alert", "waited", readYourWritesTimeout)
+	}
+}
+
 func names(rs []apiReceiver) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
@@ -278,6 +292,7 @@ func (in *Ingest) getAlertGroups(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
 	defer cancel()
+	in.readYourWrites(ctx)
 	e, err := in.evaluation(ctx)
 	if err != nil {
 		in.readFailed(w, "alert groups", err)

@@ -52,6 +52,10 @@ type Options struct {
 	Now        func() time.Time
 	// MaxBodyBytes bounds a request body; larger ones get 413.
 	MaxBodyBytes int64
+	// MaxAlertBytes bounds one alert's JSON; a larger alert is refused (400,
+	// naming the limit). Default: alert.SizeLimit of the NATS server's
+	// max_payload, so that whatever is accepted can be stored end to end.
+	MaxAlertBytes int
 	// PublishTimeout bounds the wait for JetStream's acknowledgements.
 	PublishTimeout time.Duration
 
@@ -181,14 +185,21 @@ func (in *Ingest) store(r *http.Request) (int, string) {
 	now := in.opts.Now()
 	var invalid []string
 	msgs := make([]*message.Message, 0, len(postables))
+	limit := in.opts.MaxAlertBytes
+	if limit <= 0 {
+		limit = alert.SizeLimit(in.opts.JS.Conn().MaxPayload())
+	}
 	for i, p := range postables {
 		if err := p.Validate(); err != nil {
-			invalid = append(invalid, fmt.Sprintf("alert %d %v: %v", i, p.Labels, err))
+			invalid = append(invalid, fmt.Sprintf("alert %d %s: %v", i, alert.Describe(p.Labels), err))
 			continue
 		}
 		payload, err := json.Marshal(p)
+		if err == nil {
+			err = alert.CheckSize(payload, limit)
+		}
 		if err != nil {
-			invalid = append(invalid, fmt.Sprintf("alert %d: %v", i, err))
+			invalid = append(invalid, fmt.Sprintf("alert %d %s: %v", i, alert.Describe(p.Labels), err))
 			continue
 		}
 		m := message.NewMessage("", payload)

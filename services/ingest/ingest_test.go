@@ -118,6 +118,26 @@ func TestMalformedAndOversizedBodies(t *testing.T) {
 	}
 }
 
+// An alert larger than what can be stored end to end (a quarter of the
+// server's max_payload: 2 MiB on the embedded server) is refused with a 400
+// naming the limit; the other alerts of the request are stored, and the
+// answer does not echo the huge alert.
+func TestAlertLargerThanTheLimitRefused(t *testing.T) {
+	e := setup(t, streams.Options{}, ingest.Options{MaxBodyBytes: 8 << 20})
+	huge := `{"labels":{"alertname":"Huge"},"annotations":{"dump":"` + strings.Repeat("x", 3<<20) + `"}}`
+	fits := `{"labels":{"alertname":"Fits"},"annotations":{"dump":"` + strings.Repeat("y", 1<<20) + `"}}`
+	code, body, _ := e.post(t, "["+fits+","+huge+"]")
+	if code != http.StatusBadRequest || !strings.Contains(body, "alert 1 map[alertname:Huge]") || !strings.Contains(body, "2097152 bytes") {
+		t.Fatalf("POST = %d %.300s; want 400 naming alert 1 and the 2097152-byte limit", code, body)
+	}
+	if len(body) > 1000 {
+		t.Fatalf("error answer of %d bytes echoes the alert", len(body))
+	}
+	if n := e.stored(t); n != 1 {
+		t.Fatalf("stored %d, want the 1 alert within the limit", n)
+	}
+}
+
 // A full input stream is backpressure: 429 with Retry-After, nothing claimed.
 func TestFullStreamAnswers429(t *testing.T) {
 	e := setup(t, streams.Options{InputMaxBytes: 600}, ingest.Options{})

@@ -176,6 +176,14 @@ var scenarios = []scenario{
 		end:    9,
 	},
 
+	// --- what a sender may post ---
+	{
+		name:   "an alert of 450 KB is notified end to end",
+		config: config(byAlertname),
+		steps:  steps(post(0, alert("A n=x", 0, 60).with("dump="+strings.Repeat("x", 450<<10)), alert("A n=y", 0, 60))),
+		end:    3,
+	},
+
 	// --- group_by forms ---
 	{
 		name:   "group_by ['...']: every alert its own group",

@@ -1,0 +1,77 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+)
+
+// readYourWritesTimeout bounds how long a read waits for dedup to take in
+// what was stored before it; past it (a backlog) the read answers from what
+// dedup has taken in so far.
+const readYourWritesTimeout = 5 * time.Second
+
+// caughtUp waits until dedup has processed every alert stored on the input
+// stream before the call and the watched copy of its alerts holds the
+// result, so that a GET after a POST answered 200 lists that POST's alerts,
+// as on Alertmanager (which stores a POST before it answers). It reports
+// whether it got there within readYourWritesTimeout; a failure to ask NATS
+// is an error.
+func (in *Ingest) caughtUp(ctx context.Context) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, readYourWritesTimeout)
+	defer cancel()
+	stream, err := in.opts.JS.Stream(ctx, contract.StreamInput)
+	if err != nil {
+		return false, fmt.Errorf("stream %s: %w", contract.StreamInput, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("stream %s: %w", contract.StreamInput, err)
+	}
+	stored := info.State.LastSeq
+	cons, err := stream.Consumer(ctx, contract.ConsumerDedup)
+	if err != nil {
+		return false, fmt.Errorf("consumer %s: %w", contract.ConsumerDedup, err)
+	}
+	// dedup acknowledges an input only after its state is written, so an
+	// acknowledgement floor at the last stored sequence means every state
+	// is in the bucket. Polled: JetStream has no notification for it.
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		ci, err := cons.Info(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, nil
+			}
+			return false, fmt.Errorf("consumer %s: %w", contract.ConsumerDedup, err)
+		}
+		if ci.AckFloor.Stream >= stored || (ci.NumPending == 0 && ci.NumAckPending == 0) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return false, nil
+		case <-time.After(delay):
+		}
+	}
+	kv, err := in.opts.JS.KeyValue(ctx, contract.BucketAlerts)
+	if err != nil {
+		return false, fmt.Errorf("bucket %s: %w", contract.BucketAlerts, err)
+	}
+	status, err := kv.Status(ctx)
+	if err != nil {
+		return false, fmt.Errorf("bucket %s: %w", contract.BucketAlerts, err)
+	}
+	bucket, ok := status.(*jetstream.KeyValueBucketStatus)
+	if !ok {
+		return false, fmt.Errorf("bucket %s: status %T has no stream sequence", contract.BucketAlerts, status)
+	}
+	// The bucket's last stream sequence is its latest revision.
+	if err := in.opts.Alerts.WaitRevision(ctx, bucket.StreamInfo().State.LastSeq); err != nil {
+		return false, nil
+	}
+	return true, nil
+}
