@@ -33,8 +33,12 @@ func compare(t *testing.T, r *run, am, kx []notification) {
 	if len(am) == 0 && len(kx) == 0 {
 		t.Log("neither target notified anything (as the scenario may want)")
 	}
+	var gap time.Duration // the largest arrival gap of matching notifications
 	for _, f := range flows {
 		a, k := only(am, f), only(kx, f)
+		for i := range min(len(a), len(k)) {
+			gap = max(gap, k[i].at.Sub(a[i].at).Abs())
+		}
 		var diffs []string
 		for i := range max(len(a), len(k)) {
 			switch {
@@ -54,7 +58,7 @@ func compare(t *testing.T, r *run, am, kx []notification) {
 		}
 	}
 	if !t.Failed() {
-		t.Logf("%d notifications agree: %s", len(am), r.describeAll(am))
+		t.Logf("%d notifications agree, arrivals at most %v apart: %s", len(am), gap.Round(time.Millisecond), r.describeAll(am))
 	}
 }
 

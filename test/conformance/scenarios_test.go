@@ -65,6 +65,12 @@ var scenarios = []scenario{
 		end:    3,
 	},
 	{
+		name:   "an old alert joining a group before its first flush flushes it at once",
+		config: config(byAlertname + "  group_wait: 2s\n"),
+		steps:  steps(post(0, alert("A n=x", 0, 60)), post(0.5, alert("A n=y", -30, 60))),
+		end:    4,
+	},
+	{
 		name:   "repeat at the first tick after repeat_interval",
 		config: config(byAlertname + "  repeat_interval: 8s\n"),
 		steps:  steps(post(0, alert("A n=x", 0, 60))),
