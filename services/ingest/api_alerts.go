@@ -15,14 +15,12 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
-	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
 	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/route"
 	"github.com/klaxon-alerts/klaxon/services/grouper"
-	"github.com/klaxon-alerts/klaxon/services/router"
 )
 
 // The JSON shapes of Alertmanager's OpenAPI v2 (api/v2/openapi.yaml). Every
@@ -149,20 +147,6 @@ func listed(a *alert.Alert, now time.Time) bool {
 	return a.EndsAt.IsZero() || !a.EndsAt.Before(now)
 }
 
-// routeTree returns the route tree of cfg, built once per config.
-func (in *Ingest) routeTree(cfg *config.Config) (*route.Tree, error) {
-	in.treeMu.Lock()
-	defer in.treeMu.Unlock()
-	if in.treeFor != cfg {
-		t, err := route.New(cfg.Route)
-		if err != nil {
-			return nil, err
-		}
-		in.treeFor, in.tree = cfg, t
-	}
-	return in.tree, nil
-}
-
 // evaluation is what one read request judges alerts with: one instant, one
 // config, one inhibition view.
 type evaluation struct {
@@ -180,7 +164,7 @@ func (in *Ingest) evaluation(ctx context.Context) (*evaluation, error) {
 	if err != nil {
 		return nil, err
 	}
-	tree, err := in.routeTree(ev.Config())
+	tree, err := in.trees.Tree(ev.Config())
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +224,7 @@ func (in *Ingest) getAlerts(w http.ResponseWriter, r *http.Request) {
 		if !listed(a, e.now) {
 			continue
 		}
-		routes := router.Decide(e.tree, a.Labels)
+		routes := e.tree.Routes(a.Labels)
 		receivers := e.receivers(routes)
 		if !q.receiverMatches(names(receivers)...) {
 			continue
@@ -337,7 +321,7 @@ func (in *Ingest) getAlertGroups(w http.ResponseWriter, r *http.Request) {
 			if !q.keep(st, a.Labels) {
 				continue
 			}
-			ag.Alerts = append(ag.Alerts, toAPIAlert(a, st, e.receivers(router.Decide(e.tree, a.Labels))))
+			ag.Alerts = append(ag.Alerts, toAPIAlert(a, st, e.receivers(e.tree.Routes(a.Labels))))
 		}
 		if len(ag.Alerts) == 0 {
 			continue

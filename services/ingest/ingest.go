@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -78,9 +77,7 @@ type Ingest struct {
 	latency  prometheus.Histogram
 	started  time.Time
 
-	treeMu  sync.Mutex
-	treeFor *config.Config
-	tree    *route.Tree
+	trees route.Memo
 }
 
 // New builds the API; mount it with Register.

@@ -14,7 +14,6 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	"github.com/klaxon-alerts/klaxon/pkg/route"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
-	"github.com/klaxon-alerts/klaxon/services/router"
 )
 
 // errFailed is returned after the command already printed what failed.
@@ -108,7 +107,7 @@ Flags:
 		if err != nil {
 			return err
 		}
-		routes := router.Decide(tree, labels)
+		routes := tree.Routes(labels)
 		var receivers []string
 		for _, r := range routes {
 			receivers = append(receivers, r.Receiver)

@@ -12,14 +12,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-alerts/klaxon/pkg/bus"
-	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/pkg/route"
@@ -37,10 +34,7 @@ type Router struct {
 	log    *slog.Logger
 	pub    *bus.Publisher
 	routed prometheus.Counter
-
-	mu       sync.Mutex
-	treeFor  *config.Config
-	treeMemo *route.Tree
+	trees  route.Memo
 }
 
 // New builds the stage; Run starts it.
@@ -86,7 +80,7 @@ func (r *Router) handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	routes := Decide(tree, ev.Alert.Labels)
+	routes := tree.Routes(ev.Alert.Labels)
 	out := make([]*message.Message, 0, len(routes))
 	for _, rt := range routes {
 		body, err := json.Marshal(contract.AlertRouted{
@@ -107,39 +101,11 @@ func (r *Router) handle(msg *message.Message) error {
 	return nil
 }
 
-// Decide returns the routing decision for an alert's labels: one Route per
-// matched node of the tree, in Alertmanager's order.
-func Decide(tree *route.Tree, labels model.LabelSet) []contract.Route {
-	nodes := tree.Match(labels)
-	routes := make([]contract.Route, 0, len(nodes))
-	for _, n := range nodes {
-		gl := n.GroupLabels(labels)
-		routes = append(routes, contract.Route{
-			ID:                  n.ID,
-			Receiver:            n.Receiver,
-			GroupKey:            n.GroupKey(gl),
-			GroupLabels:         gl,
-			GroupWait:           model.Duration(n.GroupWait),
-			GroupInterval:       model.Duration(n.GroupInterval),
-			RepeatInterval:      model.Duration(n.RepeatInterval),
-			MuteTimeIntervals:   n.MuteTimeIntervals,
-			ActiveTimeIntervals: n.ActiveTimeIntervals,
-		})
-	}
-	return routes
-}
-
 // tree returns the route tree of the running config, built once per config.
 func (r *Router) tree() (*route.Tree, error) {
-	cfg := r.opts.Config()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.treeFor != cfg {
-		t, err := route.New(cfg.Route)
-		if err != nil {
-			return nil, fault.Final(fmt.Errorf("route tree: %w", err))
-		}
-		r.treeFor, r.treeMemo = cfg, t
+	t, err := r.trees.Tree(r.opts.Config())
+	if err != nil {
+		return nil, fault.Final(fmt.Errorf("route tree: %w", err))
 	}
-	return r.treeMemo, nil
+	return t, nil
 }

@@ -1,4 +1,4 @@
-package router_test
+package route_test
 
 import (
 	"testing"
@@ -8,7 +8,6 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/route"
-	"github.com/klaxon-alerts/klaxon/services/router"
 )
 
 const cfg = `route:
@@ -33,7 +32,7 @@ receivers: [{name: default}, {name: pager}, {name: db}]
 // One Route per matched node, in Alertmanager's order, each with the
 // receiver, Alertmanager's group key and the inherited timings the grouper
 // needs.
-func TestDecide(t *testing.T) {
+func TestRoutes(t *testing.T) {
 	c, err := config.Parse([]byte(cfg), "r.yml")
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +52,7 @@ func TestDecide(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		routes := router.Decide(tree, tt.labels)
+		routes := tree.Routes(tt.labels)
 		if len(routes) != len(tt.want) {
 			t.Fatalf("%v: %d routes, want %d: %+v", tt.labels, len(routes), len(tt.want), routes)
 		}
@@ -63,12 +62,12 @@ func TestDecide(t *testing.T) {
 			}
 		}
 	}
-	pager := router.Decide(tree, model.LabelSet{"alertname": "A", "severity": "critical"})[0]
+	pager := tree.Routes(model.LabelSet{"alertname": "A", "severity": "critical"})[0]
 	if time.Duration(pager.GroupWait) != 10*time.Second || time.Duration(pager.RepeatInterval) != time.Hour ||
 		time.Duration(pager.GroupInterval) != 5*time.Minute {
 		t.Errorf("pager timings = %v/%v/%v, want inherited 10s, default 5m, own 1h", pager.GroupWait, pager.GroupInterval, pager.RepeatInterval)
 	}
-	db := router.Decide(tree, model.LabelSet{"alertname": "A", "team": "db"})[0]
+	db := tree.Routes(model.LabelSet{"alertname": "A", "team": "db"})[0]
 	if len(db.MuteTimeIntervals) != 1 || db.MuteTimeIntervals[0] != "nights" || db.ID == pager.ID {
 		t.Errorf("db route = %+v", db)
 	}
