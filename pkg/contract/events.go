@@ -36,6 +36,21 @@ type Route struct {
 	ActiveTimeIntervals []string `json:"activeTimeIntervals,omitempty"`
 }
 
+// Group is what others read of a klaxon-groups value, which the grouper
+// writes: an aggregation group's route and its alerts by fingerprint, as of
+// their last change (their latest state is dedup's, in klaxon-alerts).
+type Group struct {
+	ID     string                 `json:"id"`
+	Route  Route                  `json:"route"`
+	Alerts map[string]alert.Alert `json:"alerts"`
+}
+
+// StoredAlert is what others read of a klaxon-alerts value, which dedup
+// writes: the alert in its latest state.
+type StoredAlert struct {
+	alert.Alert
+}
+
 // AlertRouted is an alert change on one matched route (router → grouper).
 type AlertRouted struct {
 	Version     int          `json:"version"`

@@ -134,12 +134,11 @@ type Alerts = kvcache.Cache[*alert.Alert]
 // NewAlerts returns the watched copy of klaxon-alerts; run it with Run.
 func NewAlerts(js jetstream.JetStream, log *slog.Logger) *Alerts {
 	return kvcache.New(js, contract.BucketAlerts, func(e jetstream.KeyValueEntry) (*alert.Alert, error) {
-		// dedup's record reads as an alert.Alert (extra fields ignored).
-		var a alert.Alert
+		var a contract.StoredAlert
 		if err := json.Unmarshal(e.Value(), &a); err != nil {
 			return nil, err
 		}
-		return &a, nil
+		return &a.Alert, nil
 	}, log)
 }
 

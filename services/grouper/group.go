@@ -31,9 +31,8 @@ import (
 //
 // An idle group costs nothing between these.
 type Group struct {
-	ID     string                 `json:"id"`
-	Route  contract.Route         `json:"route"`
-	Alerts map[string]alert.Alert `json:"alerts"`
+	// Group is the part others read (the API): route and alerts.
+	contract.Group
 
 	CreatedAt time.Time `json:"createdAt"`
 	// Anchor is the time of the first flush: the group_interval grid's origin.
@@ -69,7 +68,7 @@ func GroupID(routeID, groupKey string) string {
 
 // NewGroup starts an empty group for a route.
 func NewGroup(r contract.Route, now time.Time) *Group {
-	return &Group{ID: GroupID(r.ID, r.GroupKey), Route: r, Alerts: map[string]alert.Alert{}, CreatedAt: now}
+	return &Group{Group: contract.Group{ID: GroupID(r.ID, r.GroupKey), Route: r, Alerts: map[string]alert.Alert{}}, CreatedAt: now}
 }
 
 func (g *Group) flushed() bool { return g.FlushSeq > 0 }

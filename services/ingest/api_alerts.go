@@ -20,7 +20,6 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/route"
-	"github.com/klaxon-alerts/klaxon/services/grouper"
 )
 
 // The JSON shapes of Alertmanager's OpenAPI v2 (api/v2/openapi.yaml). Every
@@ -344,13 +343,13 @@ func (in *Ingest) getAlertGroups(w http.ResponseWriter, r *http.Request) {
 }
 
 // groups reads every aggregation group.
-func (in *Ingest) groups(ctx context.Context) (map[string]grouper.Group, error) {
+func (in *Ingest) groups(ctx context.Context) (map[string]contract.Group, error) {
 	kv, err := in.opts.JS.KeyValue(ctx, contract.BucketGroups)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", contract.BucketGroups, err)
 	}
-	return kvcache.Snapshot(ctx, kv, func(e jetstream.KeyValueEntry) (grouper.Group, error) {
-		var g grouper.Group
+	return kvcache.Snapshot(ctx, kv, func(e jetstream.KeyValueEntry) (contract.Group, error) {
+		var g contract.Group
 		err := json.Unmarshal(e.Value(), &g)
 		return g, err
 	})
