@@ -1,7 +1,6 @@
-// Package ingest is the ingest stage: Alertmanager's HTTP API v2 in front of
-// JetStream. Besides POST /api/v2/alerts (this file) it serves the read and
-// silence API (api_*.go) from watched copies of the KV buckets, so any number
-// of replicas give the same answers.
+// Package ingest is the ingest stage: the write path of Alertmanager's HTTP
+// API v2 in front of JetStream. (The read and silence endpoints are package
+// services/api.)
 //
 // POST /api/v2/alerts takes what Prometheus sends, validates each
 // alert as Alertmanager does, and answers 200 only once JetStream has
@@ -28,12 +27,8 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/bus"
-	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
-	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
-	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/route"
-	"github.com/klaxon-alerts/klaxon/pkg/silence"
 )
 
 // Defaults.
@@ -57,14 +52,6 @@ type Options struct {
 	MaxAlertBytes int
 	// PublishTimeout bounds the wait for JetStream's acknowledgements.
 	PublishTimeout time.Duration
-
-	// The rest of Alertmanager's API v2 (GET /api/v2/alerts and
-	// /alerts/groups, silences, /status, /receivers; api_*.go) is mounted
-	// when all of these are set.
-	Config   func() *config.Config
-	Silences *silence.Silences
-	Alerts   *inhibit.Alerts
-	Muter    *mute.Muter
 }
 
 // Ingest is the ingest stage's HTTP API.
@@ -99,7 +86,7 @@ func New(opts Options) (*Ingest, error) {
 	}
 	log := opts.Logger.With("component", contract.StageIngest)
 	in := &Ingest{
-		opts: opts, log: log, started: opts.Now(),
+		opts: opts, log: log,
 		pub: bus.NewPublisher(opts.JS, log, bus.WithPublishTimeout(opts.PublishTimeout)),
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "klaxon_ingest_alerts_total", Help: "Alerts received over HTTP, by outcome (stored, invalid, rejected).",
@@ -125,17 +112,6 @@ func New(opts Options) (*Ingest, error) {
 // Register mounts the API on mux.
 func (in *Ingest) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v2/alerts", in.postAlerts)
-	if in.opts.Config == nil || in.opts.Silences == nil || in.opts.Alerts == nil || in.opts.Muter == nil {
-		return
-	}
-	mux.HandleFunc("GET /api/v2/alerts", in.getAlerts)
-	mux.HandleFunc("GET /api/v2/alerts/groups", in.getAlertGroups)
-	mux.HandleFunc("GET /api/v2/silences", in.getSilences)
-	mux.HandleFunc("POST /api/v2/silences", in.postSilences)
-	mux.HandleFunc("GET /api/v2/silence/{silenceID}", in.getSilence)
-	mux.HandleFunc("DELETE /api/v2/silence/{silenceID}", in.deleteSilence)
-	mux.HandleFunc("GET /api/v2/status", in.getStatus)
-	mux.HandleFunc("GET /api/v2/receivers", in.getReceivers)
 }
 
 // Ready reports whether ingest can store alerts now.

@@ -38,6 +38,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
 	"github.com/klaxon-alerts/klaxon/pkg/web"
+	"github.com/klaxon-alerts/klaxon/services/api"
 	"github.com/klaxon-alerts/klaxon/services/dedup"
 	"github.com/klaxon-alerts/klaxon/services/grouper"
 	"github.com/klaxon-alerts/klaxon/services/ingest"
@@ -161,11 +162,17 @@ func Run(ctx context.Context, o Options) error {
 		var err error
 		switch s {
 		case contract.StageIngest:
+			// ingest's write path and the read and silence API are served together.
 			var in *ingest.Ingest
-			in, err = ingest.New(ingest.Options{JS: js, Logger: log, Registerer: reg,
-				Config: current, Silences: sup.silences, Alerts: sup.alerts, Muter: sup.muter})
+			var reads *api.API
+			in, err = ingest.New(ingest.Options{JS: js, Logger: log, Registerer: reg})
+			if err == nil {
+				reads, err = api.New(api.Options{JS: js, Logger: log,
+					Config: current, Silences: sup.silences, Alerts: sup.alerts, Muter: sup.muter})
+			}
 			if err == nil {
 				in.Register(mux)
+				reads.Register(mux)
 			}
 		case contract.StageDedup:
 			r, err = dedup.New(dedup.Options{Deps: deps})

@@ -1,4 +1,4 @@
-package ingest
+package api
 
 import (
 	"context"
@@ -21,10 +21,10 @@ const readYourWritesTimeout = 5 * time.Second
 // as on Alertmanager (which stores a POST before it answers). It reports
 // whether it got there within readYourWritesTimeout; a failure to ask NATS
 // is an error.
-func (in *Ingest) caughtUp(ctx context.Context) (bool, error) {
+func (srv *API) caughtUp(ctx context.Context) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, readYourWritesTimeout)
 	defer cancel()
-	stream, err := in.opts.JS.Stream(ctx, contract.StreamInput)
+	stream, err := srv.opts.JS.Stream(ctx, contract.StreamInput)
 	if err != nil {
 		return false, fmt.Errorf("stream %s: %w", contract.StreamInput, err)
 	}
@@ -57,7 +57,7 @@ func (in *Ingest) caughtUp(ctx context.Context) (bool, error) {
 		case <-time.After(delay):
 		}
 	}
-	kv, err := in.opts.JS.KeyValue(ctx, contract.BucketAlerts)
+	kv, err := srv.opts.JS.KeyValue(ctx, contract.BucketAlerts)
 	if err != nil {
 		return false, fmt.Errorf("bucket %s: %w", contract.BucketAlerts, err)
 	}
@@ -70,7 +70,7 @@ func (in *Ingest) caughtUp(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("bucket %s: status %T has no stream sequence", contract.BucketAlerts, status)
 	}
 	// The bucket's last stream sequence is its latest revision.
-	if err := in.opts.Alerts.WaitRevision(ctx, bucket.StreamInfo().State.LastSeq); err != nil {
+	if err := srv.opts.Alerts.WaitRevision(ctx, bucket.StreamInfo().State.LastSeq); err != nil {
 		return false, nil
 	}
 	return true, nil

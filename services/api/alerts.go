@@ -1,4 +1,4 @@
-package ingest
+package api
 
 import (
 	"context"
@@ -154,16 +154,16 @@ type evaluation struct {
 	tree *route.Tree
 }
 
-func (in *Ingest) evaluation(ctx context.Context) (*evaluation, error) {
-	now := in.opts.Now().UTC()
-	if err := in.opts.Silences.Synced(ctx); err != nil {
+func (srv *API) evaluation(ctx context.Context) (*evaluation, error) {
+	now := srv.opts.Now().UTC()
+	if err := srv.opts.Silences.Synced(ctx); err != nil {
 		return nil, err
 	}
-	ev, err := in.opts.Muter.Evaluator(ctx, now)
+	ev, err := srv.opts.Muter.Evaluator(ctx, now)
 	if err != nil {
 		return nil, err
 	}
-	tree, err := in.trees.Tree(ev.Config())
+	tree, err := srv.trees.Tree(ev.Config())
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func nonNil(s []string) []string {
 // getAlerts is GET /api/v2/alerts: the alerts that are not resolved, with
 // their receivers and their status now, sorted by fingerprint. Every ingest
 // replica answers from its watched copies of the same buckets.
-func (in *Ingest) getAlerts(w http.ResponseWriter, r *http.Request) {
+func (srv *API) getAlerts(w http.ResponseWriter, r *http.Request) {
 	q, err := parseAlertQuery(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -211,13 +211,13 @@ func (in *Ingest) getAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
 	defer cancel()
-	in.readYourWrites(ctx)
-	e, err := in.evaluation(ctx)
+	srv.readYourWrites(ctx)
+	e, err := srv.evaluation(ctx)
 	if err != nil {
-		in.readFailed(w, "alerts", err)
+		srv.readFailed(w, "alerts", err)
 		return
 	}
-	all, _ := in.opts.Alerts.Values()
+	all, _ := srv.opts.Alerts.Values()
 	out := []gettableAlert{}
 	for _, a := range all {
 		if !listed(a, e.now) {
@@ -230,7 +230,7 @@ func (in *Ingest) getAlerts(w http.ResponseWriter, r *http.Request) {
 		}
 		st, err := e.ev.Status(ctx, a.Labels, routes)
 		if err != nil {
-			in.readFailed(w, "alerts", err)
+			srv.readFailed(w, "alerts", err)
 			return
 		}
 		if !q.keep(st, a.Labels) {
@@ -245,13 +245,13 @@ func (in *Ingest) getAlerts(w http.ResponseWriter, r *http.Request) {
 // readYourWrites waits (bounded) until the alerts stored before this read
 // are in dedup's state; if that cannot be known, the read answers from what
 // is there and says so in the log.
-func (in *Ingest) readYourWrites(ctx context.Context) {
-	ok, err := in.caughtUp(ctx)
+func (srv *API) readYourWrites(ctx context.Context) {
+	ok, err := srv.caughtUp(ctx)
 	switch {
 	case err != nil:
-		in.log.Debug("read without waiting for stored alerts", "err", err)
+		srv.log.Debug("read without waiting for stored alerts", "err", err)
 	case !ok:
-		in.log.Debug("read answered before dedup took in every stored alert", "waited", readYourWritesTimeout)
+		srv.log.Debug("read answered before dedup took in every stored alert", "waited", readYourWritesTimeout)
 	}
 }
 
@@ -267,7 +267,7 @@ func names(rs []apiReceiver) []string {
 // groups (KV klaxon-groups) with their listed alerts in their current state;
 // a group without any is left out. mutedBy names the time intervals muting
 // the group now.
-func (in *Ingest) getAlertGroups(w http.ResponseWriter, r *http.Request) {
+func (srv *API) getAlertGroups(w http.ResponseWriter, r *http.Request) {
 	q, err := parseAlertQuery(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -275,15 +275,15 @@ func (in *Ingest) getAlertGroups(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
 	defer cancel()
-	in.readYourWrites(ctx)
-	e, err := in.evaluation(ctx)
+	srv.readYourWrites(ctx)
+	e, err := srv.evaluation(ctx)
 	if err != nil {
-		in.readFailed(w, "alert groups", err)
+		srv.readFailed(w, "alert groups", err)
 		return
 	}
-	groups, err := in.groups(ctx)
+	groups, err := srv.groups(ctx)
 	if err != nil {
-		in.readFailed(w, "alert groups", err)
+		srv.readFailed(w, "alert groups", err)
 		return
 	}
 	out := []alertGroup{}
@@ -293,7 +293,7 @@ func (in *Ingest) getAlertGroups(w http.ResponseWriter, r *http.Request) {
 		}
 		mutedBy, err := e.ev.MutedBy(g.Route)
 		if err != nil {
-			in.readFailed(w, "alert groups", err)
+			srv.readFailed(w, "alert groups", err)
 			return
 		}
 		if !q.muted && len(mutedBy) > 0 {
@@ -305,7 +305,7 @@ func (in *Ingest) getAlertGroups(w http.ResponseWriter, r *http.Request) {
 		}
 		for fp, stored := range g.Alerts {
 			a := &stored
-			if cur, ok := in.opts.Alerts.Get(fp); ok {
+			if cur, ok := srv.opts.Alerts.Get(fp); ok {
 				a = cur // the group's copy is as of its last change; refreshes are in the alerts bucket
 			}
 			if !listed(a, e.now) {
@@ -313,7 +313,7 @@ func (in *Ingest) getAlertGroups(w http.ResponseWriter, r *http.Request) {
 			}
 			st, err := e.ev.Status(ctx, a.Labels, nil)
 			if err != nil {
-				in.readFailed(w, "alert groups", err)
+				srv.readFailed(w, "alert groups", err)
 				return
 			}
 			st.MutedBy = mutedBy
@@ -343,8 +343,8 @@ func (in *Ingest) getAlertGroups(w http.ResponseWriter, r *http.Request) {
 }
 
 // groups reads every aggregation group.
-func (in *Ingest) groups(ctx context.Context) (map[string]contract.Group, error) {
-	kv, err := in.opts.JS.KeyValue(ctx, contract.BucketGroups)
+func (srv *API) groups(ctx context.Context) (map[string]contract.Group, error) {
+	kv, err := srv.opts.JS.KeyValue(ctx, contract.BucketGroups)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", contract.BucketGroups, err)
 	}

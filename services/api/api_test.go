@@ -1,4 +1,4 @@
-package ingest_test
+package api_test
 
 import (
 	"context"
@@ -26,6 +26,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/silence"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
+	"github.com/klaxon-alerts/klaxon/services/api"
 	"github.com/klaxon-alerts/klaxon/services/ingest"
 )
 
@@ -66,13 +67,14 @@ var secrets = []string{"globalsecret", "webhooksecret", "anchoredsecret", "basic
 
 var apiNow = time.Now().UTC().Truncate(time.Second)
 
-// api is one ingest replica with its own watched copies.
-type api struct {
+// replica is one API replica (with ingest's write path) and its own
+// watched copies.
+type replica struct {
 	url string
 	js  jetstream.JetStream
 }
 
-func newAPI(t *testing.T, js jetstream.JetStream, cfg *config.Config) *api {
+func newAPI(t *testing.T, js jetstream.JetStream, cfg *config.Config) *replica {
 	t.Helper()
 	current := func() *config.Config { return cfg }
 	start := time.Now()
@@ -86,7 +88,11 @@ func newAPI(t *testing.T, js jetstream.JetStream, cfg *config.Config) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := ingest.New(ingest.Options{JS: js, Now: now, Config: current, Silences: sils, Alerts: alerts, Muter: m})
+	in, err := ingest.New(ingest.Options{JS: js, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads, err := api.New(api.Options{JS: js, Now: now, Config: current, Silences: sils, Alerts: alerts, Muter: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,12 +103,13 @@ func newAPI(t *testing.T, js jetstream.JetStream, cfg *config.Config) *api {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	mux := http.NewServeMux()
 	in.Register(mux)
+	reads.Register(mux)
 	h := httptest.NewServer(mux)
 	t.Cleanup(h.Close)
-	return &api{url: h.URL, js: js}
+	return &replica{url: h.URL, js: js}
 }
 
-func apiSetup(t *testing.T) (*api, *config.Config) {
+func apiSetup(t *testing.T) (*replica, *config.Config) {
 	t.Helper()
 	_, js := natstest.Start(t)
 	if err := streams.Provision(t.Context(), js, streams.Options{}); err != nil {
@@ -115,7 +122,7 @@ func apiSetup(t *testing.T) (*api, *config.Config) {
 	return newAPI(t, js, cfg), cfg
 }
 
-func (a *api) do(t *testing.T, method, path, body string) (int, string) {
+func (a *replica) do(t *testing.T, method, path, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, a.url+path, strings.NewReader(body))
 	if err != nil {
@@ -131,7 +138,7 @@ func (a *api) do(t *testing.T, method, path, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func (a *api) get(t *testing.T, path string, v any) {
+func (a *replica) get(t *testing.T, path string, v any) {
 	t.Helper()
 	code, body := a.do(t, http.MethodGet, path, "")
 	if code != http.StatusOK {
@@ -143,7 +150,7 @@ func (a *api) get(t *testing.T, path string, v any) {
 }
 
 // putAlert stores an alert as the dedup stage does.
-func (a *api) putAlert(t *testing.T, al alert.Alert) string {
+func (a *replica) putAlert(t *testing.T, al alert.Alert) string {
 	t.Helper()
 	kv, err := a.js.KeyValue(t.Context(), contract.BucketAlerts)
 	if err != nil {
@@ -178,7 +185,7 @@ type apiAlert struct {
 }
 
 // waitAlerts polls GET path until it lists n alerts.
-func (a *api) waitAlerts(t *testing.T, path string, n int) []apiAlert {
+func (a *replica) waitAlerts(t *testing.T, path string, n int) []apiAlert {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -194,7 +201,7 @@ func (a *api) waitAlerts(t *testing.T, path string, n int) []apiAlert {
 	}
 }
 
-func (a *api) postSilence(t *testing.T, body string) string {
+func (a *replica) postSilence(t *testing.T, body string) string {
 	t.Helper()
 	code, resp := a.do(t, http.MethodPost, "/api/v2/silences", body)
 	if code != http.StatusOK {

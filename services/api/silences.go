@@ -1,4 +1,4 @@
-package ingest
+package api
 
 import (
 	"context"
@@ -59,7 +59,7 @@ func toAPISilence(s silence.Silence, now time.Time) gettableSilence {
 // getSilences is GET /api/v2/silences: every silence whose matchers include
 // each filter matcher, active first (next to end first), then pending (next
 // to start first), then expired (most recently ended first).
-func (in *Ingest) getSilences(w http.ResponseWriter, r *http.Request) {
+func (srv *API) getSilences(w http.ResponseWriter, r *http.Request) {
 	filter, err := parseFilter(r.URL.Query()["filter"])
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -67,12 +67,12 @@ func (in *Ingest) getSilences(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
 	defer cancel()
-	sils, err := in.opts.Silences.List(ctx)
+	sils, err := srv.opts.Silences.List(ctx)
 	if err != nil {
-		in.readFailed(w, "silences", err)
+		srv.readFailed(w, "silences", err)
 		return
 	}
-	now := in.opts.Now()
+	now := srv.opts.Now()
 	out := []gettableSilence{}
 	for _, s := range sils {
 		if s.MatchesFilter(filter) {
@@ -85,7 +85,7 @@ func (in *Ingest) getSilences(w http.ResponseWriter, r *http.Request) {
 // postSilences is POST /api/v2/silences: create a silence, or change the
 // one named by id (in place when Alertmanager's rules allow it, otherwise
 // by expiring it and creating a new one). It answers {"silenceID": id}.
-func (in *Ingest) postSilences(w http.ResponseWriter, r *http.Request) {
+func (srv *API) postSilences(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSilenceBytes))
 	if err != nil {
 		writeSwaggerError(w, http.StatusBadRequest, "reading silence body: "+err.Error())
@@ -115,7 +115,7 @@ func (in *Ingest) postSilences(w http.ResponseWriter, r *http.Request) {
 		ID: p.ID, Matchers: *p.Matchers, StartsAt: *p.StartsAt, EndsAt: *p.EndsAt,
 		CreatedBy: *p.CreatedBy, Comment: *p.Comment,
 	}
-	now := in.opts.Now()
+	now := srv.opts.Now()
 	if !sil.StartsAt.Before(sil.EndsAt) {
 		writeError(w, http.StatusBadRequest, "Failed to create silence: start time must be before end time")
 		return
@@ -124,7 +124,7 @@ func (in *Ingest) postSilences(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Failed to create silence: end time can't be in the past")
 		return
 	}
-	id, err := in.opts.Silences.Set(r.Context(), sil, actor(r, sil.CreatedBy))
+	id, err := srv.opts.Silences.Set(r.Context(), sil, actor(r, sil.CreatedBy))
 	switch {
 	case errors.Is(err, silence.ErrNotFound):
 		writeError(w, http.StatusNotFound, silence.ErrNotFound.Error())
@@ -133,12 +133,12 @@ func (in *Ingest) postSilences(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	case err != nil:
-		in.log.Error("silence not stored", "err", err)
-		w.Header().Set("Retry-After", fmt.Sprint(retryAfterSeconds))
+		srv.log.Error("silence not stored", "err", err)
+		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "silence not stored: "+err.Error())
 		return
 	}
-	in.log.Info("silence set", "id", id, "requested_id", p.ID, "by", actor(r, sil.CreatedBy))
+	srv.log.Info("silence set", "id", id, "requested_id", p.ID, "by", actor(r, sil.CreatedBy))
 	writeJSON(w, http.StatusOK, map[string]string{"silenceID": id})
 }
 
@@ -154,40 +154,40 @@ func silenceID(w http.ResponseWriter, r *http.Request) (string, bool) {
 }
 
 // getSilence is GET /api/v2/silence/{silenceID}.
-func (in *Ingest) getSilence(w http.ResponseWriter, r *http.Request) {
+func (srv *API) getSilence(w http.ResponseWriter, r *http.Request) {
 	id, ok := silenceID(w, r)
 	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
 	defer cancel()
-	s, err := in.opts.Silences.Get(ctx, id)
+	s, err := srv.opts.Silences.Get(ctx, id)
 	switch {
 	case errors.Is(err, silence.ErrNotFound):
 		w.WriteHeader(http.StatusNotFound)
 	case err != nil:
-		in.readFailed(w, "silence", err)
+		srv.readFailed(w, "silence", err)
 	default:
-		writeJSON(w, http.StatusOK, toAPISilence(s, in.opts.Now()))
+		writeJSON(w, http.StatusOK, toAPISilence(s, srv.opts.Now()))
 	}
 }
 
 // deleteSilence is DELETE /api/v2/silence/{silenceID}: the silence expires
 // now (it is kept, expired, until the retention passes).
-func (in *Ingest) deleteSilence(w http.ResponseWriter, r *http.Request) {
+func (srv *API) deleteSilence(w http.ResponseWriter, r *http.Request) {
 	id, ok := silenceID(w, r)
 	if !ok {
 		return
 	}
-	err := in.opts.Silences.Expire(r.Context(), id, actor(r, ""))
+	err := srv.opts.Silences.Expire(r.Context(), id, actor(r, ""))
 	switch {
 	case errors.Is(err, silence.ErrNotFound):
 		w.WriteHeader(http.StatusNotFound)
 	case err != nil:
-		in.log.Error("silence not expired", "id", id, "err", err)
+		srv.log.Error("silence not expired", "id", id, "err", err)
 		writeError(w, http.StatusInternalServerError, err.Error())
 	default:
-		in.log.Info("silence expired", "id", id, "by", actor(r, ""))
+		srv.log.Info("silence expired", "id", id, "by", actor(r, ""))
 		w.WriteHeader(http.StatusOK)
 	}
 }

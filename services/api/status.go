@@ -1,4 +1,4 @@
-package ingest
+package api
 
 import (
 	"encoding/json"
@@ -47,18 +47,18 @@ type (
 // secrets masked), the build, the process's start, and the cluster as NATS
 // sees it: the servers this process knows, named by the one it is
 // connected to.
-func (in *Ingest) getStatus(w http.ResponseWriter, _ *http.Request) {
+func (srv *API) getStatus(w http.ResponseWriter, _ *http.Request) {
 	var st alertmanagerStatus
-	st.Config.Original = redactedOriginal(in.opts.Config())
+	st.Config.Original = redactedOriginal(srv.opts.Config())
 	st.VersionInfo = buildVersion()
-	st.Uptime = in.started.UTC()
-	st.Cluster = natsCluster(in.opts.JS.Conn())
+	st.Uptime = srv.started.UTC()
+	st.Cluster = natsCluster(srv.opts.JS.Conn())
 	writeJSON(w, http.StatusOK, st)
 }
 
 // getReceivers is GET /api/v2/receivers: the configured receivers' names.
-func (in *Ingest) getReceivers(w http.ResponseWriter, _ *http.Request) {
-	cfg := in.opts.Config()
+func (srv *API) getReceivers(w http.ResponseWriter, _ *http.Request) {
+	cfg := srv.opts.Config()
 	out := make([]apiReceiver, 0, len(cfg.Receivers))
 	for _, r := range cfg.Receivers {
 		out = append(out, apiReceiver{Name: r.Name})
@@ -144,12 +144,12 @@ func writeSwaggerError(w http.ResponseWriter, code int, msg string) {
 
 // readFailed answers a read that could not be served: 503 while the
 // watched copies are not synced yet (or NATS is away), 500 otherwise.
-func (in *Ingest) readFailed(w http.ResponseWriter, what string, err error) {
+func (srv *API) readFailed(w http.ResponseWriter, what string, err error) {
 	if errors.Is(err, kvcache.ErrNotSynced) || errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrTimeout) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, what+" not available yet: "+err.Error())
 		return
 	}
-	in.log.Error("read failed", "what", what, "err", err)
+	srv.log.Error("read failed", "what", what, "err", err)
 	writeError(w, http.StatusInternalServerError, err.Error())
 }

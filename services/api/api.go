@@ -1,0 +1,68 @@
+// Package api is Alertmanager's HTTP API v2 for reading alerts and groups
+// and for silences (GET /api/v2/alerts, /alerts/groups, /silences, /status,
+// /receivers; POST and DELETE of silences). It answers from watched copies
+// of the KV buckets (dedup's alerts, the grouper's groups, the silences), so
+// any number of replicas give the same answers. Storing alerts (POST
+// /api/v2/alerts) is the ingest stage's: the write path.
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
+	"github.com/klaxon-alerts/klaxon/pkg/mute"
+	"github.com/klaxon-alerts/klaxon/pkg/route"
+	"github.com/klaxon-alerts/klaxon/pkg/silence"
+)
+
+// Options configures the API.
+type Options struct {
+	JS     jetstream.JetStream
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Config is the running config.
+	Config   func() *config.Config
+	Silences *silence.Silences
+	Alerts   *inhibit.Alerts
+	Muter    *mute.Muter
+}
+
+// API serves the read and silence endpoints.
+type API struct {
+	opts    Options
+	log     *slog.Logger
+	started time.Time
+	trees   route.Memo
+}
+
+// New builds the API; mount it with Register.
+func New(opts Options) (*API, error) {
+	if opts.JS == nil || opts.Config == nil || opts.Silences == nil || opts.Alerts == nil || opts.Muter == nil {
+		return nil, errors.New("api: JS, Config, Silences, Alerts and Muter are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &API{opts: opts, log: opts.Logger.With("component", "api"), started: opts.Now()}, nil
+}
+
+// Register mounts the API on mux.
+func (srv *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v2/alerts", srv.getAlerts)
+	mux.HandleFunc("GET /api/v2/alerts/groups", srv.getAlertGroups)
+	mux.HandleFunc("GET /api/v2/silences", srv.getSilences)
+	mux.HandleFunc("POST /api/v2/silences", srv.postSilences)
+	mux.HandleFunc("GET /api/v2/silence/{silenceID}", srv.getSilence)
+	mux.HandleFunc("DELETE /api/v2/silence/{silenceID}", srv.deleteSilence)
+	mux.HandleFunc("GET /api/v2/status", srv.getStatus)
+	mux.HandleFunc("GET /api/v2/receivers", srv.getReceivers)
+}
