@@ -44,7 +44,7 @@ import (
 )
 
 // Silencer answers which active silences mute a label set
-// (*silence.Silences).
+// (*silencestore.Silences).
 type Silencer interface {
 	Mutes(ctx context.Context, ls model.LabelSet, now time.Time) ([]string, error)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/silence"
+	"github.com/klaxon-alerts/klaxon/pkg/silencestore"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
 )
 
@@ -199,7 +200,7 @@ inhibit_rules:
 `)
 	current := func() *config.Config { return cfg }
 	clock := func() time.Time { return now }
-	sils, err := silence.New(silence.Options{JS: js, Now: clock})
+	sils, err := silencestore.New(silencestore.Options{JS: js, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}

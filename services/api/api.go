@@ -18,7 +18,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/route"
-	"github.com/klaxon-alerts/klaxon/pkg/silence"
+	"github.com/klaxon-alerts/klaxon/pkg/silencestore"
 )
 
 // Options configures the API.
@@ -28,7 +28,7 @@ type Options struct {
 	Now    func() time.Time
 	// Config is the running config.
 	Config   func() *config.Config
-	Silences *silence.Silences
+	Silences *silencestore.Silences
 	Alerts   *inhibit.Alerts
 	Muter    *mute.Muter
 }

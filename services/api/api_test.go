@@ -24,7 +24,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
-	"github.com/klaxon-alerts/klaxon/pkg/silence"
+	"github.com/klaxon-alerts/klaxon/pkg/silencestore"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
 	"github.com/klaxon-alerts/klaxon/services/api"
 	"github.com/klaxon-alerts/klaxon/services/ingest"
@@ -79,7 +79,7 @@ func newAPI(t *testing.T, js jetstream.JetStream, cfg *config.Config) *replica {
 	current := func() *config.Config { return cfg }
 	start := time.Now()
 	now := func() time.Time { return apiNow.Add(time.Since(start)) }
-	sils, err := silence.New(silence.Options{JS: js, Now: now})
+	sils, err := silencestore.New(silencestore.Options{JS: js, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

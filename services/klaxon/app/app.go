@@ -34,7 +34,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
-	"github.com/klaxon-alerts/klaxon/pkg/silence"
+	"github.com/klaxon-alerts/klaxon/pkg/silencestore"
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
 	"github.com/klaxon-alerts/klaxon/pkg/web"
@@ -226,7 +226,7 @@ func Run(ctx context.Context, o Options) error {
 // suppression is what silences, inhibits and time-mutes alerts, and the
 // watched copy of dedup's alerts it reads.
 type suppression struct {
-	silences *silence.Silences
+	silences *silencestore.Silences
 	alerts   *inhibit.Alerts
 	muter    *mute.Muter
 }
@@ -241,7 +241,7 @@ func (s suppression) latest(fp string) (alert.Alert, bool) {
 }
 
 func newSuppression(js jetstream.JetStream, current func() *config.Config, retention time.Duration, log *slog.Logger, reg prometheus.Registerer) (suppression, error) {
-	sils, err := silence.New(silence.Options{JS: js, Retention: retention, Logger: log, Registerer: reg})
+	sils, err := silencestore.New(silencestore.Options{JS: js, Retention: retention, Logger: log, Registerer: reg})
 	if err != nil {
 		return suppression{}, err
 	}

@@ -1,10 +1,16 @@
-package silence
+// Package silencestore keeps silences in the JetStream KV bucket
+// klaxon-silences, one key per silence, its history the audit trail, and a
+// watched copy in every process so that every replica answers the same. The
+// rules of a silence (validation, state, matching, update or replace) are
+// package silence.
+package silencestore
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/klaxon-alerts/klaxon/pkg/silence"
 	"log/slog"
 	"slices"
 	"time"
@@ -56,8 +62,8 @@ type Change struct {
 // Record is the value stored in the bucket: the silence and the change that
 // produced this revision.
 type Record struct {
-	Silence Silence `json:"silence"`
-	Change  Change  `json:"change"`
+	Silence silence.Silence `json:"silence"`
+	Change  Change          `json:"change"`
 }
 
 // Revision is one entry of a silence's history.
@@ -70,7 +76,7 @@ type Revision struct {
 
 // cached is a silence as the cache holds it: compiled, with its revision.
 type cached struct {
-	sil      Silence
+	sil      silence.Silence
 	matchers matcher.Matchers
 	revision uint64
 }
@@ -122,7 +128,7 @@ func New(opts Options) (*Silences, error) {
 	log := opts.Logger.With("component", "silences")
 	s := &Silences{opts: opts, log: log, cache: kvcache.New(opts.JS, contract.BucketSilences, decodeCached, log)}
 	if opts.Registerer != nil {
-		for _, st := range []State{StateActive, StatePending, StateExpired} {
+		for _, st := range []silence.State{silence.StateActive, silence.StatePending, silence.StateExpired} {
 			g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "klaxon_silences", Help: "Silences by state.", ConstLabels: prometheus.Labels{"state": string(st)},
 			}, func() float64 { return float64(s.count(st)) })
@@ -190,12 +196,12 @@ func (s *Silences) kv(ctx context.Context) (jetstream.KeyValue, error) {
 
 // Set creates or changes a silence, with Alertmanager's semantics, and
 // returns its id. Without an id a new silence is created. With an id the
-// silence must exist (ErrNotFound otherwise); if the change is allowed in
-// place (CanUpdate) the silence keeps its id, otherwise the old silence is
+// silence must exist (silence.ErrNotFound otherwise); if the change is allowed in
+// place (silence.CanUpdate) the silence keeps its id, otherwise the old silence is
 // expired and a new one is created with a new id, which is returned. A new
 // silence never starts in the past: its start is moved to now. by names who
 // made the change, for the history.
-func (s *Silences) Set(ctx context.Context, sil Silence, by string) (string, error) {
+func (s *Silences) Set(ctx context.Context, sil silence.Silence, by string) (string, error) {
 	now := s.now()
 	sil = normalize(sil)
 	if sil.StartsAt.IsZero() {
@@ -215,15 +221,15 @@ func (s *Silences) Set(ctx context.Context, sil Silence, by string) (string, err
 		entry, err := store.Mutate(ctx, kv, sil.ID, func(cur *Record) (*Record, error) {
 			replace = false
 			if cur == nil {
-				return nil, ErrNotFound
+				return nil, silence.ErrNotFound
 			}
-			if CanUpdate(&cur.Silence, &sil, now) {
+			if silence.CanUpdate(&cur.Silence, &sil, now) {
 				next := sil
 				next.UpdatedAt = now
 				return &Record{Silence: next, Change: Change{Action: ActionUpdate, By: by, At: now}}, nil
 			}
 			replace = true
-			expired, ok := Expired(cur.Silence, now)
+			expired, ok := silence.Expired(cur.Silence, now)
 			if !ok {
 				return nil, store.ErrNoChange
 			}
@@ -259,7 +265,7 @@ func (s *Silences) Set(ctx context.Context, sil Silence, by string) (string, err
 }
 
 // normalize puts times in UTC and drops the fields the store sets itself.
-func normalize(s Silence) Silence {
+func normalize(s silence.Silence) silence.Silence {
 	s.StartsAt, s.EndsAt = s.StartsAt.UTC(), s.EndsAt.UTC()
 	s.UpdatedAt = time.Time{}
 	s.Matchers = slices.Clone(s.Matchers)
@@ -267,7 +273,7 @@ func normalize(s Silence) Silence {
 }
 
 // Expire ends the silence now (a pending one starts and ends now).
-// Expiring an expired silence does nothing; an unknown id is ErrNotFound.
+// Expiring an expired silence does nothing; an unknown id is silence.ErrNotFound.
 func (s *Silences) Expire(ctx context.Context, id, by string) error {
 	kv, err := s.kv(ctx)
 	if err != nil {
@@ -276,9 +282,9 @@ func (s *Silences) Expire(ctx context.Context, id, by string) error {
 	now := s.now()
 	entry, err := store.Mutate(ctx, kv, id, func(cur *Record) (*Record, error) {
 		if cur == nil {
-			return nil, ErrNotFound
+			return nil, silence.ErrNotFound
 		}
-		expired, ok := Expired(cur.Silence, now)
+		expired, ok := silence.Expired(cur.Silence, now)
 		if !ok {
 			return nil, store.ErrNoChange
 		}
@@ -304,29 +310,29 @@ func (s *Silences) await(ctx context.Context, rev uint64) {
 	}
 }
 
-// Get returns the silence with id (ErrNotFound if there is none).
-func (s *Silences) Get(ctx context.Context, id string) (Silence, error) {
+// Get returns the silence with id (silence.ErrNotFound if there is none).
+func (s *Silences) Get(ctx context.Context, id string) (silence.Silence, error) {
 	if err := s.cache.Synced(ctx); err != nil {
-		return Silence{}, err
+		return silence.Silence{}, err
 	}
 	c, ok := s.cache.Get(id)
 	if !ok {
-		return Silence{}, ErrNotFound
+		return silence.Silence{}, silence.ErrNotFound
 	}
 	return c.sil, nil
 }
 
 // List returns every stored silence, in Alertmanager's API order at now.
-func (s *Silences) List(ctx context.Context) ([]Silence, error) {
+func (s *Silences) List(ctx context.Context) ([]silence.Silence, error) {
 	if err := s.cache.Synced(ctx); err != nil {
 		return nil, err
 	}
 	all, _ := s.cache.Values()
-	out := make([]Silence, 0, len(all))
+	out := make([]silence.Silence, 0, len(all))
 	for _, c := range all {
 		out = append(out, c.sil)
 	}
-	Sort(out, s.now())
+	silence.Sort(out, s.now())
 	return out, nil
 }
 
@@ -339,7 +345,7 @@ func (s *Silences) Mutes(ctx context.Context, ls model.LabelSet, now time.Time) 
 	all, _ := s.cache.Values()
 	var ids []string
 	for _, c := range all {
-		if c.sil.State(now) == StateActive && c.matchers.Matches(ls) {
+		if c.sil.State(now) == silence.StateActive && c.matchers.Matches(ls) {
 			ids = append(ids, c.sil.ID)
 		}
 	}
@@ -347,7 +353,7 @@ func (s *Silences) Mutes(ctx context.Context, ls model.LabelSet, now time.Time) 
 	return ids, nil
 }
 
-func (s *Silences) count(st State) int {
+func (s *Silences) count(st silence.State) int {
 	all, _ := s.cache.Values()
 	now := s.now()
 	n := 0
@@ -404,7 +410,7 @@ func (s *Silences) History(ctx context.Context, id string) ([]Revision, error) {
 	}
 	entries, err := kv.History(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, ErrNotFound
+		return nil, silence.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("silence %s history: %w", id, err)

@@ -1,4 +1,4 @@
-package silence_test
+package silencestore_test
 
 import (
 	"context"
@@ -14,11 +14,26 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/silence"
+	"github.com/klaxon-alerts/klaxon/pkg/silencestore"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
 )
 
 // clock is a settable clock shared by the replicas of a test.
 type clock struct{ ns atomic.Int64 }
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func eq(name, value string) silence.Matcher {
+	return silence.Matcher{Name: name, Value: value, IsEqual: true}
+}
+
+func re(name, value string) silence.Matcher {
+	return silence.Matcher{Name: name, Value: value, IsRegex: true, IsEqual: true}
+}
+
+func sil(start, end time.Duration, ms ...silence.Matcher) silence.Silence {
+	return silence.Silence{ID: "s1", Matchers: ms, StartsAt: t0.Add(start), EndsAt: t0.Add(end), CreatedBy: "me", Comment: "c"}
+}
 
 func newClock(t time.Time) *clock { c := &clock{}; c.set(t); return c }
 func (c *clock) now() time.Time   { return time.Unix(0, c.ns.Load()).UTC() }
@@ -28,9 +43,9 @@ func (c *clock) add(d time.Duration) {
 }
 
 // replica starts a Silences over js, run until the test ends.
-func replica(t *testing.T, js jetstream.JetStream, clk *clock, ids func() string) *silence.Silences {
+func replica(t *testing.T, js jetstream.JetStream, clk *clock, ids func() string) *silencestore.Silences {
 	t.Helper()
-	s, err := silence.New(silence.Options{JS: js, Now: clk.now, Retention: 24 * time.Hour, NewID: ids})
+	s, err := silencestore.New(silencestore.Options{JS: js, Now: clk.now, Retention: 24 * time.Hour, NewID: ids})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +172,7 @@ func TestSetGetUpdateReplaceExpire(t *testing.T) {
 		t.Fatalf("history of %s = %v (%+v)", id, trail, h[len(h)-1].Change)
 	}
 	h3, _ := s.History(ctx, id3)
-	if h3[0].Change.Replaces != id || h3[len(h3)-1].Change.Action != silence.ActionExpire {
+	if h3[0].Change.Replaces != id || h3[len(h3)-1].Change.Action != silencestore.ActionExpire {
 		t.Fatalf("history of %s = %+v", id3, h3)
 	}
 
