@@ -7,9 +7,9 @@
 // inhibits warning" on a shared label cannot mute every alert of the set.
 //
 // The sources are the currently firing alerts: the dedup stage's KV bucket
-// klaxon-alerts, watched into a local copy (Alerts) by every process that
-// evaluates inhibition, so every grouper replica sees the same sources. A
-// silenced source still inhibits; a resolved one does not.
+// klaxon-alerts, watched into a local copy (kvcache.Alerts) by every process
+// that evaluates inhibition, so every grouper replica sees the same sources.
+// A silenced source still inhibits; a resolved one does not.
 //
 // View is the pure evaluation (rules and a set of alerts in, the inhibiting
 // fingerprints out); Inhibitor keeps a View current for the running config
@@ -18,20 +18,15 @@ package inhibit
 
 import (
 	"context"
-	"encoding/json"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/config"
-	"github.com/klaxon-alerts/klaxon/pkg/contract"
-	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
 	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 )
 
@@ -128,25 +123,19 @@ func (v *View) InhibitedBy(ls model.LabelSet, now time.Time) []string {
 	return slices.Compact(out)
 }
 
-// Alerts is the watched copy of the KV bucket klaxon-alerts, by fingerprint.
-type Alerts = kvcache.Cache[*alert.Alert]
-
-// NewAlerts returns the watched copy of klaxon-alerts; run it with Run.
-func NewAlerts(js jetstream.JetStream, log *slog.Logger) *Alerts {
-	return kvcache.New(js, contract.BucketAlerts, func(e jetstream.KeyValueEntry) (*alert.Alert, error) {
-		var a contract.StoredAlert
-		if err := json.Unmarshal(e.Value(), &a); err != nil {
-			return nil, err
-		}
-		return &a.Alert, nil
-	}, log)
+// Source is the set of alerts that can inhibit, as a watched copy keeps it
+// (kvcache.Alerts): synced once, then current as of a revision.
+type Source interface {
+	Synced(ctx context.Context) error
+	Revision() uint64
+	Values() ([]*alert.Alert, uint64)
 }
 
 // Inhibitor evaluates the running config's inhibit rules against the
 // watched alerts. Its View is rebuilt only when the alerts or the config
 // changed.
 type Inhibitor struct {
-	alerts *Alerts
+	alerts Source
 	config func() *config.Config
 
 	mu      sync.Mutex
@@ -156,7 +145,7 @@ type Inhibitor struct {
 }
 
 // New returns an inhibitor over the watched alerts and the running config.
-func New(alerts *Alerts, cfg func() *config.Config) *Inhibitor {
+func New(alerts Source, cfg func() *config.Config) *Inhibitor {
 	return &Inhibitor{alerts: alerts, config: cfg}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
+	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
 )
@@ -149,7 +150,7 @@ func TestInhibitorFollowsTheAlertsBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := cfg(t, "  - source_matchers: [severity=critical]\n    target_matchers: [severity=warning]\n    equal: [cluster]\n")
-	alerts := inhibit.NewAlerts(js, nil)
+	alerts := kvcache.NewAlerts(js, nil)
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = alerts.Run(rctx) })

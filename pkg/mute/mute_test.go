@@ -18,6 +18,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
+	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/silence"
@@ -204,7 +205,7 @@ inhibit_rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	alerts := inhibit.NewAlerts(js, nil)
+	alerts := kvcache.NewAlerts(js, nil)
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = sils.Run(rctx) })

@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
-	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
+	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/route"
 	"github.com/klaxon-alerts/klaxon/pkg/silencestore"
@@ -29,7 +29,7 @@ type Options struct {
 	// Config is the running config.
 	Config   func() *config.Config
 	Silences *silencestore.Silences
-	Alerts   *inhibit.Alerts
+	Alerts   *kvcache.Alerts
 	Muter    *mute.Muter
 }
 

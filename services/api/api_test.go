@@ -22,6 +22,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
+	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/silencestore"
@@ -83,7 +84,7 @@ func newAPI(t *testing.T, js jetstream.JetStream, cfg *config.Config) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alerts := inhibit.NewAlerts(js, nil)
+	alerts := kvcache.NewAlerts(js, nil)
 	m, err := mute.New(mute.Options{Config: current, Silences: sils, Inhibitor: inhibit.New(alerts, current)})
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/configstore"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
+	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
 	"github.com/klaxon-alerts/klaxon/pkg/silencestore"
@@ -227,7 +228,7 @@ func Run(ctx context.Context, o Options) error {
 // watched copy of dedup's alerts it reads.
 type suppression struct {
 	silences *silencestore.Silences
-	alerts   *inhibit.Alerts
+	alerts   *kvcache.Alerts
 	muter    *mute.Muter
 }
 
@@ -245,7 +246,7 @@ func newSuppression(js jetstream.JetStream, current func() *config.Config, reten
 	if err != nil {
 		return suppression{}, err
 	}
-	alerts := inhibit.NewAlerts(js, log)
+	alerts := kvcache.NewAlerts(js, log)
 	m, err := mute.New(mute.Options{Config: current, Silences: sils, Inhibitor: inhibit.New(alerts, current), JS: js, Logger: log})
 	if err != nil {
 		return suppression{}, err
