@@ -20,22 +20,17 @@ package mute
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
-	"github.com/klaxon-alerts/klaxon/pkg/bus"
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
@@ -138,21 +133,27 @@ func TimeMutedBy(intervals timeinterval.Intervals, active, mute []string, now ti
 	return out, nil
 }
 
+// Recorder keeps the Suppressed events of a flush, one per reason that left
+// alerts out (the grouper publishes them on klaxon.suppressed.<reason>). It
+// is called again with the same events when a flush is retried.
+type Recorder interface {
+	Record(ctx context.Context, events []contract.Suppressed) error
+}
+
 // Options configures the Muter.
 type Options struct {
 	Config    func() *config.Config
 	Silences  Silencer
 	Inhibitor *inhibit.Inhibitor
-	// JS, if set, is where Suppressed events are published.
-	JS     jetstream.JetStream
-	Logger *slog.Logger
+	// Recorder, if set, keeps what each flush suppressed.
+	Recorder Recorder
+	Logger   *slog.Logger
 }
 
 // Muter is the grouper's Muter and the API's source of alert status.
 type Muter struct {
 	opts       Options
 	log        *slog.Logger
-	pub        *bus.Publisher
 	suppressed *prometheus.CounterVec
 }
 
@@ -164,11 +165,7 @@ func New(opts Options) (*Muter, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Muter{opts: opts, log: opts.Logger.With("component", "mute"), suppressed: newSuppressedCounter()}
-	if opts.JS != nil {
-		m.pub = bus.NewPublisher(opts.JS, m.log)
-	}
-	return m, nil
+	return &Muter{opts: opts, log: opts.Logger.With("component", "mute"), suppressed: newSuppressedCounter()}, nil
 }
 
 // newSuppressedCounter is klaxon_notifications_suppressed_total, which the
@@ -233,7 +230,7 @@ func (m *Muter) Mute(ctx context.Context, route contract.Route, alerts []alert.A
 	if err != nil {
 		return nil, fmt.Errorf("silences: %w", err)
 	}
-	if err := m.record(route, alerts, d, now); err != nil {
+	if err := m.record(ctx, route, alerts, d, now); err != nil {
 		return nil, err
 	}
 	return d.Muted, nil
@@ -243,7 +240,7 @@ func (m *Muter) Mute(ctx context.Context, route contract.Route, alerts []alert.A
 // the flush, and counts them. The event id is derived from the route, the
 // group, the flush time and the alerts, so a retried flush publishes the same
 // ids and JetStream drops the repeats.
-func (m *Muter) record(route contract.Route, alerts []alert.Alert, d Decision, now time.Time) error {
+func (m *Muter) record(ctx context.Context, route contract.Route, alerts []alert.Alert, d Decision, now time.Time) error {
 	byReason := map[string][]contract.SuppressedAlert{}
 	for i, a := range alerts {
 		if !d.Muted[i] {
@@ -254,22 +251,11 @@ func (m *Muter) record(route contract.Route, alerts []alert.Alert, d Decision, n
 			SilencedBy: d.SilencedBy[i], InhibitedBy: d.InhibitedBy[i],
 		})
 	}
-	reasons := make([]string, 0, len(byReason))
-	for r := range byReason {
-		reasons = append(reasons, r)
-	}
-	slices.Sort(reasons)
-	type outgoing struct {
-		subject string
-		msg     *message.Message
-	}
-	var out []outgoing
+	reasons := slices.Sorted(maps.Keys(byReason))
+	events := make([]contract.Suppressed, 0, len(reasons))
 	for _, reason := range reasons {
 		sup := byReason[reason]
 		m.log.Debug("alerts suppressed", "reason", reason, "group", route.GroupKey, "receiver", route.Receiver, "alerts", len(sup), "muted_by", d.MutedBy)
-		if m.pub == nil {
-			continue
-		}
 		ev := contract.Suppressed{
 			Version: contract.Version, Reason: reason, GroupKey: route.GroupKey, RouteID: route.ID,
 			Receiver: route.Receiver, Alerts: sup, At: now.UTC(),
@@ -277,33 +263,17 @@ func (m *Muter) record(route contract.Route, alerts []alert.Alert, d Decision, n
 		if reason == contract.ReasonTimeInterval {
 			ev.MutedBy = d.MutedBy
 		}
-		body, err := json.Marshal(ev)
-		if err != nil {
-			return fault.Final(err)
-		}
-		id := eventID(ev)
-		msg := message.NewMessage(id, body)
-		msg.Metadata.Set(bus.MetaMsgID, id)
-		out = append(out, outgoing{contract.SuppressedSubject(reason), msg})
+		events = append(events, ev)
 	}
-	for _, o := range out {
-		if err := m.pub.Publish(o.subject, o.msg); err != nil {
-			return fmt.Errorf("publish suppressed: %w", err)
+	if m.opts.Recorder != nil && len(events) > 0 {
+		if err := m.opts.Recorder.Record(ctx, events); err != nil {
+			return fmt.Errorf("record suppressed: %w", err)
 		}
 	}
 	for reason, sup := range byReason {
 		m.suppressed.WithLabelValues(reason).Add(float64(len(sup)))
 	}
 	return nil
-}
-
-func eventID(ev contract.Suppressed) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%d", ev.Reason, ev.RouteID, ev.GroupKey, ev.Receiver, ev.At.UnixNano())
-	for _, a := range ev.Alerts {
-		fmt.Fprintf(h, "\x00%s", a.Fingerprint)
-	}
-	return "sup-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // Status is why an alert is quiet, as the API reports it.

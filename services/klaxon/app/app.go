@@ -247,7 +247,7 @@ func newSuppression(js jetstream.JetStream, current func() *config.Config, reten
 		return suppression{}, err
 	}
 	alerts := kvcache.NewAlerts(js, log)
-	m, err := mute.New(mute.Options{Config: current, Silences: sils, Inhibitor: inhibit.New(alerts, current), JS: js, Logger: log})
+	m, err := mute.New(mute.Options{Config: current, Silences: sils, Inhibitor: inhibit.New(alerts, current), Recorder: grouper.NewSuppressedPublisher(js, log), Logger: log})
 	if err != nil {
 		return suppression{}, err
 	}
