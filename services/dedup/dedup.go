@@ -87,25 +87,19 @@ func (d *Dedup) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dedup: bucket %s: %w", contract.BucketAlerts, err)
 	}
-	sub := bus.NewSubscriber(d.opts.JS, bus.SubscriberConfig{
-		Stream:  contract.StreamInput,
-		Durable: func(string) string { return contract.ConsumerDedup },
-	}, d.log)
-	router, err := bus.NewRouter(d.log, d.pub, contract.StageDedup, d.opts.Registerer)
-	if err != nil {
-		return err
-	}
-	router.AddConsumerHandler(contract.StageDedup, contract.SubjectAlertsIn, sub, func(msg *message.Message) error {
-		return d.handle(msg.Context(), kv, msg)
-	})
-	expiry := bus.NewSubscriber(d.opts.JS, bus.SubscriberConfig{
-		Stream:  contract.StreamTimers,
-		Durable: func(string) string { return contract.ConsumerExpiry },
-	}, d.log)
-	router.AddConsumerHandler("dedup-expiry", contract.SubjectTickAlertPrefix+">", expiry, func(msg *message.Message) error {
-		return d.handleExpiry(msg.Context(), kv, msg)
-	})
-	return router.Run(ctx)
+	return d.opts.Run(ctx, contract.StageDedup, d.pub,
+		stage.Consumer{
+			Name: contract.StageDedup, Subject: contract.SubjectAlertsIn,
+			Subscriber: stage.Durable(contract.StreamInput, contract.ConsumerDedup),
+			Handle:     func(msg *message.Message) error { return d.handle(msg.Context(), kv, msg) },
+		},
+		stage.Consumer{
+			Name: "dedup-expiry", Subject: contract.SubjectTickAlertPrefix + ">",
+			Subscriber: stage.Durable(contract.StreamTimers, contract.ConsumerExpiry),
+			Handle: stage.Handle(func(ctx context.Context, tick contract.AlertTick) error {
+				return d.handleExpiry(ctx, kv, tick)
+			}),
+		})
 }
 
 // handle processes one input message: one alert or an array of them.
@@ -203,11 +197,7 @@ func (d *Dedup) apply(ctx context.Context, kv jetstream.KeyValue, a alert.Alert)
 // handleExpiry resolves an alert whose end time passed without a refresh,
 // re-arms the timer of an alert that was refreshed meanwhile, and removes
 // an alert resolved longer than the retention.
-func (d *Dedup) handleExpiry(ctx context.Context, kv jetstream.KeyValue, msg *message.Message) error {
-	var tick contract.AlertTick
-	if err := json.Unmarshal(msg.Payload, &tick); err != nil {
-		return fault.Final(fmt.Errorf("decode AlertTick: %w", err))
-	}
+func (d *Dedup) handleExpiry(ctx context.Context, kv jetstream.KeyValue, tick contract.AlertTick) error {
 	if err := bus.HoldUntil(ctx, tick.At, d.opts.Now()); err != nil {
 		return err
 	}

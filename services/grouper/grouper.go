@@ -88,38 +88,27 @@ func (g *Grouper) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("grouper: bucket %s: %w", contract.BucketGroups, err)
 	}
-	routed := bus.NewSubscriber(g.opts.JS, bus.SubscriberConfig{
-		Stream:  contract.StreamAlerts,
-		Durable: func(string) string { return contract.ConsumerGrouper },
-	}, g.log)
-	ticks := bus.NewSubscriber(g.opts.JS, bus.SubscriberConfig{
-		Stream:  contract.StreamTimers,
-		Durable: func(string) string { return contract.ConsumerTicks },
-	}, g.log)
-	router, err := bus.NewRouter(g.log, g.pub, contract.StageGrouper, g.opts.Registerer)
-	if err != nil {
-		return err
-	}
-	router.AddConsumerHandler("grouper-routed", contract.SubjectAlertsRouted, routed, func(msg *message.Message) error {
-		return g.handleRouted(msg.Context(), kv, msg)
-	})
-	router.AddConsumerHandler("grouper-ticks", contract.SubjectTickGroupPrefix+">", ticks, func(msg *message.Message) error {
-		return g.handleTick(msg.Context(), kv, msg)
-	})
-	return router.Run(ctx)
+	return g.opts.Run(ctx, contract.StageGrouper, g.pub,
+		stage.Consumer{
+			Name: "grouper-routed", Subject: contract.SubjectAlertsRouted,
+			Subscriber: stage.Durable(contract.StreamAlerts, contract.ConsumerGrouper),
+			Handle: stage.Handle(func(ctx context.Context, ev contract.AlertRouted) error {
+				return g.handleRouted(ctx, kv, ev)
+			}),
+		},
+		stage.Consumer{
+			Name: "grouper-ticks", Subject: contract.SubjectTickGroupPrefix + ">",
+			Subscriber: stage.Durable(contract.StreamTimers, contract.ConsumerTicks),
+			Handle: stage.Handle(func(ctx context.Context, tick contract.Tick) error {
+				return g.handleTick(ctx, kv, tick)
+			}),
+		})
 }
 
 // handleRouted adds an alert change to its group. The timer is published
 // after the state is stored, and again for a redelivered event, so a crash
 // in between leaves no group without its timer.
-func (g *Grouper) handleRouted(ctx context.Context, kv jetstream.KeyValue, msg *message.Message) error {
-	var ev contract.AlertRouted
-	if err := json.Unmarshal(msg.Payload, &ev); err != nil {
-		return fault.Final(fmt.Errorf("decode AlertRouted: %w", err))
-	}
-	if ev.Version != contract.Version {
-		return fault.Final(fmt.Errorf("AlertRouted version %d not supported", ev.Version))
-	}
+func (g *Grouper) handleRouted(ctx context.Context, kv jetstream.KeyValue, ev contract.AlertRouted) error {
 	id := GroupID(ev.Route.ID, ev.Route.GroupKey)
 	now := g.opts.Now()
 	created := false
@@ -146,11 +135,7 @@ func (g *Grouper) handleRouted(ctx context.Context, kv jetstream.KeyValue, msg *
 // handleTick flushes a group when its tick is due. Notifications are
 // published before the group is updated; their ids carry the flush sequence,
 // so a redelivered tick republishes the same ids and JetStream drops them.
-func (g *Grouper) handleTick(ctx context.Context, kv jetstream.KeyValue, msg *message.Message) error {
-	var tick contract.Tick
-	if err := json.Unmarshal(msg.Payload, &tick); err != nil {
-		return fault.Final(fmt.Errorf("decode Tick: %w", err))
-	}
+func (g *Grouper) handleTick(ctx context.Context, kv jetstream.KeyValue, tick contract.Tick) error {
 	// An early tick (scheduled ahead of its time) waits here, before the
 	// group is read, so the flush holds what arrived meanwhile.
 	if err := bus.HoldUntil(ctx, tick.At, g.opts.Now()); err != nil {

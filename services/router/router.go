@@ -56,25 +56,18 @@ func New(opts Options) (*Router, error) {
 
 // Run consumes klaxon.alerts.changed until ctx is done.
 func (r *Router) Run(ctx context.Context) error {
-	sub := bus.NewSubscriber(r.opts.JS, bus.SubscriberConfig{
-		Stream:  contract.StreamAlerts,
-		Durable: func(string) string { return contract.ConsumerRouter },
-	}, r.log)
-	router, err := bus.NewRouter(r.log, r.pub, contract.StageRouter, r.opts.Registerer)
-	if err != nil {
-		return err
-	}
-	router.AddConsumerHandler(contract.StageRouter, contract.SubjectAlertsChanged, sub, r.handle)
-	return router.Run(ctx)
+	return r.opts.Run(ctx, contract.StageRouter, r.pub, stage.Consumer{
+		Name: contract.StageRouter, Subject: contract.SubjectAlertsChanged,
+		Subscriber: stage.Durable(contract.StreamAlerts, contract.ConsumerRouter),
+		Handle:     r.handle,
+	})
 }
 
 func (r *Router) handle(msg *message.Message) error {
-	var ev contract.AlertChanged
-	if err := json.Unmarshal(msg.Payload, &ev); err != nil {
-		return fault.Final(fmt.Errorf("decode AlertChanged: %w", err))
-	}
-	if ev.Version != contract.Version {
-		return fault.Final(fmt.Errorf("AlertChanged version %d not supported", ev.Version))
+	// The message ids derive from the payload, so the raw message is kept.
+	ev, err := contract.Decode[contract.AlertChanged](msg.Payload)
+	if err != nil {
+		return err
 	}
 	tree, err := r.tree()
 	if err != nil {

@@ -1,0 +1,48 @@
+package contract
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/klaxon-alerts/klaxon/pkg/fault"
+)
+
+// Event is a versioned event type of this package.
+type Event interface {
+	EventVersion() int
+}
+
+// Decode reads one event of type T. An event that does not decode, or of a
+// version this build does not know, is a final error: redelivering it
+// cannot help, so it goes to the dead-letter subject with the reason.
+func Decode[T Event](data []byte) (T, error) {
+	var ev T
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return ev, fault.Final(fmt.Errorf("decode %T: %w", ev, err))
+	}
+	if v := ev.EventVersion(); v != Version {
+		return ev, fault.Final(fmt.Errorf("%T version %d not supported (this build reads version %d)", ev, v, Version))
+	}
+	return ev, nil
+}
+
+// EventVersion implements Event.
+func (e AlertChanged) EventVersion() int { return e.Version }
+
+// EventVersion implements Event.
+func (e AlertRouted) EventVersion() int { return e.Version }
+
+// EventVersion implements Event.
+func (e Tick) EventVersion() int { return e.Version }
+
+// EventVersion implements Event.
+func (e AlertTick) EventVersion() int { return e.Version }
+
+// EventVersion implements Event.
+func (e Notification) EventVersion() int { return e.Version }
+
+// EventVersion implements Event.
+func (e DeadLetter) EventVersion() int { return e.Version }
+
+// EventVersion implements Event.
+func (e Suppressed) EventVersion() int { return e.Version }

@@ -1,0 +1,90 @@
+package stage_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/klaxon-alerts/klaxon/pkg/bus"
+	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
+	"github.com/klaxon-alerts/klaxon/pkg/stage"
+	"github.com/klaxon-alerts/klaxon/pkg/streams"
+)
+
+// The skeleton every stage runs on: a decoded event reaches the handler; an
+// event of a version this build does not read is dead-lettered at once with
+// the reason, stamped with the stage's clock.
+func TestRunDecodesAndDeadLettersUnknownVersions(t *testing.T) {
+	_, js := natstest.Start(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	if err := streams.Provision(ctx, js, streams.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	// Ticks of one group replace each other in the stream: one subject each.
+	deps, err := stage.Deps{JS: js, Config: func() *config.Config { return &config.Config{} }, Now: func() time.Time { return clock }}.Resolve("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := bus.NewPublisher(js, nil)
+	got := make(chan contract.Tick, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- deps.Run(ctx, contract.StageGrouper, pub, stage.Consumer{
+			Name: "ticks", Subject: contract.SubjectTickGroupPrefix + ">",
+			Subscriber: stage.Durable(contract.StreamTimers, contract.ConsumerTicks),
+			Handle: stage.Handle(func(_ context.Context, tick contract.Tick) error {
+				got <- tick
+				return nil
+			}),
+		})
+	}()
+	for i, body := range []string{`{"version":99,"groupId":"future"}`, `{"version":1,"groupId":"g1"}`} {
+		if err := pub.Publish(contract.TickSubject(fmt.Sprint("g", i)), message.NewMessage(fmt.Sprint("tick-", i), []byte(body))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case tick := <-got:
+		if tick.GroupID != "g1" {
+			t.Fatalf("handler got %+v, want the version-1 tick only", tick)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("tick not handled")
+	}
+	dl := deadLetter(t, js)
+	if dl.Stage != contract.StageGrouper || !strings.Contains(dl.Reason, "version 99") || !dl.FailedAt.Equal(clock) {
+		t.Fatalf("dead letter %+v, want the grouper's, naming version 99, at the stage's clock", dl)
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v", err)
+	}
+}
+
+func deadLetter(t *testing.T, js jetstream.JetStream) contract.DeadLetter {
+	t.Helper()
+	cons, err := js.CreateOrUpdateConsumer(t.Context(), contract.StreamDLQ, jetstream.ConsumerConfig{AckPolicy: jetstream.AckNonePolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+	if err != nil {
+		t.Fatalf("no dead letter: %v", err)
+	}
+	var dl contract.DeadLetter
+	if err := json.Unmarshal(msg.Data(), &dl); err != nil {
+		t.Fatal(err)
+	}
+	return dl
+}
