@@ -31,7 +31,6 @@ func TestRunDecodesAndDeadLettersUnknownVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
-	// Ticks of one group replace each other in the stream: one subject each.
 	deps, err := stage.Deps{JS: js, Config: func() *config.Config { return &config.Config{} }, Now: func() time.Time { return clock }}.Resolve("test")
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +48,7 @@ func TestRunDecodesAndDeadLettersUnknownVersions(t *testing.T) {
 			}),
 		})
 	}()
+	// Ticks of one group replace each other in the stream: a subject each.
 	for i, body := range []string{`{"version":99,"groupId":"future"}`, `{"version":1,"groupId":"g1"}`} {
 		if err := pub.Publish(contract.TickSubject(fmt.Sprint("g", i)), message.NewMessage(fmt.Sprint("tick-", i), []byte(body))); err != nil {
 			t.Fatal(err)
