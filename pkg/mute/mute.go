@@ -3,10 +3,10 @@
 // active_time_intervals and mute_time_intervals (which mute the whole group),
 // then silences. It implements the grouper's Muter.
 //
-// Every decision is recorded: the alerts a flush left out are published as
-// a Suppressed event on klaxon.suppressed.<reason> (which silence, which
-// inhibiting alert, which time interval), and counted in
-// klaxon_notifications_suppressed_total{reason}. The same evaluation answers
+// Every decision is recorded: the alerts a flush left out are handed to a
+// Recorder as Suppressed events, one per reason (which silence, which
+// inhibiting alert, which time interval; the grouper publishes them on
+// klaxon.suppressed.<reason> and counts them). The same evaluation answers
 // the API's alert status (silencedBy, inhibitedBy, mutedBy), so the API and
 // the notifications agree on why an alert is quiet.
 //
@@ -27,7 +27,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
@@ -152,9 +151,8 @@ type Options struct {
 
 // Muter is the grouper's Muter and the API's source of alert status.
 type Muter struct {
-	opts       Options
-	log        *slog.Logger
-	suppressed *prometheus.CounterVec
+	opts Options
+	log  *slog.Logger
 }
 
 // New returns a Muter.
@@ -165,50 +163,14 @@ func New(opts Options) (*Muter, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Muter{opts: opts, log: opts.Logger.With("component", "mute"), suppressed: newSuppressedCounter()}, nil
+	return &Muter{opts: opts, log: opts.Logger.With("component", "mute")}, nil
 }
-
-// newSuppressedCounter is klaxon_notifications_suppressed_total, which the
-// notifier also counts into (its own reasons). In one process both share the
-// collector (see Register), so name, help and labels must stay the
-// notifier's.
-func newSuppressedCounter() *prometheus.CounterVec {
-	return prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "klaxon_notifications_suppressed_total",
-		Help: "Flushes not sent: already_notified (redelivery or older flush), no_change (DedupStage), resolved_not_sent.",
-	}, []string{"reason"})
-}
-
-// Register registers the suppression counter, or, when the notifier of the
-// same process registered it first, counts into the notifier's. Call it
-// after the notifier is built. A counter the registry refuses (the
-// notifier's help text changed) is logged, not fatal: suppressions are still
-// recorded as events; the end-to-end tests check the metric.
-func (m *Muter) Register(reg prometheus.Registerer) error {
-	if reg == nil {
-		return nil
-	}
-	err := reg.Register(m.suppressed)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-			m.suppressed = existing
-			return nil
-		}
-	}
-	if err != nil {
-		m.log.Error("klaxon_notifications_suppressed_total not registered; suppressions are not counted", "err", err)
-	}
-	return nil
-}
-
-// Counter is klaxon_notifications_suppressed_total as the muter counts into
-// it (after Register, possibly the notifier's collector).
-func (m *Muter) Counter() *prometheus.CounterVec { return m.suppressed }
 
 // Mute is the grouper's hook: it decides which of a flush's alerts are not
-// notified, records the decision, and returns muted[i] for each alert.
-func (m *Muter) Mute(ctx context.Context, route contract.Route, alerts []alert.Alert, now time.Time) ([]bool, error) {
+// notified, records the decision, and returns for each alert why it is
+// muted (contract.ReasonSilence, ReasonInhibition, ReasonTimeInterval) or
+// "" when it is not.
+func (m *Muter) Mute(ctx context.Context, route contract.Route, alerts []alert.Alert, now time.Time) ([]string, error) {
 	cfg := m.opts.Config()
 	mutedBy, err := TimeMutedBy(cfg.Intervals(), route.ActiveTimeIntervals, route.MuteTimeIntervals, now)
 	if err != nil {
@@ -233,13 +195,11 @@ func (m *Muter) Mute(ctx context.Context, route contract.Route, alerts []alert.A
 	if err := m.record(ctx, route, alerts, d, now); err != nil {
 		return nil, err
 	}
-	return d.Muted, nil
+	return d.Reason, nil
 }
 
-// record publishes one Suppressed event per reason that left alerts out of
-// the flush, and counts them. The event id is derived from the route, the
-// group, the flush time and the alerts, so a retried flush publishes the same
-// ids and JetStream drops the repeats.
+// record hands the Recorder one Suppressed event per reason that left
+// alerts out of the flush, in reason order.
 func (m *Muter) record(ctx context.Context, route contract.Route, alerts []alert.Alert, d Decision, now time.Time) error {
 	byReason := map[string][]contract.SuppressedAlert{}
 	for i, a := range alerts {
@@ -269,9 +229,6 @@ func (m *Muter) record(ctx context.Context, route contract.Route, alerts []alert
 		if err := m.opts.Recorder.Record(ctx, events); err != nil {
 			return fmt.Errorf("record suppressed: %w", err)
 		}
-	}
-	for reason, sup := range byReason {
-		m.suppressed.WithLabelValues(reason).Add(float64(len(sup)))
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ type Options struct {
 // Alertmanager's inhibition, silence and time-interval stages. muted[i] is
 // true when alerts[i] is to be left out.
 type Muter interface {
-	Mute(ctx context.Context, route contract.Route, alerts []alert.Alert, now time.Time) (muted []bool, err error)
+	Mute(ctx context.Context, route contract.Route, alerts []alert.Alert, now time.Time) (reasons []string, err error)
 }
 
 // Grouper is the grouper stage.
@@ -57,6 +57,8 @@ type Grouper struct {
 	pub     *bus.Publisher
 	flushes *prometheus.CounterVec
 	groups  *prometheus.CounterVec
+	// suppressed counts the alerts flushes left out, by reason.
+	suppressed *prometheus.CounterVec
 }
 
 // New builds the stage; Run starts it.
@@ -76,7 +78,10 @@ func New(opts Options) (*Grouper, error) {
 			Name: "klaxon_grouper_groups_total", Help: "Aggregation groups created and deleted (emptied after their last flush).",
 		}, []string{"event"}),
 	}
-	if err := opts.Register(g.flushes, g.groups); err != nil {
+	g.suppressed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "klaxon_grouper_alerts_suppressed_total", Help: "Alerts a flush left out, by reason (silence, inhibition, time_interval).",
+	}, []string{"reason"})
+	if err := opts.Register(g.flushes, g.groups, g.suppressed); err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -194,14 +199,16 @@ func (g *Grouper) publishFlush(ctx context.Context, grp *Group, f *Flush, now ti
 	}
 	alerts := f.Alerts
 	if g.opts.Muter != nil {
-		muted, err := g.opts.Muter.Mute(ctx, grp.Route, f.Alerts, now)
+		reasons, err := g.opts.Muter.Mute(ctx, grp.Route, f.Alerts, now)
 		if err != nil {
 			return fmt.Errorf("mute: %w", err)
 		}
 		alerts = make([]alert.Alert, 0, len(f.Alerts))
 		for i, a := range f.Alerts {
-			if !muted[i] {
+			if reasons[i] == "" {
 				alerts = append(alerts, a)
+			} else {
+				g.suppressed.WithLabelValues(reasons[i]).Inc()
 			}
 		}
 		f.Muted = len(alerts) < len(f.Alerts)

@@ -383,7 +383,7 @@ func TestSilencedAlertNotNotified(t *testing.T) {
 	if counts["Quiet"] != 0 || counts["Disk"] != 0 || counts["Night"] != 0 || counts["NodeDown"] != 1 {
 		t.Fatalf("notified %v: silenced, inhibited or muted alerts were notified", counts)
 	}
-	if n := metric(t, web, `klaxon_notifications_suppressed_total{reason="silence"}`); n < 1 {
+	if n := metric(t, web, `klaxon_grouper_alerts_suppressed_total{reason="silence"}`); n < 1 {
 		t.Fatalf("suppressed{reason=silence} = %v", n)
 	}
 

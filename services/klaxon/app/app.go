@@ -191,12 +191,6 @@ func Run(ctx context.Context, o Options) error {
 			runners = append(runners, r)
 		}
 	}
-	if sup.muter != nil {
-		// After the notifier: both count klaxon_notifications_suppressed_total.
-		if err := sup.muter.Register(reg); err != nil {
-			return err
-		}
-	}
 
 	ln, err := net.Listen("tcp", o.ListenAddress)
 	if err != nil {
