@@ -25,7 +25,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
 	"github.com/klaxon-alerts/klaxon/pkg/matcher"
-	"github.com/klaxon-alerts/klaxon/pkg/store"
+	"github.com/klaxon-alerts/klaxon/pkg/kvjson"
 )
 
 // Defaults.
@@ -218,7 +218,7 @@ func (s *Silences) Set(ctx context.Context, sil silence.Silence, by string) (str
 	replaces := ""
 	if sil.ID != "" {
 		replace := false
-		entry, err := store.Mutate(ctx, kv, sil.ID, func(cur *Record) (*Record, error) {
+		entry, err := kvjson.Mutate(ctx, kv, sil.ID, func(cur *Record) (*Record, error) {
 			replace = false
 			if cur == nil {
 				return nil, silence.ErrNotFound
@@ -231,7 +231,7 @@ func (s *Silences) Set(ctx context.Context, sil silence.Silence, by string) (str
 			replace = true
 			expired, ok := silence.Expired(cur.Silence, now)
 			if !ok {
-				return nil, store.ErrNoChange
+				return nil, kvjson.ErrNoChange
 			}
 			return &Record{Silence: expired, Change: Change{Action: ActionExpire, By: by, At: now, ReplacedBy: newID}}, nil
 		})
@@ -280,13 +280,13 @@ func (s *Silences) Expire(ctx context.Context, id, by string) error {
 		return err
 	}
 	now := s.now()
-	entry, err := store.Mutate(ctx, kv, id, func(cur *Record) (*Record, error) {
+	entry, err := kvjson.Mutate(ctx, kv, id, func(cur *Record) (*Record, error) {
 		if cur == nil {
 			return nil, silence.ErrNotFound
 		}
 		expired, ok := silence.Expired(cur.Silence, now)
 		if !ok {
-			return nil, store.ErrNoChange
+			return nil, kvjson.ErrNoChange
 		}
 		return &Record{Silence: expired, Change: Change{Action: ActionExpire, By: by, At: now}}, nil
 	})

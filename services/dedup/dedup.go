@@ -28,7 +28,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
-	"github.com/klaxon-alerts/klaxon/pkg/store"
+	"github.com/klaxon-alerts/klaxon/pkg/kvjson"
 )
 
 // Options configures the dedup stage.
@@ -219,7 +219,7 @@ func (d *Dedup) handleExpiry(ctx context.Context, kv jetstream.KeyValue, tick co
 func (d *Dedup) mutate(ctx context.Context, kv jetstream.KeyValue, fp string,
 	step func(cur *alert.Stored, now time.Time) (alert.Stored, alert.Change)) error {
 	var change alert.Change
-	entry, err := store.Mutate(ctx, kv, fp, func(cur *record) (*record, error) {
+	entry, err := kvjson.Mutate(ctx, kv, fp, func(cur *record) (*record, error) {
 		var prev *alert.Stored
 		if cur != nil {
 			if err := d.publish(cur.Outbox); err != nil {
@@ -232,7 +232,7 @@ func (d *Dedup) mutate(ctx context.Context, kv jetstream.KeyValue, fp string,
 		change = ch
 		switch {
 		case prev == nil && next.Labels == nil:
-			return nil, store.ErrNoChange
+			return nil, kvjson.ErrNoChange
 		case next.Labels == nil:
 			return nil, nil // forgotten: delete
 		}

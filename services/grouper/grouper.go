@@ -29,7 +29,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
-	"github.com/klaxon-alerts/klaxon/pkg/store"
+	"github.com/klaxon-alerts/klaxon/pkg/kvjson"
 )
 
 // Options configures the grouper stage.
@@ -117,14 +117,14 @@ func (g *Grouper) handleRouted(ctx context.Context, kv jetstream.KeyValue, ev co
 	id := GroupID(ev.Route.ID, ev.Route.GroupKey)
 	now := g.opts.Now()
 	created := false
-	entry, err := store.Mutate(ctx, kv, id, func(cur *Group) (*Group, error) {
+	entry, err := kvjson.Mutate(ctx, kv, id, func(cur *Group) (*Group, error) {
 		grp := cur
 		created = cur == nil
 		if grp == nil {
 			grp = NewGroup(ev.Route, now)
 		}
 		if !grp.Add(ev.Fingerprint, ev.Alert, ev.Route, now) && cur != nil {
-			return nil, store.ErrNoChange
+			return nil, kvjson.ErrNoChange
 		}
 		return grp, nil
 	})
@@ -146,7 +146,7 @@ func (g *Grouper) handleTick(ctx context.Context, kv jetstream.KeyValue, tick co
 	if err := bus.HoldUntil(ctx, tick.At, g.opts.Now()); err != nil {
 		return err
 	}
-	cur, err := store.Get[Group](ctx, kv, tick.GroupID)
+	cur, err := kvjson.Get[Group](ctx, kv, tick.GroupID)
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (g *Grouper) handleTick(ctx context.Context, kv jetstream.KeyValue, tick co
 	if err := g.publishFlush(ctx, grp, &flush, now); err != nil {
 		return err
 	}
-	entry, err := store.Mutate(ctx, kv, tick.GroupID, func(cur *Group) (*Group, error) {
+	entry, err := kvjson.Mutate(ctx, kv, tick.GroupID, func(cur *Group) (*Group, error) {
 		if cur == nil {
 			return nil, nil
 		}

@@ -1,4 +1,4 @@
-package store_test
+package kvjson_test
 
 import (
 	"sync"
@@ -7,7 +7,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
-	"github.com/klaxon-alerts/klaxon/pkg/store"
+	"github.com/klaxon-alerts/klaxon/pkg/kvjson"
 )
 
 type counter struct{ N int }
@@ -32,7 +32,7 @@ func TestMutateNoLostUpdate(t *testing.T) {
 	for range writers {
 		wg.Go(func() {
 			for range each {
-				_, err := store.Mutate(ctx, kv, "k", func(c *counter) (*counter, error) {
+				_, err := kvjson.Mutate(ctx, kv, "k", func(c *counter) (*counter, error) {
 					if c == nil {
 						return &counter{N: 1}, nil
 					}
@@ -49,7 +49,7 @@ func TestMutateNoLostUpdate(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	got, err := store.Get[counter](ctx, kv, "k")
+	got, err := kvjson.Get[counter](ctx, kv, "k")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,19 +64,19 @@ func TestMutateDeleteAndRecreate(t *testing.T) {
 	set := func(n int) func(*counter) (*counter, error) {
 		return func(*counter) (*counter, error) { return &counter{N: n}, nil }
 	}
-	if _, err := store.Mutate(ctx, kv, "k", set(1)); err != nil {
+	if _, err := kvjson.Mutate(ctx, kv, "k", set(1)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Mutate(ctx, kv, "k", func(*counter) (*counter, error) { return nil, nil }); err != nil {
+	if _, err := kvjson.Mutate(ctx, kv, "k", func(*counter) (*counter, error) { return nil, nil }); err != nil {
 		t.Fatal(err)
 	}
-	if e, _ := store.Get[counter](ctx, kv, "k"); e.Value != nil {
+	if e, _ := kvjson.Get[counter](ctx, kv, "k"); e.Value != nil {
 		t.Fatalf("deleted key still reads %+v", e.Value)
 	}
-	if _, err := store.Mutate(ctx, kv, "k", set(2)); err != nil {
+	if _, err := kvjson.Mutate(ctx, kv, "k", set(2)); err != nil {
 		t.Fatalf("recreate after delete: %v", err)
 	}
-	if e, _ := store.Get[counter](ctx, kv, "k"); e.Value == nil || e.Value.N != 2 {
+	if e, _ := kvjson.Get[counter](ctx, kv, "k"); e.Value == nil || e.Value.N != 2 {
 		t.Fatalf("got %+v, want 2", e.Value)
 	}
 }
@@ -93,15 +93,15 @@ func TestMutateInPlaceAndNoChange(t *testing.T) {
 		return c, nil
 	}
 	for range 2 {
-		if _, err := store.Mutate(ctx, kv, "k", inc); err != nil {
+		if _, err := kvjson.Mutate(ctx, kv, "k", inc); err != nil {
 			t.Fatal(err)
 		}
 	}
-	e, err := store.Mutate(ctx, kv, "k", func(*counter) (*counter, error) { return nil, store.ErrNoChange })
+	e, err := kvjson.Mutate(ctx, kv, "k", func(*counter) (*counter, error) { return nil, kvjson.ErrNoChange })
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := store.Get[counter](ctx, kv, "k")
+	got, _ := kvjson.Get[counter](ctx, kv, "k")
 	if got.Value.N != 2 || got.Revision != e.Revision {
 		t.Fatalf("got %+v rev %d, want N=2 unchanged at rev %d", got.Value, got.Revision, e.Revision)
 	}

@@ -1,8 +1,8 @@
-// Package store keeps JSON state in a JetStream KV bucket with
+// Package kvjson keeps JSON state in a JetStream KV bucket with
 // compare-and-set: every change reads the entry, computes the next value and
 // writes it only if nobody wrote in between, retrying on conflict. This is how
 // replicas of a stage share state without a lost update.
-package store
+package kvjson
 
 import (
 	"context"
