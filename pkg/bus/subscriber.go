@@ -65,6 +65,12 @@ type SubscriberConfig struct {
 	DrainTimeout time.Duration
 }
 
+// WithConcurrency returns c with Concurrency n.
+func (c SubscriberConfig) WithConcurrency(n int) SubscriberConfig {
+	c.Concurrency = n
+	return c
+}
+
 func (c SubscriberConfig) withDefaults() SubscriberConfig {
 	if c.Durable == nil {
 		c.Durable = Name

@@ -27,8 +27,8 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/bus"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
-	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/kvjson"
+	"github.com/klaxon-alerts/klaxon/pkg/stage"
 )
 
 // Options configures the dedup stage.
@@ -38,6 +38,15 @@ type Options struct {
 	// it is removed (Alertmanager's alert GC); default DefaultRetention.
 	Retention time.Duration
 }
+
+// publishedIDs bounds the outbox ids remembered as published: more than the
+// alerts refreshed between two changes of one alert under any load seen.
+const publishedIDs = 1 << 16
+
+// inputConcurrency is how many input messages dedup works on at once: each
+// waits on KV round trips, so many in flight keep the NATS server busy
+// (8 gave a third of the throughput at 2,000 alerts/s).
+const inputConcurrency = 64
 
 // DefaultRetention keeps resolved alerts as long as Alertmanager's default
 // garbage-collection interval may.
@@ -49,6 +58,9 @@ type Dedup struct {
 	log     *slog.Logger
 	pub     *bus.Publisher
 	metrics metrics
+	// published skips outbox messages already published (a round trip
+	// each, on every later mutation of the alert, before).
+	published *published
 }
 
 type metrics struct {
@@ -78,7 +90,7 @@ func New(opts Options) (*Dedup, error) {
 	if err := opts.Register(m.changes, m.invalid); err != nil {
 		return nil, err
 	}
-	return &Dedup{opts: opts, log: log, pub: bus.NewPublisher(opts.JS, log), metrics: m}, nil
+	return &Dedup{opts: opts, log: log, pub: bus.NewPublisher(opts.JS, log), metrics: m, published: newPublished(publishedIDs)}, nil
 }
 
 // Run consumes klaxon.alerts.in until ctx is done.
@@ -90,7 +102,7 @@ func (d *Dedup) Run(ctx context.Context) error {
 	return d.opts.Run(ctx, contract.StageDedup, d.pub,
 		stage.Consumer{
 			Name: contract.StageDedup, Subject: contract.SubjectAlertsIn,
-			Subscriber: stage.Durable(contract.StreamInput, contract.ConsumerDedup),
+			Subscriber: stage.Durable(contract.StreamInput, contract.ConsumerDedup).WithConcurrency(inputConcurrency),
 			Handle:     func(msg *message.Message) error { return d.handle(msg.Context(), kv, msg) },
 		},
 		stage.Consumer{
@@ -272,9 +284,13 @@ func (d *Dedup) mutate(ctx context.Context, kv jetstream.KeyValue, fp string,
 
 func (d *Dedup) publish(outbox []outbound) error {
 	for _, o := range outbox {
+		if d.published.has(o.ID) {
+			continue
+		}
 		if err := d.pub.Publish(o.Subject, o.message()); err != nil {
 			return fmt.Errorf("publish %s: %w", o.Subject, err)
 		}
+		d.published.add(o.ID)
 	}
 	return nil
 }

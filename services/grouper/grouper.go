@@ -28,9 +28,15 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
-	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/kvjson"
+	"github.com/klaxon-alerts/klaxon/pkg/stage"
 )
+
+// routedConcurrency is how many routed alerts the grouper works on at once.
+// More keep the NATS server busy while each waits on its group's KV round
+// trips; alerts of one group then conflict on its compare-and-set and
+// retry, so it stays moderate.
+const routedConcurrency = 16
 
 // Options configures the grouper stage.
 type Options struct {
@@ -96,7 +102,7 @@ func (g *Grouper) Run(ctx context.Context) error {
 	return g.opts.Run(ctx, contract.StageGrouper, g.pub,
 		stage.Consumer{
 			Name: "grouper-routed", Subject: contract.SubjectAlertsRouted,
-			Subscriber: stage.Durable(contract.StreamAlerts, contract.ConsumerGrouper),
+			Subscriber: stage.Durable(contract.StreamAlerts, contract.ConsumerGrouper).WithConcurrency(routedConcurrency),
 			Handle: stage.Handle(func(ctx context.Context, ev contract.AlertRouted) error {
 				return g.handleRouted(ctx, kv, ev)
 			}),

@@ -58,7 +58,7 @@ func New(opts Options) (*Router, error) {
 func (r *Router) Run(ctx context.Context) error {
 	return r.opts.Run(ctx, contract.StageRouter, r.pub, stage.Consumer{
 		Name: contract.StageRouter, Subject: contract.SubjectAlertsChanged,
-		Subscriber: stage.Durable(contract.StreamAlerts, contract.ConsumerRouter),
+		Subscriber: stage.Durable(contract.StreamAlerts, contract.ConsumerRouter).WithConcurrency(64), // stateless: only publish round trips
 		Handle:     r.handle,
 	})
 }
