@@ -3,10 +3,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/textproto"
 	"slices"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
 )
 
 // Receiver is a named set of notification integrations.
@@ -54,9 +57,67 @@ func (r *Receiver) validate() error {
 
 func (r *Receiver) setPosition(p position) { r.pos = p }
 
-// Integrations counts the receiver's integrations.
-func (r *Receiver) Integrations() int {
-	return len(r.WebhookConfigs) + len(r.SlackConfigs) + len(r.EmailConfigs)
+// Integration is one configured integration of a receiver.
+type Integration struct {
+	// Type is the integration's name, a contract.Integration* constant; its
+	// configurations are under the receiver's key Type+"_configs".
+	Type string
+	// Index is the configuration's index among the receiver's
+	// configurations of Type.
+	Index  int
+	Config IntegrationConfig
+}
+
+// IntegrationConfig is what every integration's configuration tells about
+// itself.
+type IntegrationConfig interface {
+	// SendsResolved reports send_resolved: whether a notification whose
+	// alerts are all resolved is sent.
+	SendsResolved() bool
+	// TemplatedFields lists the fields rendered with the templates, paths
+	// relative to the configuration; empty ones may be left out.
+	TemplatedFields() []TemplateField
+}
+
+// TemplateField is one templated field of an integration's configuration.
+type TemplateField struct {
+	// Path names the field relative to its configuration ("title",
+	// "fields[1].value").
+	Path string
+	// Src is the field's template.
+	Src string
+	// HTML is set for a field rendered with html/template (e-mail html).
+	HTML bool
+}
+
+// Integrations lists the receiver's integrations in a stable order: by type
+// in the order below, then by index. It is the one list of integration
+// types a receiver can hold: the grouper notifies each, the notifier builds
+// each from its configuration.
+func (r *Receiver) Integrations() []Integration {
+	var out []Integration
+	out = appendIntegrations(out, contract.IntegrationWebhook, r.WebhookConfigs)
+	out = appendIntegrations(out, contract.IntegrationSlack, r.SlackConfigs)
+	out = appendIntegrations(out, contract.IntegrationEmail, r.EmailConfigs)
+	return out
+}
+
+// Integration returns the receiver's configuration of integration typ at
+// index, or nil.
+func (r *Receiver) Integration(typ string, index int) IntegrationConfig {
+	for _, in := range r.Integrations() {
+		if in.Type == typ && in.Index == index {
+			return in.Config
+		}
+	}
+	return nil
+}
+
+func appendIntegrations[C IntegrationConfig](out []Integration, typ string, cfgs []C) []Integration {
+	for i, c := range cfgs {
+		out = append(out, Integration{Type: typ, Index: i, Config: c})
+	}
+	return out
 }
 
 // WebhookConfig is a generic webhook (Alertmanager's payload version 4).
@@ -74,6 +135,12 @@ type WebhookConfig struct {
 }
 
 func (c *WebhookConfig) setDefaults() { *c = WebhookConfig{SendResolved: true} }
+
+// SendsResolved reports send_resolved.
+func (c *WebhookConfig) SendsResolved() bool { return c.SendResolved }
+
+// TemplatedFields is empty: a webhook's payload is not templated.
+func (c *WebhookConfig) TemplatedFields() []TemplateField { return nil }
 
 func (c *WebhookConfig) validate() error {
 	if c.URL == nil && c.URLFile == "" {
@@ -140,6 +207,47 @@ func (c *SlackConfig) setDefaults() {
 		CallbackID: `{{ template "slack.default.callbackid" . }}`,
 		Footer:     `{{ template "slack.default.footer" . }}`,
 	}
+}
+
+// SendsResolved reports send_resolved.
+func (c *SlackConfig) SendsResolved() bool { return c.SendResolved }
+
+// TemplatedFields lists the templated fields.
+func (c *SlackConfig) TemplatedFields() []TemplateField {
+	fs := []TemplateField{
+		{Path: "channel", Src: c.Channel},
+		{Path: "username", Src: c.Username},
+		{Path: "color", Src: c.Color},
+		{Path: "title", Src: c.Title},
+		{Path: "title_link", Src: c.TitleLink},
+		{Path: "pretext", Src: c.Pretext},
+		{Path: "text", Src: c.Text},
+		{Path: "message_text", Src: c.MessageText},
+		{Path: "footer", Src: c.Footer},
+		{Path: "fallback", Src: c.Fallback},
+		{Path: "callback_id", Src: c.CallbackID},
+		{Path: "icon_emoji", Src: c.IconEmoji},
+		{Path: "icon_url", Src: c.IconURL},
+		{Path: "image_url", Src: c.ImageURL},
+		{Path: "thumb_url", Src: c.ThumbURL},
+	}
+	for i, f := range c.Fields {
+		p := fmt.Sprintf("fields[%d].", i)
+		fs = append(fs, TemplateField{Path: p + "title", Src: f.Title}, TemplateField{Path: p + "value", Src: f.Value})
+	}
+	for i, a := range c.Actions {
+		p := fmt.Sprintf("actions[%d].", i)
+		fs = append(fs,
+			TemplateField{Path: p + "type", Src: a.Type}, TemplateField{Path: p + "text", Src: a.Text},
+			TemplateField{Path: p + "url", Src: a.URL}, TemplateField{Path: p + "style", Src: a.Style},
+			TemplateField{Path: p + "name", Src: a.Name}, TemplateField{Path: p + "value", Src: a.Value})
+		if cf := a.ConfirmField; cf != nil {
+			fs = append(fs,
+				TemplateField{Path: p + "confirm.title", Src: cf.Title}, TemplateField{Path: p + "confirm.text", Src: cf.Text},
+				TemplateField{Path: p + "confirm.ok_text", Src: cf.OkText}, TemplateField{Path: p + "confirm.dismiss_text", Src: cf.DismissText})
+		}
+	}
+	return fs
 }
 
 func (c *SlackConfig) validate() error {
@@ -238,6 +346,23 @@ type EmailConfig struct {
 
 func (c *EmailConfig) setDefaults() {
 	*c = EmailConfig{HTML: `{{ template "email.default.html" . }}`}
+}
+
+// SendsResolved reports send_resolved.
+func (c *EmailConfig) SendsResolved() bool { return c.SendResolved }
+
+// TemplatedFields lists the templated fields; headers in name order.
+func (c *EmailConfig) TemplatedFields() []TemplateField {
+	fs := []TemplateField{
+		{Path: "to", Src: c.To},
+		{Path: "from", Src: c.From},
+		{Path: "text", Src: c.Text},
+		{Path: "html", Src: c.HTML, HTML: true},
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Headers)) {
+		fs = append(fs, TemplateField{Path: "headers." + k, Src: c.Headers[k]})
+	}
+	return fs
 }
 
 func (c *EmailConfig) validate() error {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,6 +123,37 @@ func TestHTTPConformance(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestEveryIntegrationIsBuilt builds every integration a receiver can hold
+// and wants a builder for each, and no builder for a type no receiver can
+// hold: config.Receiver.Integrations and the builders table agree.
+func TestEveryIntegrationIsBuilt(t *testing.T) {
+	yml := "global: {smtp_smarthost: 'localhost:25', smtp_from: klaxon@example.org}\nroute: {receiver: r}\nreceivers:\n  - name: r\n"
+	for _, typ := range slices.Sorted(maps.Keys(httpIntegrations)) {
+		yml += "    " + fmt.Sprintf(httpIntegrations[typ], "http://127.0.0.1:9/hook") + "\n"
+	}
+	yml += "    email_configs: [{to: ops@example.org}]\n"
+	cfg, err := config.Parse([]byte(yml), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := template.FromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, in := range cfg.Receiver("r").Integrations() {
+		seen[in.Type] = true
+		if _, err := newIntegration(cfg.Receiver("r"), contract.Integration{Receiver: "r", Type: in.Type, Index: in.Index}, tmpl, slog.New(slog.DiscardHandler)); err != nil {
+			t.Errorf("%s: %v", in.Type, err)
+		}
+	}
+	for typ := range builders {
+		if !seen[typ] {
+			t.Errorf("builder %q: no receiver configuration of that type (missing from Receiver.Integrations or from this test)", typ)
 		}
 	}
 }
