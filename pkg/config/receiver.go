@@ -18,6 +18,8 @@ type Receiver struct {
 	WebhookConfigs []*WebhookConfig `yaml:"webhook_configs,omitempty" json:"webhook_configs,omitempty"`
 	SlackConfigs   []*SlackConfig   `yaml:"slack_configs,omitempty" json:"slack_configs,omitempty"`
 	EmailConfigs   []*EmailConfig   `yaml:"email_configs,omitempty" json:"email_configs,omitempty"`
+
+	PagerdutyConfigs []*PagerdutyConfig `yaml:"pagerduty_configs,omitempty" json:"pagerduty_configs,omitempty"`
 	// SendResolvedSilenced is Klaxon's opt-in (Alertmanager has none: its
 	// issue 226) to still notify this receiver of an alert's resolution while
 	// a silence mutes the alert; firing alerts stay silenced. Alertmanager
@@ -32,7 +34,7 @@ type Receiver struct {
 // rejected with "integration X is not supported yet".
 var UnsupportedIntegrations = []string{
 	"discord_configs", "incidentio_configs", "jira_configs", "mattermost_configs",
-	"msteams_configs", "msteamsv2_configs", "opsgenie_configs", "pagerduty_configs",
+	"msteams_configs", "msteamsv2_configs", "opsgenie_configs",
 	"pushover_configs", "rocketchat_configs", "sns_configs", "telegram_configs",
 	"victorops_configs", "webex_configs", "wechat_configs",
 }
@@ -99,6 +101,7 @@ func (r *Receiver) Integrations() []Integration {
 	out = appendIntegrations(out, contract.IntegrationWebhook, r.WebhookConfigs)
 	out = appendIntegrations(out, contract.IntegrationSlack, r.SlackConfigs)
 	out = appendIntegrations(out, contract.IntegrationEmail, r.EmailConfigs)
+	out = appendIntegrations(out, contract.IntegrationPagerDuty, r.PagerdutyConfigs)
 	return out
 }
 

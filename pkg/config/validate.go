@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"reflect"
@@ -146,6 +147,13 @@ func (v *validation) fallbacks(g *GlobalConfig, r *Receiver, path string) {
 	for i, s := range r.SlackConfigs {
 		p := fmt.Sprintf("%s.slack_configs[%d]", path, i)
 		v.slackFallbacks(g, s, r.pos.at("slack_configs"), p)
+	}
+	for _, c := range r.PagerdutyConfigs {
+		c.HTTPConfig = cmp.Or(c.HTTPConfig, g.HTTPConfig)
+		c.URL = cmp.Or(c.URL, g.PagerdutyURL)
+		if c.URL == nil {
+			v.at(r.pos.at("pagerduty_configs"), path+".pagerduty_configs", errors.New("no global PagerDuty URL set"))
+		}
 	}
 	for i, e := range r.EmailConfigs {
 		p := fmt.Sprintf("%s.email_configs[%d]", path, i)

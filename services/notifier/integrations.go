@@ -11,6 +11,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/services/notifier/email"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
+	"github.com/klaxon-alerts/klaxon/services/notifier/pagerduty"
 	"github.com/klaxon-alerts/klaxon/services/notifier/slack"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
 	"github.com/klaxon-alerts/klaxon/services/notifier/webhook"
@@ -61,8 +62,9 @@ var builders = map[string]builder{
 	contract.IntegrationWebhook: {build: adapt(func(c *config.WebhookConfig, _ *template.Template, l *slog.Logger) (*webhook.Notifier, error) {
 		return webhook.New(c, l)
 	})},
-	contract.IntegrationSlack: {build: adapt(slack.New), templated: true},
-	contract.IntegrationEmail: {build: adapt(email.New), templated: true},
+	contract.IntegrationSlack:     {build: adapt(slack.New), templated: true},
+	contract.IntegrationEmail:     {build: adapt(email.New), templated: true},
+	contract.IntegrationPagerDuty: {build: adapt(pagerduty.New), templated: true},
 }
 
 // adapt turns an integration package's New into a builder's build.
