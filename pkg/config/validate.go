@@ -148,12 +148,15 @@ func (v *validation) fallbacks(g *GlobalConfig, r *Receiver, path string) {
 		p := fmt.Sprintf("%s.slack_configs[%d]", path, i)
 		v.slackFallbacks(g, s, r.pos.at("slack_configs"), p)
 	}
-	for _, c := range r.PagerdutyConfigs {
+	for i, c := range r.PagerdutyConfigs {
 		c.HTTPConfig = cmp.Or(c.HTTPConfig, g.HTTPConfig)
 		c.URL = cmp.Or(c.URL, g.PagerdutyURL)
 		if c.URL == nil {
-			v.at(r.pos.at("pagerduty_configs"), path+".pagerduty_configs", errors.New("no global PagerDuty URL set"))
+			v.at(r.pos.at("pagerduty_configs"), fmt.Sprintf("%s.pagerduty_configs[%d]", path, i), errors.New("no global PagerDuty URL set"))
 		}
+	}
+	for i, c := range r.OpsGenieConfigs {
+		v.opsGenieFallbacks(g, c, r.pos.at("opsgenie_configs"), fmt.Sprintf("%s.opsgenie_configs[%d]", path, i))
 	}
 	for i, e := range r.EmailConfigs {
 		p := fmt.Sprintf("%s.email_configs[%d]", path, i)

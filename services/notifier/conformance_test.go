@@ -32,6 +32,7 @@ var httpIntegrations = map[string]string{
 	// The URL is not a secret for most vendors: the check that it does not
 	// leak is stricter than needed, and holds.
 	"pagerduty": "pagerduty_configs: [{url: %q, routing_key: r0ut1ng}]",
+	"opsgenie":  "opsgenie_configs: [{api_url: %q, api_key: k3y}]",
 }
 
 // TestHTTPConformance runs the same checks against every HTTP integration,

@@ -11,6 +11,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/services/notifier/email"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
+	"github.com/klaxon-alerts/klaxon/services/notifier/opsgenie"
 	"github.com/klaxon-alerts/klaxon/services/notifier/pagerduty"
 	"github.com/klaxon-alerts/klaxon/services/notifier/slack"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
@@ -65,6 +66,7 @@ var builders = map[string]builder{
 	contract.IntegrationSlack:     {build: adapt(slack.New), templated: true},
 	contract.IntegrationEmail:     {build: adapt(email.New), templated: true},
 	contract.IntegrationPagerDuty: {build: adapt(pagerduty.New), templated: true},
+	contract.IntegrationOpsGenie:  {build: adapt(opsgenie.New), templated: true},
 }
 
 // adapt turns an integration package's New into a builder's build.

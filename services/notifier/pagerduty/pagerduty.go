@@ -20,8 +20,6 @@ package pagerduty
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -141,13 +139,6 @@ type link struct {
 	Text string `json:"text"`
 }
 
-// DedupKey is the dedup key of a group's events: the SHA-256 of its group
-// key, in hex.
-func DedupKey(groupKey string) string {
-	sum := sha256.Sum256([]byte(groupKey))
-	return hex.EncodeToString(sum[:])
-}
-
 // Notify delivers the notification. It reports whether a failure is worth
 // retrying; the error never holds a key.
 func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (bool, error) {
@@ -196,7 +187,7 @@ func (n *Notifier) event(nt *notification.Notification) (*event, secret.Set, err
 	key := r.Text("key", rawKey)
 	keys := secret.Of(rawKey, key)
 
-	ev := &event{DedupKey: DedupKey(nt.GroupKey)}
+	ev := &event{DedupKey: nt.KeyHash()}
 	if c.V1() {
 		description, cut := delivery.TruncateRunes(r.Text("description", c.Description), maxTextRunes)
 		if cut {

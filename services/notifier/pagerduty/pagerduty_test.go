@@ -2,8 +2,6 @@ package pagerduty
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -31,14 +29,6 @@ func newNotifier(t *testing.T, receiverYAML string) (*Notifier, *logtest.Buffer)
 		t.Fatal(err)
 	}
 	return n, logs
-}
-
-// Alertmanager's dedup key of a group: the SHA-256 of its key, in hex.
-func TestDedupKeyIsTheGroupKeyHash(t *testing.T) {
-	sum := sha256.Sum256([]byte(nt.GroupKey))
-	if got, want := DedupKey(nt.GroupKey), hex.EncodeToString(sum[:]); got != want || len(got) != 64 {
-		t.Fatalf("DedupKey = %q, want %q", got, want)
-	}
 }
 
 // A firing group triggers, a resolved one resolves, both under the group's
@@ -74,7 +64,7 @@ func TestEventsV2(t *testing.T) {
 				t.Errorf("request %s %s (%s)", req.Method, req.Path, req.Header.Get("Content-Type"))
 			}
 			body := req.JSON(t)
-			if body["event_action"] != tc.action || body["dedup_key"] != DedupKey(nt.GroupKey) || body["routing_key"] != routingKey {
+			if body["event_action"] != tc.action || body["dedup_key"] != nt.Notification().KeyHash() || body["routing_key"] != routingKey {
 				t.Errorf("event_action %v, dedup_key %v, routing_key %v", body["event_action"], body["dedup_key"], body["routing_key"])
 			}
 			details := body["payload"].(map[string]any)["custom_details"].(map[string]any)
@@ -109,7 +99,7 @@ func TestEventsV1FromKeyFile(t *testing.T) {
 	nt.Golden(t, "v1-trigger.json", reqs[0].Body)
 	nt.Golden(t, "v1-resolve.json", reqs[1].Body)
 	resolve := reqs[1].JSON(t)
-	if resolve["event_type"] != "resolve" || resolve["client"] != nil || resolve["service_key"] != routingKey || resolve["incident_key"] != DedupKey(nt.GroupKey) {
+	if resolve["event_type"] != "resolve" || resolve["client"] != nil || resolve["service_key"] != routingKey || resolve["incident_key"] != nt.Notification().KeyHash() {
 		t.Errorf("v1 resolve event: %v", resolve)
 	}
 }

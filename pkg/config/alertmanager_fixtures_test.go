@@ -1,0 +1,88 @@
+package config_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/klaxon-alerts/klaxon/pkg/config"
+)
+
+// amFixtures are Alertmanager's configuration fixtures for the
+// integrations (its config/testdata, rewritten) and more cases of its
+// validation rules, under testdata/alertmanager/. Each loads, or fails with
+// Alertmanager's error text (err). amtool is false for a fixture naming an
+// integration that the amtool of the test machine (0.25) predates; the
+// expectation then is Alertmanager 0.34's, from its source.
+var amFixtures = []struct {
+	file   string
+	err    string // "" when the file is valid
+	amtool bool
+}{
+	{"pagerduty-valid.yml", "", true},
+	{"pagerduty-structured-details-and-timeout.yml", "", false},
+	{"pagerduty-no-key.yml", "missing service or routing key in PagerDuty config", true},
+	{"pagerduty-service-key-and-file.yml", "at most one of service_key & service_key_file must be configured", true},
+	{"opsgenie-global-api-key.yml", "", true},
+	{"opsgenie-global-api-key-file.yml", "", true},
+	{"opsgenie-global-api-key-and-file.yml", "at most one of opsgenie_api_key & opsgenie_api_key_file must be configured", true},
+	{"opsgenie-no-api-key.yml", "no global OpsGenie API Key set either inline or in a file", true},
+	{"opsgenie-old-teams-field.yml", `unknown field "teams"`, true},
+	{"opsgenie-responder-without-name.yml", "opsGenieConfig responder {   team} has to have at least one of id, username or name specified", true},
+	{"opsgenie-responder-bad-type.yml", "opsGenieConfig responder { db  group} type does not match valid options ^(team|teams|user|escalation|schedule)$", true},
+	{"opsgenie-responder-templated-type.yml", "", true},
+}
+
+// TestAlertmanagerFixtures loads every fixture and wants Alertmanager's
+// verdict and error text.
+func TestAlertmanagerFixtures(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "alertmanager", "*.yml"))
+	if len(files) != len(amFixtures) {
+		t.Errorf("%d files under testdata/alertmanager, %d in amFixtures: list each once", len(files), len(amFixtures))
+	}
+	for _, f := range amFixtures {
+		t.Run(f.file, func(t *testing.T) {
+			_, err := config.Load(filepath.Join("testdata", "alertmanager", f.file))
+			switch {
+			case f.err == "" && err != nil:
+				t.Errorf("want a valid file, got %v", err)
+			case f.err != "" && err == nil:
+				t.Errorf("loaded; want %q", f.err)
+			case f.err != "" && !strings.Contains(err.Error(), f.err):
+				t.Errorf("error %q\nwant %q", err, f.err)
+			}
+		})
+	}
+}
+
+// TestAlertmanagerFixturesAgreeWithAmtool runs amtool check-config on the
+// fixtures it knows and wants the verdict (and, for an invalid file other
+// than an unknown field, the error text) of amFixtures. Skipped without
+// amtool unless KLAXON_E2E=1.
+func TestAlertmanagerFixturesAgreeWithAmtool(t *testing.T) {
+	amtool, err := exec.LookPath("amtool")
+	if err != nil {
+		if os.Getenv("KLAXON_E2E") == "1" {
+			t.Fatalf("KLAXON_E2E=1 but amtool is not installed: %v", err)
+		}
+		t.Skip("amtool not installed (set KLAXON_E2E=1 to require it)")
+	}
+	for _, f := range amFixtures {
+		if !f.amtool {
+			continue
+		}
+		t.Run(f.file, func(t *testing.T) {
+			out, err := exec.CommandContext(t.Context(), amtool, "check-config", filepath.Join("testdata", "alertmanager", f.file)).CombinedOutput()
+			switch {
+			case f.err == "" && err != nil:
+				t.Errorf("amtool refuses a file Klaxon loads:\n%s", out)
+			case f.err != "" && err == nil:
+				t.Errorf("amtool accepts a file Klaxon refuses:\n%s", out)
+			case f.err != "" && !strings.Contains(f.err, "unknown field") && !strings.Contains(string(out), f.err):
+				t.Errorf("amtool's error differs from %q:\n%s", f.err, out)
+			}
+		})
+	}
+}
