@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"cmp"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,19 +21,24 @@ var amFixtures = []struct {
 	file   string
 	err    string // "" when the file is valid
 	amtool bool
+	// amtoolErr is amtool 0.25's text where it differs from 0.34's err.
+	amtoolErr string
 }{
-	{"pagerduty-valid.yml", "", true},
-	{"pagerduty-structured-details-and-timeout.yml", "", false},
-	{"pagerduty-no-key.yml", "missing service or routing key in PagerDuty config", true},
-	{"pagerduty-service-key-and-file.yml", "at most one of service_key & service_key_file must be configured", true},
-	{"opsgenie-global-api-key.yml", "", true},
-	{"opsgenie-global-api-key-file.yml", "", true},
-	{"opsgenie-global-api-key-and-file.yml", "at most one of opsgenie_api_key & opsgenie_api_key_file must be configured", true},
-	{"opsgenie-no-api-key.yml", "no global OpsGenie API Key set either inline or in a file", true},
-	{"opsgenie-old-teams-field.yml", `unknown field "teams"`, true},
-	{"opsgenie-responder-without-name.yml", "opsGenieConfig responder {   team} has to have at least one of id, username or name specified", true},
-	{"opsgenie-responder-bad-type.yml", "opsGenieConfig responder { db  group} type does not match valid options ^(team|teams|user|escalation|schedule)$", true},
-	{"opsgenie-responder-templated-type.yml", "", true},
+	{"pagerduty-valid.yml", "", true, ""},
+	{"pagerduty-structured-details-and-timeout.yml", "", false, ""},
+	{"pagerduty-no-key.yml", "missing service or routing key in PagerDuty config", true, ""},
+	{"pagerduty-service-key-and-file.yml", "at most one of service_key & service_key_file must be configured", true, ""},
+	{"opsgenie-global-api-key.yml", "", true, ""},
+	{"opsgenie-global-api-key-file.yml", "", true, ""},
+	{"opsgenie-global-api-key-and-file.yml", "at most one of opsgenie_api_key & opsgenie_api_key_file must be configured", true, ""},
+	{"opsgenie-no-api-key.yml", "no global OpsGenie API Key set either inline or in a file", true, ""},
+	{"opsgenie-old-teams-field.yml", `unknown field "teams"`, true, ""},
+	{"opsgenie-responder-without-name.yml", "opsGenieConfig responder {   team} has to have at least one of id, username or name specified", true, ""},
+	{"opsgenie-responder-bad-type.yml", "opsGenieConfig responder { db  group} type does not match valid options ^(team|teams|user|escalation|schedule)$", true, ""},
+	{"opsgenie-responder-templated-type.yml", "", true, ""},
+	{"discord-valid.yml", "", true, ""},
+	{"discord-no-webhook-url.yml", "one of webhook_url or webhook_url_file must be configured", true, "no discord webhook URL provided"},
+	{"discord-webhook-url-and-file.yml", "at most one of webhook_url & webhook_url_file must be configured", false, ""},
 }
 
 // TestAlertmanagerFixtures loads every fixture and wants Alertmanager's
@@ -80,8 +86,8 @@ func TestAlertmanagerFixturesAgreeWithAmtool(t *testing.T) {
 				t.Errorf("amtool refuses a file Klaxon loads:\n%s", out)
 			case f.err != "" && err == nil:
 				t.Errorf("amtool accepts a file Klaxon refuses:\n%s", out)
-			case f.err != "" && !strings.Contains(f.err, "unknown field") && !strings.Contains(string(out), f.err):
-				t.Errorf("amtool's error differs from %q:\n%s", f.err, out)
+			case f.err != "" && !strings.Contains(f.err, "unknown field") && !strings.Contains(string(out), cmp.Or(f.amtoolErr, f.err)):
+				t.Errorf("amtool's error differs from %q:\n%s", cmp.Or(f.amtoolErr, f.err), out)
 			}
 		})
 	}

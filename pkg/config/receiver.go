@@ -21,6 +21,7 @@ type Receiver struct {
 
 	PagerdutyConfigs []*PagerdutyConfig `yaml:"pagerduty_configs,omitempty" json:"pagerduty_configs,omitempty"`
 	OpsGenieConfigs  []*OpsGenieConfig  `yaml:"opsgenie_configs,omitempty" json:"opsgenie_configs,omitempty"`
+	DiscordConfigs   []*DiscordConfig   `yaml:"discord_configs,omitempty" json:"discord_configs,omitempty"`
 	// SendResolvedSilenced is Klaxon's opt-in (Alertmanager has none: its
 	// issue 226) to still notify this receiver of an alert's resolution while
 	// a silence mutes the alert; firing alerts stay silenced. Alertmanager
@@ -34,7 +35,7 @@ type Receiver struct {
 // recognises but does not implement yet. A receiver that configures one is
 // rejected with "integration X is not supported yet".
 var UnsupportedIntegrations = []string{
-	"discord_configs", "incidentio_configs", "jira_configs", "mattermost_configs",
+	"incidentio_configs", "jira_configs", "mattermost_configs",
 	"msteams_configs", "msteamsv2_configs",
 	"pushover_configs", "rocketchat_configs", "sns_configs", "telegram_configs",
 	"victorops_configs", "webex_configs", "wechat_configs",
@@ -104,6 +105,7 @@ func (r *Receiver) Integrations() []Integration {
 	out = appendIntegrations(out, contract.IntegrationEmail, r.EmailConfigs)
 	out = appendIntegrations(out, contract.IntegrationPagerDuty, r.PagerdutyConfigs)
 	out = appendIntegrations(out, contract.IntegrationOpsGenie, r.OpsGenieConfigs)
+	out = appendIntegrations(out, contract.IntegrationDiscord, r.DiscordConfigs)
 	return out
 }
 

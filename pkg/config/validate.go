@@ -155,6 +155,9 @@ func (v *validation) fallbacks(g *GlobalConfig, r *Receiver, path string) {
 			v.at(r.pos.at("pagerduty_configs"), fmt.Sprintf("%s.pagerduty_configs[%d]", path, i), errors.New("no global PagerDuty URL set"))
 		}
 	}
+	for _, c := range r.DiscordConfigs {
+		c.HTTPConfig = cmp.Or(c.HTTPConfig, g.HTTPConfig)
+	}
 	for i, c := range r.OpsGenieConfigs {
 		v.opsGenieFallbacks(g, c, r.pos.at("opsgenie_configs"), fmt.Sprintf("%s.opsgenie_configs[%d]", path, i))
 	}

@@ -33,6 +33,7 @@ var httpIntegrations = map[string]string{
 	// leak is stricter than needed, and holds.
 	"pagerduty": "pagerduty_configs: [{url: %q, routing_key: r0ut1ng}]",
 	"opsgenie":  "opsgenie_configs: [{api_url: %q, api_key: k3y}]",
+	"discord":   "discord_configs: [{webhook_url: %q}]",
 }
 
 // TestHTTPConformance runs the same checks against every HTTP integration,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/services/notifier/discord"
 	"github.com/klaxon-alerts/klaxon/services/notifier/email"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 	"github.com/klaxon-alerts/klaxon/services/notifier/opsgenie"
@@ -67,6 +68,7 @@ var builders = map[string]builder{
 	contract.IntegrationEmail:     {build: adapt(email.New), templated: true},
 	contract.IntegrationPagerDuty: {build: adapt(pagerduty.New), templated: true},
 	contract.IntegrationOpsGenie:  {build: adapt(opsgenie.New), templated: true},
+	contract.IntegrationDiscord:   {build: adapt(discord.New), templated: true},
 }
 
 // adapt turns an integration package's New into a builder's build.
