@@ -39,6 +39,10 @@ var amFixtures = []struct {
 	{"discord-valid.yml", "", true, ""},
 	{"discord-no-webhook-url.yml", "one of webhook_url or webhook_url_file must be configured", true, "no discord webhook URL provided"},
 	{"discord-webhook-url-and-file.yml", "at most one of webhook_url & webhook_url_file must be configured", false, ""},
+	{"msteams-valid.yml", "", false, ""},
+	{"msteams-no-webhook-url.yml", "one of webhook_url or webhook_url_file must be configured", false, ""},
+	{"msteamsv2-valid.yml", "", false, ""},
+	{"msteamsv2-webhook-url-and-file.yml", "at most one of webhook_url & webhook_url_file must be configured", false, ""},
 }
 
 // TestAlertmanagerFixtures loads every fixture and wants Alertmanager's

@@ -22,6 +22,8 @@ type Receiver struct {
 	PagerdutyConfigs []*PagerdutyConfig `yaml:"pagerduty_configs,omitempty" json:"pagerduty_configs,omitempty"`
 	OpsGenieConfigs  []*OpsGenieConfig  `yaml:"opsgenie_configs,omitempty" json:"opsgenie_configs,omitempty"`
 	DiscordConfigs   []*DiscordConfig   `yaml:"discord_configs,omitempty" json:"discord_configs,omitempty"`
+	MSTeamsConfigs   []*MSTeamsConfig   `yaml:"msteams_configs,omitempty" json:"msteams_configs,omitempty"`
+	MSTeamsV2Configs []*MSTeamsV2Config `yaml:"msteamsv2_configs,omitempty" json:"msteamsv2_configs,omitempty"`
 	// SendResolvedSilenced is Klaxon's opt-in (Alertmanager has none: its
 	// issue 226) to still notify this receiver of an alert's resolution while
 	// a silence mutes the alert; firing alerts stay silenced. Alertmanager
@@ -36,7 +38,6 @@ type Receiver struct {
 // rejected with "integration X is not supported yet".
 var UnsupportedIntegrations = []string{
 	"incidentio_configs", "jira_configs", "mattermost_configs",
-	"msteams_configs", "msteamsv2_configs",
 	"pushover_configs", "rocketchat_configs", "sns_configs", "telegram_configs",
 	"victorops_configs", "webex_configs", "wechat_configs",
 }
@@ -106,6 +107,8 @@ func (r *Receiver) Integrations() []Integration {
 	out = appendIntegrations(out, contract.IntegrationPagerDuty, r.PagerdutyConfigs)
 	out = appendIntegrations(out, contract.IntegrationOpsGenie, r.OpsGenieConfigs)
 	out = appendIntegrations(out, contract.IntegrationDiscord, r.DiscordConfigs)
+	out = appendIntegrations(out, contract.IntegrationMSTeams, r.MSTeamsConfigs)
+	out = appendIntegrations(out, contract.IntegrationMSTeamsV2, r.MSTeamsV2Configs)
 	return out
 }
 

@@ -158,6 +158,12 @@ func (v *validation) fallbacks(g *GlobalConfig, r *Receiver, path string) {
 	for _, c := range r.DiscordConfigs {
 		c.HTTPConfig = cmp.Or(c.HTTPConfig, g.HTTPConfig)
 	}
+	for _, c := range r.MSTeamsConfigs {
+		c.HTTPConfig = cmp.Or(c.HTTPConfig, g.HTTPConfig)
+	}
+	for _, c := range r.MSTeamsV2Configs {
+		msTeamsV2Fallbacks(g, c)
+	}
 	for i, c := range r.OpsGenieConfigs {
 		v.opsGenieFallbacks(g, c, r.pos.at("opsgenie_configs"), fmt.Sprintf("%s.opsgenie_configs[%d]", path, i))
 	}

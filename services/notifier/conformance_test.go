@@ -34,6 +34,8 @@ var httpIntegrations = map[string]string{
 	"pagerduty": "pagerduty_configs: [{url: %q, routing_key: r0ut1ng}]",
 	"opsgenie":  "opsgenie_configs: [{api_url: %q, api_key: k3y}]",
 	"discord":   "discord_configs: [{webhook_url: %q}]",
+	"msteams":   "msteams_configs: [{webhook_url: %q}]",
+	"msteamsv2": "msteamsv2_configs: [{webhook_url: %q}]",
 }
 
 // TestHTTPConformance runs the same checks against every HTTP integration,

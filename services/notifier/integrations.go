@@ -11,6 +11,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/services/notifier/discord"
 	"github.com/klaxon-alerts/klaxon/services/notifier/email"
+	"github.com/klaxon-alerts/klaxon/services/notifier/msteams"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 	"github.com/klaxon-alerts/klaxon/services/notifier/opsgenie"
 	"github.com/klaxon-alerts/klaxon/services/notifier/pagerduty"
@@ -69,6 +70,8 @@ var builders = map[string]builder{
 	contract.IntegrationPagerDuty: {build: adapt(pagerduty.New), templated: true},
 	contract.IntegrationOpsGenie:  {build: adapt(opsgenie.New), templated: true},
 	contract.IntegrationDiscord:   {build: adapt(discord.New), templated: true},
+	contract.IntegrationMSTeams:   {build: adapt(msteams.New), templated: true},
+	contract.IntegrationMSTeamsV2: {build: adapt(msteams.NewV2), templated: true},
 }
 
 // adapt turns an integration package's New into a builder's build.
