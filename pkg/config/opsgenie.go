@@ -130,11 +130,11 @@ func (v *validation) opsGenieFallbacks(g *GlobalConfig, c *OpsGenieConfig, line 
 		u.Path += "/"
 		c.APIURL = &URL{&u}
 	}
-	if c.APIKey == "" {
-		c.APIKey = g.OpsGenieAPIKey
-	}
-	if c.APIKeyFile == "" {
-		c.APIKeyFile = g.OpsGenieAPIKeyFile
+	// The global key is the fallback of a config without a key of its own.
+	// Alertmanager falls back field by field, so that a config's
+	// api_key_file loses to a global opsgenie_api_key: Klaxon does not.
+	if c.APIKey == "" && c.APIKeyFile == "" {
+		c.APIKey, c.APIKeyFile = g.OpsGenieAPIKey, g.OpsGenieAPIKeyFile
 	}
 	if c.APIKey == "" && c.APIKeyFile == "" {
 		v.at(line, path, errors.New("no global OpsGenie API Key set either inline or in a file"))

@@ -24,6 +24,7 @@ type Receiver struct {
 	DiscordConfigs   []*DiscordConfig   `yaml:"discord_configs,omitempty" json:"discord_configs,omitempty"`
 	MSTeamsConfigs   []*MSTeamsConfig   `yaml:"msteams_configs,omitempty" json:"msteams_configs,omitempty"`
 	MSTeamsV2Configs []*MSTeamsV2Config `yaml:"msteamsv2_configs,omitempty" json:"msteamsv2_configs,omitempty"`
+	TelegramConfigs  []*TelegramConfig  `yaml:"telegram_configs,omitempty" json:"telegram_configs,omitempty"`
 	// SendResolvedSilenced is Klaxon's opt-in (Alertmanager has none: its
 	// issue 226) to still notify this receiver of an alert's resolution while
 	// a silence mutes the alert; firing alerts stay silenced. Alertmanager
@@ -38,7 +39,7 @@ type Receiver struct {
 // rejected with "integration X is not supported yet".
 var UnsupportedIntegrations = []string{
 	"incidentio_configs", "jira_configs", "mattermost_configs",
-	"pushover_configs", "rocketchat_configs", "sns_configs", "telegram_configs",
+	"pushover_configs", "rocketchat_configs", "sns_configs",
 	"victorops_configs", "webex_configs", "wechat_configs",
 }
 
@@ -109,6 +110,7 @@ func (r *Receiver) Integrations() []Integration {
 	out = appendIntegrations(out, contract.IntegrationDiscord, r.DiscordConfigs)
 	out = appendIntegrations(out, contract.IntegrationMSTeams, r.MSTeamsConfigs)
 	out = appendIntegrations(out, contract.IntegrationMSTeamsV2, r.MSTeamsV2Configs)
+	out = appendIntegrations(out, contract.IntegrationTelegram, r.TelegramConfigs)
 	return out
 }
 

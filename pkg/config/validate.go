@@ -164,6 +164,9 @@ func (v *validation) fallbacks(g *GlobalConfig, r *Receiver, path string) {
 	for _, c := range r.MSTeamsV2Configs {
 		msTeamsV2Fallbacks(g, c)
 	}
+	for i, c := range r.TelegramConfigs {
+		v.telegramFallbacks(g, c, r.pos.at("telegram_configs"), fmt.Sprintf("%s.telegram_configs[%d]", path, i))
+	}
 	for i, c := range r.OpsGenieConfigs {
 		v.opsGenieFallbacks(g, c, r.pos.at("opsgenie_configs"), fmt.Sprintf("%s.opsgenie_configs[%d]", path, i))
 	}

@@ -1,6 +1,7 @@
 package notifier
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,13 @@ var httpIntegrations = map[string]string{
 	"discord":   "discord_configs: [{webhook_url: %q}]",
 	"msteams":   "msteams_configs: [{webhook_url: %q}]",
 	"msteamsv2": "msteamsv2_configs: [{webhook_url: %q}]",
+	"telegram":  "telegram_configs: [{api_url: %q, bot_token: '123:b0t', chat_id: 42}]",
+}
+
+// okAnswers are the success answers of integrations whose vendor answers
+// more than "ok".
+var okAnswers = map[string]string{
+	"telegram": `{"ok": true, "result": {"message_id": 1}}`,
 }
 
 // TestHTTPConformance runs the same checks against every HTTP integration,
@@ -80,7 +88,7 @@ func TestHTTPConformance(t *testing.T) {
 					}
 					w.WriteHeader(tc.status)
 					if tc.status == 200 {
-						fmt.Fprint(w, "ok")
+						fmt.Fprint(w, cmp.Or(okAnswers[typ], "ok"))
 						return
 					}
 					fmt.Fprintf(w, "refused %s", r.URL.Path) // echoes the secret

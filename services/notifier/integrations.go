@@ -16,6 +16,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/services/notifier/opsgenie"
 	"github.com/klaxon-alerts/klaxon/services/notifier/pagerduty"
 	"github.com/klaxon-alerts/klaxon/services/notifier/slack"
+	"github.com/klaxon-alerts/klaxon/services/notifier/telegram"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
 	"github.com/klaxon-alerts/klaxon/services/notifier/webhook"
 )
@@ -72,6 +73,7 @@ var builders = map[string]builder{
 	contract.IntegrationDiscord:   {build: adapt(discord.New), templated: true},
 	contract.IntegrationMSTeams:   {build: adapt(msteams.New), templated: true},
 	contract.IntegrationMSTeamsV2: {build: adapt(msteams.NewV2), templated: true},
+	contract.IntegrationTelegram:  {build: adapt(telegram.New), templated: true},
 }
 
 // adapt turns an integration package's New into a builder's build.

@@ -268,3 +268,13 @@ func (r *Renderer) Text(field, src string) string {
 
 // Err returns the errors of every field rendered so far, joined.
 func (r *Renderer) Err() error { return errors.Join(r.errs...) }
+
+// HTML renders the html template src of the named field (values escaped);
+// on error it returns "" and keeps the error for Err.
+func (r *Renderer) HTML(field, src string) string {
+	out, err := r.t.HTML(src, r.data)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("template %s: %w", field, err))
+	}
+	return out
+}
