@@ -25,6 +25,7 @@ type Receiver struct {
 	MSTeamsConfigs   []*MSTeamsConfig   `yaml:"msteams_configs,omitempty" json:"msteams_configs,omitempty"`
 	MSTeamsV2Configs []*MSTeamsV2Config `yaml:"msteamsv2_configs,omitempty" json:"msteamsv2_configs,omitempty"`
 	TelegramConfigs  []*TelegramConfig  `yaml:"telegram_configs,omitempty" json:"telegram_configs,omitempty"`
+	WebexConfigs     []*WebexConfig     `yaml:"webex_configs,omitempty" json:"webex_configs,omitempty"`
 	// SendResolvedSilenced is Klaxon's opt-in (Alertmanager has none: its
 	// issue 226) to still notify this receiver of an alert's resolution while
 	// a silence mutes the alert; firing alerts stay silenced. Alertmanager
@@ -40,7 +41,7 @@ type Receiver struct {
 var UnsupportedIntegrations = []string{
 	"incidentio_configs", "jira_configs", "mattermost_configs",
 	"pushover_configs", "rocketchat_configs", "sns_configs",
-	"victorops_configs", "webex_configs", "wechat_configs",
+	"victorops_configs", "wechat_configs",
 }
 
 // ErrUnsupportedIntegration is wrapped by the error for an integration that
@@ -111,6 +112,7 @@ func (r *Receiver) Integrations() []Integration {
 	out = appendIntegrations(out, contract.IntegrationMSTeams, r.MSTeamsConfigs)
 	out = appendIntegrations(out, contract.IntegrationMSTeamsV2, r.MSTeamsV2Configs)
 	out = appendIntegrations(out, contract.IntegrationTelegram, r.TelegramConfigs)
+	out = appendIntegrations(out, contract.IntegrationWebex, r.WebexConfigs)
 	return out
 }
 

@@ -164,6 +164,12 @@ func (v *validation) fallbacks(g *GlobalConfig, r *Receiver, path string) {
 	for _, c := range r.MSTeamsV2Configs {
 		msTeamsV2Fallbacks(g, c)
 	}
+	for i, c := range r.WebexConfigs {
+		c.APIURL = cmp.Or(c.APIURL, g.WebexAPIURL)
+		if c.APIURL == nil {
+			v.at(r.pos.at("webex_configs"), fmt.Sprintf("%s.webex_configs[%d]", path, i), errors.New("no global Webex URL set"))
+		}
+	}
 	for i, c := range r.TelegramConfigs {
 		v.telegramFallbacks(g, c, r.pos.at("telegram_configs"), fmt.Sprintf("%s.telegram_configs[%d]", path, i))
 	}

@@ -38,6 +38,7 @@ var httpIntegrations = map[string]string{
 	"msteams":   "msteams_configs: [{webhook_url: %q}]",
 	"msteamsv2": "msteamsv2_configs: [{webhook_url: %q}]",
 	"telegram":  "telegram_configs: [{api_url: %q, bot_token: '123:b0t', chat_id: 42}]",
+	"webex":     "webex_configs: [{api_url: %q, room_id: r00m, http_config: {authorization: {credentials: w3bexT0k3n}}}]",
 }
 
 // okAnswers are the success answers of integrations whose vendor answers

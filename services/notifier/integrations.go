@@ -18,6 +18,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/services/notifier/slack"
 	"github.com/klaxon-alerts/klaxon/services/notifier/telegram"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
+	"github.com/klaxon-alerts/klaxon/services/notifier/webex"
 	"github.com/klaxon-alerts/klaxon/services/notifier/webhook"
 )
 
@@ -74,6 +75,7 @@ var builders = map[string]builder{
 	contract.IntegrationMSTeams:   {build: adapt(msteams.New), templated: true},
 	contract.IntegrationMSTeamsV2: {build: adapt(msteams.NewV2), templated: true},
 	contract.IntegrationTelegram:  {build: adapt(telegram.New), templated: true},
+	contract.IntegrationWebex:     {build: adapt(webex.New), templated: true},
 }
 
 // adapt turns an integration package's New into a builder's build.
