@@ -170,6 +170,9 @@ func (v *validation) fallbacks(g *GlobalConfig, r *Receiver, path string) {
 			v.at(r.pos.at("webex_configs"), fmt.Sprintf("%s.webex_configs[%d]", path, i), errors.New("no global Webex URL set"))
 		}
 	}
+	for i, c := range r.MattermostConfigs {
+		v.mattermostFallbacks(g, c, r.pos.at("mattermost_configs"), fmt.Sprintf("%s.mattermost_configs[%d]", path, i))
+	}
 	for i, c := range r.TelegramConfigs {
 		v.telegramFallbacks(g, c, r.pos.at("telegram_configs"), fmt.Sprintf("%s.telegram_configs[%d]", path, i))
 	}

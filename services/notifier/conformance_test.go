@@ -32,13 +32,14 @@ var httpIntegrations = map[string]string{
 	"slack":   "slack_configs: [{api_url: %q}]",
 	// The URL is not a secret for most vendors: the check that it does not
 	// leak is stricter than needed, and holds.
-	"pagerduty": "pagerduty_configs: [{url: %q, routing_key: r0ut1ng}]",
-	"opsgenie":  "opsgenie_configs: [{api_url: %q, api_key: k3y}]",
-	"discord":   "discord_configs: [{webhook_url: %q}]",
-	"msteams":   "msteams_configs: [{webhook_url: %q}]",
-	"msteamsv2": "msteamsv2_configs: [{webhook_url: %q}]",
-	"telegram":  "telegram_configs: [{api_url: %q, bot_token: '123:b0t', chat_id: 42}]",
-	"webex":     "webex_configs: [{api_url: %q, room_id: r00m, http_config: {authorization: {credentials: w3bexT0k3n}}}]",
+	"pagerduty":  "pagerduty_configs: [{url: %q, routing_key: r0ut1ng}]",
+	"opsgenie":   "opsgenie_configs: [{api_url: %q, api_key: k3y}]",
+	"discord":    "discord_configs: [{webhook_url: %q}]",
+	"msteams":    "msteams_configs: [{webhook_url: %q}]",
+	"msteamsv2":  "msteamsv2_configs: [{webhook_url: %q}]",
+	"telegram":   "telegram_configs: [{api_url: %q, bot_token: '123:b0t', chat_id: 42}]",
+	"mattermost": "mattermost_configs: [{webhook_url: %q}]",
+	"webex":      "webex_configs: [{api_url: %q, room_id: r00m, http_config: {authorization: {credentials: w3bexT0k3n}}}]",
 }
 
 // okAnswers are the success answers of integrations whose vendor answers

@@ -11,6 +11,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/services/notifier/discord"
 	"github.com/klaxon-alerts/klaxon/services/notifier/email"
+	"github.com/klaxon-alerts/klaxon/services/notifier/mattermost"
 	"github.com/klaxon-alerts/klaxon/services/notifier/msteams"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 	"github.com/klaxon-alerts/klaxon/services/notifier/opsgenie"
@@ -67,15 +68,16 @@ var builders = map[string]builder{
 	contract.IntegrationWebhook: {build: adapt(func(c *config.WebhookConfig, _ *template.Template, l *slog.Logger) (*webhook.Notifier, error) {
 		return webhook.New(c, l)
 	})},
-	contract.IntegrationSlack:     {build: adapt(slack.New), templated: true},
-	contract.IntegrationEmail:     {build: adapt(email.New), templated: true},
-	contract.IntegrationPagerDuty: {build: adapt(pagerduty.New), templated: true},
-	contract.IntegrationOpsGenie:  {build: adapt(opsgenie.New), templated: true},
-	contract.IntegrationDiscord:   {build: adapt(discord.New), templated: true},
-	contract.IntegrationMSTeams:   {build: adapt(msteams.New), templated: true},
-	contract.IntegrationMSTeamsV2: {build: adapt(msteams.NewV2), templated: true},
-	contract.IntegrationTelegram:  {build: adapt(telegram.New), templated: true},
-	contract.IntegrationWebex:     {build: adapt(webex.New), templated: true},
+	contract.IntegrationSlack:      {build: adapt(slack.New), templated: true},
+	contract.IntegrationEmail:      {build: adapt(email.New), templated: true},
+	contract.IntegrationPagerDuty:  {build: adapt(pagerduty.New), templated: true},
+	contract.IntegrationOpsGenie:   {build: adapt(opsgenie.New), templated: true},
+	contract.IntegrationDiscord:    {build: adapt(discord.New), templated: true},
+	contract.IntegrationMSTeams:    {build: adapt(msteams.New), templated: true},
+	contract.IntegrationMSTeamsV2:  {build: adapt(msteams.NewV2), templated: true},
+	contract.IntegrationTelegram:   {build: adapt(telegram.New), templated: true},
+	contract.IntegrationWebex:      {build: adapt(webex.New), templated: true},
+	contract.IntegrationMattermost: {build: adapt(mattermost.New), templated: true},
 }
 
 // adapt turns an integration package's New into a builder's build.
