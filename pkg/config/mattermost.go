@@ -21,22 +21,12 @@ type MattermostConfig struct {
 	Channel  string `yaml:"channel,omitempty" json:"channel,omitempty"`
 	Username string `yaml:"username,omitempty" json:"username,omitempty"`
 
-	Text       string             `yaml:"text,omitempty" json:"text,omitempty"`
-	Fallback   string             `yaml:"fallback,omitempty" json:"fallback,omitempty"`
-	Color      string             `yaml:"color,omitempty" json:"color,omitempty"`
-	Pretext    string             `yaml:"pretext,omitempty" json:"pretext,omitempty"`
-	AuthorName string             `yaml:"author_name,omitempty" json:"author_name,omitempty"`
-	AuthorLink string             `yaml:"author_link,omitempty" json:"author_link,omitempty"`
-	AuthorIcon string             `yaml:"author_icon,omitempty" json:"author_icon,omitempty"`
-	Title      string             `yaml:"title,omitempty" json:"title,omitempty"`
-	TitleLink  string             `yaml:"title_link,omitempty" json:"title_link,omitempty"`
-	Fields     []*MattermostField `yaml:"fields,omitempty" json:"fields,omitempty"`
-	ThumbURL   string             `yaml:"thumb_url,omitempty" json:"thumb_url,omitempty"`
-	Footer     string             `yaml:"footer,omitempty" json:"footer,omitempty"`
-	FooterIcon string             `yaml:"footer_icon,omitempty" json:"footer_icon,omitempty"`
-	ImageURL   string             `yaml:"image_url,omitempty" json:"image_url,omitempty"`
-	IconURL    string             `yaml:"icon_url,omitempty" json:"icon_url,omitempty"`
-	IconEmoji  string             `yaml:"icon_emoji,omitempty" json:"icon_emoji,omitempty"`
+	// MattermostAttachment's fields describe the one attachment of a
+	// configuration without Attachments; its text is the post's text.
+	MattermostAttachment `yaml:",inline" json:",inline"`
+
+	IconURL   string `yaml:"icon_url,omitempty" json:"icon_url,omitempty"`
+	IconEmoji string `yaml:"icon_emoji,omitempty" json:"icon_emoji,omitempty"`
 	// Attachments replace the one attachment of the fields above.
 	Attachments []*MattermostAttachment `yaml:"attachments,omitempty" json:"attachments,omitempty"`
 	Type        string                  `yaml:"type,omitempty" json:"type,omitempty"`
@@ -97,11 +87,13 @@ func (c *MattermostConfig) setDefaults() {
 	*c = MattermostConfig{
 		SendResolved: true,
 		Username:     `{{ template "mattermost.default.username" . }}`,
-		Color:        `{{ template "mattermost.default.color" . }}`,
-		Text:         `{{ template "mattermost.default.text" . }}`,
-		Title:        `{{ template "mattermost.default.title" . }}`,
-		TitleLink:    `{{ template "mattermost.default.titlelink" . }}`,
-		Fallback:     `{{ template "mattermost.default.fallback" . }}`,
+		MattermostAttachment: MattermostAttachment{
+			Color:     `{{ template "mattermost.default.color" . }}`,
+			Text:      `{{ template "mattermost.default.text" . }}`,
+			Title:     `{{ template "mattermost.default.title" . }}`,
+			TitleLink: `{{ template "mattermost.default.titlelink" . }}`,
+			Fallback:  `{{ template "mattermost.default.fallback" . }}`,
+		},
 	}
 }
 
@@ -116,7 +108,7 @@ func (c *MattermostConfig) SendsResolved() bool { return c.SendResolved }
 func (c *MattermostConfig) TemplatedFields() []TemplateField {
 	fs := []TemplateField{
 		{Path: "channel", Src: c.Channel}, {Path: "username", Src: c.Username}, {Path: "icon_url", Src: c.IconURL},
-		{Path: "icon_emoji", Src: c.IconEmoji}, {Path: "type", Src: c.Type}, {Path: "text", Src: c.Text},
+		{Path: "icon_emoji", Src: c.IconEmoji}, {Path: "type", Src: c.Type},
 	}
 	if c.Priority != nil {
 		fs = append(fs, TemplateField{Path: "priority.priority", Src: c.Priority.Priority})
@@ -124,29 +116,11 @@ func (c *MattermostConfig) TemplatedFields() []TemplateField {
 	if c.Props != nil {
 		fs = append(fs, TemplateField{Path: "props.card", Src: c.Props.Card})
 	}
-	fs = append(fs, c.attachment().templatedFields("")...)
+	fs = append(fs, c.MattermostAttachment.templatedFields("")...)
 	for i, a := range c.Attachments {
 		fs = append(fs, a.templatedFields(fmt.Sprintf("attachments[%d].", i))...)
 	}
 	return fs
-}
-
-// attachment is the one attachment the top-level fields describe (its
-// text is the message's text).
-func (c *MattermostConfig) attachment() *MattermostAttachment {
-	return &MattermostAttachment{
-		Fallback: c.Fallback, Color: c.Color, Pretext: c.Pretext, AuthorName: c.AuthorName,
-		AuthorLink: c.AuthorLink, AuthorIcon: c.AuthorIcon, Title: c.Title, TitleLink: c.TitleLink,
-		Fields: c.Fields, ThumbURL: c.ThumbURL, Footer: c.Footer, FooterIcon: c.FooterIcon, ImageURL: c.ImageURL,
-	}
-}
-
-// Attachment returns the attachment the top-level fields describe, for a
-// configuration without attachments; its text is the message's text.
-func (c *MattermostConfig) Attachment() *MattermostAttachment {
-	a := c.attachment()
-	a.Text = c.Text
-	return a
 }
 
 func (a *MattermostAttachment) templatedFields(p string) []TemplateField {

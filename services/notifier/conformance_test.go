@@ -98,14 +98,7 @@ func TestHTTPConformance(t *testing.T) {
 				defer srv.Close()
 				defer close(release)
 				yml := fmt.Sprintf("route: {receiver: r}\nreceivers:\n  - name: r\n    "+receiverYAML+"\n", srv.URL+"/hooks/"+conformanceSecret)
-				cfg, err := config.Parse([]byte(yml), "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				tmpl, err := template.FromConfig(cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
+				cfg, tmpl := parseWithTemplates(t, yml)
 				logs := &logtest.Buffer{}
 				integ, err := newIntegration(cfg.Receiver("r"), contract.Integration{Receiver: "r", Type: typ}, tmpl,
 					slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
@@ -153,14 +146,7 @@ func TestEveryIntegrationIsBuilt(t *testing.T) {
 		yml += "    " + fmt.Sprintf(httpIntegrations[typ], "http://127.0.0.1:9/hook") + "\n"
 	}
 	yml += "    email_configs: [{to: ops@example.org}]\n"
-	cfg, err := config.Parse([]byte(yml), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := template.FromConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, tmpl := parseWithTemplates(t, yml)
 	seen := map[string]bool{}
 	for _, in := range cfg.Receiver("r").Integrations() {
 		seen[in.Type] = true
@@ -173,4 +159,18 @@ func TestEveryIntegrationIsBuilt(t *testing.T) {
 			t.Errorf("builder %q: no receiver configuration of that type (missing from Receiver.Integrations or from this test)", typ)
 		}
 	}
+}
+
+// parseWithTemplates parses a configuration and its templates.
+func parseWithTemplates(t *testing.T, yml string) (*config.Config, *template.Template) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yml), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := template.FromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, tmpl
 }

@@ -22,6 +22,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	commoncfg "github.com/prometheus/common/config"
+
+	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 	"github.com/klaxon-alerts/klaxon/services/notifier/secret"
@@ -53,6 +56,36 @@ type Policy struct {
 	// Refused inspects a 2xx answer, for vendors that answer a refusal with
 	// 2xx (Telegram's {"ok": false}); a non-nil error is final.
 	Refused func(body []byte) error
+}
+
+// Client sends one integration's requests: the HTTP client of its
+// http_config, that config's inline credentials (kept out of errors), its
+// vendor's Policy, and the clock that Retry-After dates are read against.
+type Client struct {
+	http   *http.Client
+	creds  secret.Set
+	policy Policy
+	now    func() time.Time
+}
+
+// NewClient builds the client of an integration whose vendor's answers p
+// reads, from its http_config (nil: the defaults).
+func NewClient(p Policy, cfg *config.HTTPClientConfig) (*Client, error) {
+	httpCfg := commoncfg.DefaultHTTPClientConfig
+	if cfg != nil {
+		httpCfg = cfg.HTTPClientConfig
+	}
+	client, err := commoncfg.NewClientFromConfig(httpCfg, p.Name, commoncfg.WithUserAgent(UserAgent))
+	if err != nil {
+		return nil, fmt.Errorf("%s http_config: %w", p.Name, err)
+	}
+	return &Client{http: client, creds: secret.HTTPConfig(&httpCfg), policy: p, now: time.Now}, nil
+}
+
+// Send sends req and classifies the answer (see Send).
+func (c *Client) Send(ctx context.Context, req Request) (answer []byte, retryable bool, err error) {
+	req.Secrets = req.Secrets.With(c.creds)
+	return Send(ctx, c.http, c.policy, req, c.now())
 }
 
 // Request is one request to send.
@@ -148,7 +181,6 @@ func (p Policy) classify(resp *http.Response, body []byte, now time.Time, secret
 	}
 	return false, notification.Failed(notification.ReasonClientError, err)
 }
-
 
 // ErrorText is a vendor's error text fit for an error: secrets scrubbed
 // (before cutting: a secret cut in two would not be found), valid UTF-8,

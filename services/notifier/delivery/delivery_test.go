@@ -60,7 +60,9 @@ func TestSendClassifiesByPolicy(t *testing.T) {
 		Detail: func(code int, body []byte) string {
 			return "vendor says: " + string(body)
 		},
-		RetryAfter: func(body []byte) (time.Duration, bool) { return 9 * time.Second, strings.Contains(string(body), "later") },
+		RetryAfter: func(body []byte) (time.Duration, bool) {
+			return 9 * time.Second, strings.Contains(string(body), "later")
+		},
 		Refused: func(body []byte) error {
 			if strings.Contains(string(body), "refused") {
 				return errors.New("refused: " + string(body))

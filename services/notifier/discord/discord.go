@@ -19,11 +19,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"time"
-
-	commoncfg "github.com/prometheus/common/config"
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/services/notifier/delivery"
@@ -50,9 +47,7 @@ type Notifier struct {
 	cfg    *config.DiscordConfig
 	tmpl   *template.Template
 	logger *slog.Logger
-	client *http.Client
-	creds  secret.Set
-	now    func() time.Time
+	client *delivery.Client
 }
 
 // policy reads Discord's answers: its error message, and the retry_after
@@ -62,18 +57,11 @@ var policy = delivery.Policy{Name: "discord", Detail: errorDetail, RetryAfter: r
 // New returns a notifier for cfg (validated by package config) rendering
 // with tmpl.
 func New(cfg *config.DiscordConfig, tmpl *template.Template, logger *slog.Logger) (*Notifier, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	httpCfg := commoncfg.DefaultHTTPClientConfig
-	if cfg.HTTPConfig != nil {
-		httpCfg = cfg.HTTPConfig.HTTPClientConfig
-	}
-	client, err := commoncfg.NewClientFromConfig(httpCfg, "discord", commoncfg.WithUserAgent(delivery.UserAgent))
+	client, err := delivery.NewClient(policy, cfg.HTTPConfig)
 	if err != nil {
-		return nil, fmt.Errorf("discord http_config: %w", err)
+		return nil, err
 	}
-	return &Notifier{cfg: cfg, tmpl: tmpl, logger: logger, client: client, creds: secret.HTTPConfig(&httpCfg), now: time.Now}, nil
+	return &Notifier{cfg: cfg, tmpl: tmpl, logger: logger, client: client}, nil
 }
 
 type message struct {
@@ -133,7 +121,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (b
 		// A file being rotated (a mounted secret) reads fine a moment later.
 		return true, notification.Failed(notification.ReasonConfig, err)
 	}
-	if _, retryable, err := delivery.Send(ctx, n.client, policy, delivery.Request{URL: u, Body: body, Secrets: n.creds}, n.now()); err != nil {
+	if _, retryable, err := n.client.Send(ctx, delivery.Request{URL: u, Body: body}); err != nil {
 		return retryable, err
 	}
 	n.logger.DebugContext(ctx, "discord notified", slog.String("receiver", nt.Receiver), slog.Int("alerts", len(nt.Alerts)))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
+	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/logtest"
 	nt "github.com/klaxon-alerts/klaxon/services/notifier/notifytest"
 )
@@ -19,13 +20,7 @@ const hookPath = "/api/webhooks/123456/d1sc0rdT0k3nS3cr3t"
 
 func newNotifier(t *testing.T, receiverYAML string) (*Notifier, *logtest.Buffer) {
 	t.Helper()
-	r, tmpl := nt.Config(t, "", receiverYAML)
-	logger, logs := logtest.New()
-	n, err := New(r.DiscordConfigs[0], tmpl, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n, logs
+	return nt.Build(t, "", receiverYAML, func(r *config.Receiver) *config.DiscordConfig { return r.DiscordConfigs[0] }, New)
 }
 
 // A message with one embed, red while firing and green once resolved,

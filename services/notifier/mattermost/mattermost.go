@@ -21,11 +21,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
-	"time"
-
-	commoncfg "github.com/prometheus/common/config"
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/services/notifier/delivery"
@@ -49,9 +45,7 @@ type Notifier struct {
 	cfg    *config.MattermostConfig
 	tmpl   *template.Template
 	logger *slog.Logger
-	client *http.Client
-	creds  secret.Set
-	now    func() time.Time
+	client *delivery.Client
 }
 
 var policy = delivery.Policy{Name: "mattermost", Detail: errorDetail}
@@ -59,18 +53,11 @@ var policy = delivery.Policy{Name: "mattermost", Detail: errorDetail}
 // New returns a notifier for cfg (validated, global fallbacks applied by
 // package config) rendering with tmpl.
 func New(cfg *config.MattermostConfig, tmpl *template.Template, logger *slog.Logger) (*Notifier, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	httpCfg := commoncfg.DefaultHTTPClientConfig
-	if cfg.HTTPConfig != nil {
-		httpCfg = cfg.HTTPConfig.HTTPClientConfig
-	}
-	client, err := commoncfg.NewClientFromConfig(httpCfg, "mattermost", commoncfg.WithUserAgent(delivery.UserAgent))
+	client, err := delivery.NewClient(policy, cfg.HTTPConfig)
 	if err != nil {
-		return nil, fmt.Errorf("mattermost http_config: %w", err)
+		return nil, err
 	}
-	return &Notifier{cfg: cfg, tmpl: tmpl, logger: logger, client: client, creds: secret.HTTPConfig(&httpCfg), now: time.Now}, nil
+	return &Notifier{cfg: cfg, tmpl: tmpl, logger: logger, client: client}, nil
 }
 
 type post struct {
@@ -134,7 +121,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (b
 		// A file being rotated (a mounted secret) reads fine a moment later.
 		return true, notification.Failed(notification.ReasonConfig, err)
 	}
-	if _, retryable, err := delivery.Send(ctx, n.client, policy, delivery.Request{URL: u, Body: body, Secrets: n.creds}, n.now()); err != nil {
+	if _, retryable, err := n.client.Send(ctx, delivery.Request{URL: u, Body: body}); err != nil {
 		return retryable, fmt.Errorf("channel %q: %w", p.Channel, err)
 	}
 	n.logger.DebugContext(ctx, "mattermost notified", slog.String("receiver", nt.Receiver), slog.Int("alerts", len(nt.Alerts)))
@@ -160,7 +147,7 @@ func (n *Notifier) post(nt *notification.Notification) (*post, error) {
 		p.Props = &props{Card: r.Text("props.card", c.Props.Card)}
 	}
 	if len(c.Attachments) == 0 {
-		p.Attachments = []attachment{render(r, "", c.Attachment())}
+		p.Attachments = []attachment{render(r, "", &c.MattermostAttachment)}
 	} else {
 		for i, a := range c.Attachments {
 			p.Attachments = append(p.Attachments, render(r, fmt.Sprintf("attachments[%d].", i), a))

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/logtest"
 	nt "github.com/klaxon-alerts/klaxon/services/notifier/notifytest"
 )
@@ -15,13 +16,7 @@ const hookPath = "/hooks/m4tt3rm0stH00kS3cr3t"
 
 func newNotifier(t *testing.T, globalYAML, receiverYAML string) (*Notifier, *logtest.Buffer) {
 	t.Helper()
-	r, tmpl := nt.Config(t, globalYAML, receiverYAML)
-	logger, logs := logtest.New()
-	n, err := New(r.MattermostConfigs[0], tmpl, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n, logs
+	return nt.Build(t, globalYAML, receiverYAML, func(r *config.Receiver) *config.MattermostConfig { return r.MattermostConfigs[0] }, New)
 }
 
 // The defaults make one attachment (title, link, color, Markdown text),

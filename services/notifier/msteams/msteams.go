@@ -19,11 +19,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
-	"time"
-
-	commoncfg "github.com/prometheus/common/config"
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/services/notifier/delivery"
@@ -39,9 +35,7 @@ type Notifier struct {
 	urlFile    string
 	tmpl       *template.Template
 	logger     *slog.Logger
-	client     *http.Client
-	creds      secret.Set
-	now        func() time.Time
+	client     *delivery.Client
 	// card renders the notification's card.
 	card func(r *template.Renderer, status string) any
 }
@@ -101,19 +95,11 @@ func NewV2(cfg *config.MSTeamsV2Config, tmpl *template.Template, logger *slog.Lo
 }
 
 func newNotifier(name string, h *config.HTTPClientConfig, u *config.SecretURL, file string, tmpl *template.Template, logger *slog.Logger) (*Notifier, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	httpCfg := commoncfg.DefaultHTTPClientConfig
-	if h != nil {
-		httpCfg = h.HTTPClientConfig
-	}
-	client, err := commoncfg.NewClientFromConfig(httpCfg, name, commoncfg.WithUserAgent(delivery.UserAgent))
+	client, err := delivery.NewClient(delivery.Policy{Name: name, Detail: errorDetail, Refused: refused}, h)
 	if err != nil {
-		return nil, fmt.Errorf("%s http_config: %w", name, err)
+		return nil, err
 	}
-	return &Notifier{name: name, webhookURL: u, urlFile: file, tmpl: tmpl, logger: logger, client: client,
-		creds: secret.HTTPConfig(&httpCfg), now: time.Now}, nil
+	return &Notifier{name: name, webhookURL: u, urlFile: file, tmpl: tmpl, logger: logger, client: client}, nil
 }
 
 // messageCard is a connector's legacy card.
@@ -178,8 +164,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (b
 		// A file being rotated (a mounted secret) reads fine a moment later.
 		return true, notification.Failed(notification.ReasonConfig, err)
 	}
-	policy := delivery.Policy{Name: n.name, Detail: errorDetail, Refused: refused}
-	if _, retryable, err := delivery.Send(ctx, n.client, policy, delivery.Request{URL: u, Body: body, Secrets: n.creds}, n.now()); err != nil {
+	if _, retryable, err := n.client.Send(ctx, delivery.Request{URL: u, Body: body}); err != nil {
 		return retryable, err
 	}
 	n.logger.DebugContext(ctx, "teams notified", slog.String("receiver", nt.Receiver), slog.Int("alerts", len(nt.Alerts)))

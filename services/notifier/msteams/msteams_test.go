@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/logtest"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 	nt "github.com/klaxon-alerts/klaxon/services/notifier/notifytest"
@@ -16,21 +17,10 @@ const hookPath = "/webhookb2/abc@def/IncomingWebhook/t34msS3cr3t/0000"
 
 func testNotifier(t *testing.T, receiverYAML string) (*Notifier, *logtest.Buffer) {
 	t.Helper()
-	r, tmpl := nt.Config(t, "", receiverYAML)
-	logger, logs := logtest.New()
-	var (
-		n   *Notifier
-		err error
-	)
-	if len(r.MSTeamsConfigs) > 0 {
-		n, err = New(r.MSTeamsConfigs[0], tmpl, logger)
-	} else {
-		n, err = NewV2(r.MSTeamsV2Configs[0], tmpl, logger)
+	if strings.Contains(receiverYAML, "msteamsv2_configs") {
+		return nt.Build(t, "", receiverYAML, func(r *config.Receiver) *config.MSTeamsV2Config { return r.MSTeamsV2Configs[0] }, NewV2)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n, logs
+	return nt.Build(t, "", receiverYAML, func(r *config.Receiver) *config.MSTeamsConfig { return r.MSTeamsConfigs[0] }, New)
 }
 
 // Each kind posts its card as JSON to the webhook: Alertmanager's layout,

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/pkg/logtest"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
 )
@@ -166,6 +168,21 @@ func Config(t *testing.T, globalYAML, receiverYAML string) (*config.Receiver, *t
 		t.Fatal(err)
 	}
 	return cfg.Receiver("r"), tmpl
+}
+
+// Build builds an integration's notifier with build from the configuration
+// pick chooses in the receiver of receiverYAML (see Config), logging at
+// debug level into the returned buffer.
+func Build[C, N any](t *testing.T, globalYAML, receiverYAML string, pick func(*config.Receiver) C,
+	build func(C, *template.Template, *slog.Logger) (N, error)) (N, *logtest.Buffer) {
+	t.Helper()
+	r, tmpl := Config(t, globalYAML, receiverYAML)
+	logger, logs := logtest.New()
+	n, err := build(pick(r), tmpl, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, logs
 }
 
 // Alert returns an alert of the group: firing at T0 when resolved is false,

@@ -27,9 +27,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
-
-	commoncfg "github.com/prometheus/common/config"
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/services/notifier/delivery"
@@ -46,35 +43,20 @@ type Notifier struct {
 	cfg    *config.OpsGenieConfig
 	tmpl   *template.Template
 	logger *slog.Logger
-	client *http.Client
-	creds  secret.Set
-	policy delivery.Policy
-	now    func() time.Time
+	client *delivery.Client
 }
 
 // New returns a notifier for cfg (validated, global fallbacks applied by
 // package config) rendering with tmpl.
 func New(cfg *config.OpsGenieConfig, tmpl *template.Template, logger *slog.Logger) (*Notifier, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	if cfg.APIURL == nil || cfg.APIURL.URL == nil {
 		return nil, fmt.Errorf("opsgenie: no api_url")
 	}
-	httpCfg := commoncfg.DefaultHTTPClientConfig
-	if cfg.HTTPConfig != nil {
-		httpCfg = cfg.HTTPConfig.HTTPClientConfig
-	}
-	client, err := commoncfg.NewClientFromConfig(httpCfg, "opsgenie", commoncfg.WithUserAgent(delivery.UserAgent))
+	client, err := delivery.NewClient(delivery.Policy{Name: "opsgenie", Detail: errorDetail}, cfg.HTTPConfig)
 	if err != nil {
-		return nil, fmt.Errorf("opsgenie http_config: %w", err)
+		return nil, err
 	}
-	return &Notifier{
-		cfg: cfg, tmpl: tmpl, logger: logger, client: client,
-		creds:  secret.HTTPConfig(&httpCfg),
-		policy: delivery.Policy{Name: "opsgenie", Detail: errorDetail},
-		now:    time.Now,
-	}, nil
+	return &Notifier{cfg: cfg, tmpl: tmpl, logger: logger, client: client}, nil
 }
 
 // createAlert is the body of v2/alerts.
@@ -115,7 +97,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (b
 	if err != nil {
 		return false, secret.Of(key).Redact(err)
 	}
-	secrets := secret.Of(key).With(n.creds)
+	secrets := secret.Of(key)
 	for _, c := range calls {
 		body, err := json.Marshal(c.body)
 		if err != nil {
@@ -132,7 +114,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (b
 			Method: c.method, URL: &u, Body: body, Secrets: secrets,
 			Header: http.Header{"Authorization": {"GenieKey " + key}},
 		}
-		if _, retryable, err := delivery.Send(ctx, n.client, n.policy, req, n.now()); err != nil {
+		if _, retryable, err := n.client.Send(ctx, req); err != nil {
 			return retryable, err
 		}
 	}

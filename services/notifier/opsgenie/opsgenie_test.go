@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/logtest"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 	nt "github.com/klaxon-alerts/klaxon/services/notifier/notifytest"
@@ -19,13 +20,7 @@ const apiKey = "0psg3n13-k3y-s3cr3t"
 
 func newNotifier(t *testing.T, globalYAML, receiverYAML string) (*Notifier, *logtest.Buffer) {
 	t.Helper()
-	r, tmpl := nt.Config(t, globalYAML, receiverYAML)
-	logger, logs := logtest.New()
-	n, err := New(r.OpsGenieConfigs[0], tmpl, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n, logs
+	return nt.Build(t, globalYAML, receiverYAML, func(r *config.Receiver) *config.OpsGenieConfig { return r.OpsGenieConfigs[0] }, New)
 }
 
 // A firing group creates an alert named by the group key's hash, with

@@ -30,7 +30,6 @@ import (
 	"strings"
 	"time"
 
-	commoncfg "github.com/prometheus/common/config"
 	yamlv2 "go.yaml.in/yaml/v2"
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
@@ -62,41 +61,27 @@ type Notifier struct {
 	cfg    *config.PagerdutyConfig
 	tmpl   *template.Template
 	logger *slog.Logger
-	client *http.Client
-	creds  secret.Set
-	policy delivery.Policy
+	client *delivery.Client
 	v1URL  *url.URL // the Events API v1 endpoint; nil for v2
-	now    func() time.Time
 }
 
 // New returns a notifier for cfg (validated, global fallbacks applied by
 // package config) rendering with tmpl.
 func New(cfg *config.PagerdutyConfig, tmpl *template.Template, logger *slog.Logger) (*Notifier, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	httpCfg := commoncfg.DefaultHTTPClientConfig
-	if cfg.HTTPConfig != nil {
-		httpCfg = cfg.HTTPConfig.HTTPClientConfig
-	}
-	client, err := commoncfg.NewClientFromConfig(httpCfg, "pagerduty", commoncfg.WithUserAgent(delivery.UserAgent))
-	if err != nil {
-		return nil, fmt.Errorf("pagerduty http_config: %w", err)
-	}
-	n := &Notifier{
-		cfg: cfg, tmpl: tmpl, logger: logger, client: client,
-		creds:  secret.HTTPConfig(&httpCfg),
-		policy: delivery.Policy{Name: "pagerduty", Detail: errorDetail},
-		now:    time.Now,
-	}
+	policy := delivery.Policy{Name: "pagerduty", Detail: errorDetail}
+	var v1URL *url.URL
 	if cfg.V1() {
-		n.v1URL, _ = url.Parse(defaultV1URL)
+		v1URL, _ = url.Parse(defaultV1URL)
 		// v1 answers 403 when rate limited.
-		n.policy.RateLimitCodes = []int{http.StatusForbidden}
+		policy.RateLimitCodes = []int{http.StatusForbidden}
 	} else if cfg.URL == nil || cfg.URL.URL == nil {
 		return nil, errors.New("pagerduty: no url")
 	}
-	return n, nil
+	client, err := delivery.NewClient(policy, cfg.HTTPConfig)
+	if err != nil {
+		return nil, err
+	}
+	return &Notifier{cfg: cfg, tmpl: tmpl, logger: logger, client: client, v1URL: v1URL}, nil
 }
 
 // event is an Events API v2 event, or a v1 event (service_key,
@@ -146,10 +131,9 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (b
 	if err != nil {
 		return false, keys.Redact(err)
 	}
-	secrets := keys.With(n.creds)
 	body, err := n.encode(ev, nt)
 	if err != nil {
-		return false, secrets.Redact(err)
+		return false, keys.Redact(err)
 	}
 	target := n.v1URL
 	if target == nil {
@@ -157,7 +141,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (b
 	}
 	ctx, cancel := delivery.WithTimeout(ctx, time.Duration(n.cfg.Timeout), "pagerduty")
 	defer cancel()
-	if _, retryable, err := delivery.Send(ctx, n.client, n.policy, delivery.Request{URL: target, Body: body, Secrets: secrets}, n.now()); err != nil {
+	if _, retryable, err := n.client.Send(ctx, delivery.Request{URL: target, Body: body, Secrets: keys}); err != nil {
 		return retryable, err
 	}
 	n.logger.DebugContext(ctx, "pagerduty notified",

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
+	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/logtest"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 	nt "github.com/klaxon-alerts/klaxon/services/notifier/notifytest"
@@ -22,13 +23,7 @@ const routingKey = "r0ut1ngK3yS3cr3t0000000000000000"
 
 func newNotifier(t *testing.T, receiverYAML string) (*Notifier, *logtest.Buffer) {
 	t.Helper()
-	r, tmpl := nt.Config(t, "", receiverYAML)
-	logger, logs := logtest.New()
-	n, err := New(r.PagerdutyConfigs[0], tmpl, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n, logs
+	return nt.Build(t, "", receiverYAML, func(r *config.Receiver) *config.PagerdutyConfig { return r.PagerdutyConfigs[0] }, New)
 }
 
 // A firing group triggers, a resolved one resolves, both under the group's

@@ -22,12 +22,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
-
-	commoncfg "github.com/prometheus/common/config"
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/services/notifier/delivery"
@@ -48,9 +45,7 @@ type Notifier struct {
 	cfg    *config.TelegramConfig
 	tmpl   *template.Template
 	logger *slog.Logger
-	client *http.Client
-	creds  secret.Set
-	now    func() time.Time
+	client *delivery.Client
 }
 
 var policy = delivery.Policy{Name: "telegram", Detail: errorDetail, RetryAfter: retryAfter, Refused: refused}
@@ -58,21 +53,14 @@ var policy = delivery.Policy{Name: "telegram", Detail: errorDetail, RetryAfter: 
 // New returns a notifier for cfg (validated, global fallbacks applied by
 // package config) rendering with tmpl.
 func New(cfg *config.TelegramConfig, tmpl *template.Template, logger *slog.Logger) (*Notifier, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	if cfg.APIURL == nil || cfg.APIURL.URL == nil {
 		return nil, fmt.Errorf("telegram: no api_url")
 	}
-	httpCfg := commoncfg.DefaultHTTPClientConfig
-	if cfg.HTTPConfig != nil {
-		httpCfg = cfg.HTTPConfig.HTTPClientConfig
-	}
-	client, err := commoncfg.NewClientFromConfig(httpCfg, "telegram", commoncfg.WithUserAgent(delivery.UserAgent))
+	client, err := delivery.NewClient(policy, cfg.HTTPConfig)
 	if err != nil {
-		return nil, fmt.Errorf("telegram http_config: %w", err)
+		return nil, err
 	}
-	return &Notifier{cfg: cfg, tmpl: tmpl, logger: logger, client: client, creds: secret.HTTPConfig(&httpCfg), now: time.Now}, nil
+	return &Notifier{cfg: cfg, tmpl: tmpl, logger: logger, client: client}, nil
 }
 
 // sendMessage is the body of the Bot API's sendMessage.
@@ -111,8 +99,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (b
 	u := *n.cfg.APIURL.URL
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/bot" + token + "/sendMessage"
 	u.RawPath = ""
-	req := delivery.Request{URL: &u, Body: body, Secrets: secret.Of(token).With(n.creds)}
-	if _, retryable, err := delivery.Send(ctx, n.client, policy, req, n.now()); err != nil {
+	if _, retryable, err := n.client.Send(ctx, delivery.Request{URL: &u, Body: body, Secrets: secret.Of(token)}); err != nil {
 		return retryable, err
 	}
 	n.logger.DebugContext(ctx, "telegram notified", slog.String("receiver", nt.Receiver), slog.Int("alerts", len(nt.Alerts)))

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
+	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/logtest"
 	nt "github.com/klaxon-alerts/klaxon/services/notifier/notifytest"
 )
@@ -23,13 +24,7 @@ const ok = `{"ok":true,"result":{"message_id":7,"chat":{"id":-100}}}`
 
 func newNotifier(t *testing.T, globalYAML, receiverYAML string) (*Notifier, *logtest.Buffer) {
 	t.Helper()
-	r, tmpl := nt.Config(t, globalYAML, receiverYAML)
-	logger, logs := logtest.New()
-	n, err := New(r.TelegramConfigs[0], tmpl, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n, logs
+	return nt.Build(t, globalYAML, receiverYAML, func(r *config.Receiver) *config.TelegramConfig { return r.TelegramConfigs[0] }, New)
 }
 
 // sendMessage to /bot<token>/sendMessage with the chat, thread and parse

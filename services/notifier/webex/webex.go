@@ -16,16 +16,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
-	"time"
-
-	commoncfg "github.com/prometheus/common/config"
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/services/notifier/delivery"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
-	"github.com/klaxon-alerts/klaxon/services/notifier/secret"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
 )
 
@@ -37,9 +32,7 @@ type Notifier struct {
 	cfg    *config.WebexConfig
 	tmpl   *template.Template
 	logger *slog.Logger
-	client *http.Client
-	creds  secret.Set
-	now    func() time.Time
+	client *delivery.Client
 }
 
 var policy = delivery.Policy{Name: "webex", Detail: errorDetail}
@@ -47,21 +40,14 @@ var policy = delivery.Policy{Name: "webex", Detail: errorDetail}
 // New returns a notifier for cfg (validated, global fallbacks applied by
 // package config) rendering with tmpl.
 func New(cfg *config.WebexConfig, tmpl *template.Template, logger *slog.Logger) (*Notifier, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	if cfg.APIURL == nil || cfg.APIURL.URL == nil {
 		return nil, fmt.Errorf("webex: no api_url")
 	}
-	httpCfg := commoncfg.DefaultHTTPClientConfig
-	if cfg.HTTPConfig != nil {
-		httpCfg = cfg.HTTPConfig.HTTPClientConfig
-	}
-	client, err := commoncfg.NewClientFromConfig(httpCfg, "webex", commoncfg.WithUserAgent(delivery.UserAgent))
+	client, err := delivery.NewClient(policy, cfg.HTTPConfig)
 	if err != nil {
-		return nil, fmt.Errorf("webex http_config: %w", err)
+		return nil, err
 	}
-	return &Notifier{cfg: cfg, tmpl: tmpl, logger: logger, client: client, creds: secret.HTTPConfig(&httpCfg), now: time.Now}, nil
+	return &Notifier{cfg: cfg, tmpl: tmpl, logger: logger, client: client}, nil
 }
 
 type message struct {
@@ -85,7 +71,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (b
 	if err != nil {
 		return false, fmt.Errorf("encode webex message: %w", err)
 	}
-	if _, retryable, err := delivery.Send(ctx, n.client, policy, delivery.Request{URL: n.cfg.APIURL.URL, Body: body, Secrets: n.creds}, n.now()); err != nil {
+	if _, retryable, err := n.client.Send(ctx, delivery.Request{URL: n.cfg.APIURL.URL, Body: body}); err != nil {
 		return retryable, err
 	}
 	n.logger.DebugContext(ctx, "webex notified", slog.String("receiver", nt.Receiver), slog.Int("alerts", len(nt.Alerts)))

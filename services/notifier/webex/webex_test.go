@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/logtest"
 	nt "github.com/klaxon-alerts/klaxon/services/notifier/notifytest"
 )
@@ -15,13 +16,7 @@ const token = "w3bexB0tT0k3nS3cr3t"
 
 func newNotifier(t *testing.T, receiverYAML string) (*Notifier, *logtest.Buffer) {
 	t.Helper()
-	r, tmpl := nt.Config(t, "", receiverYAML)
-	logger, logs := logtest.New()
-	n, err := New(r.WebexConfigs[0], tmpl, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n, logs
+	return nt.Build(t, "", receiverYAML, func(r *config.Receiver) *config.WebexConfig { return r.WebexConfigs[0] }, New)
 }
 
 func receiver(url, extra string) string {
