@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/pkg/logtest"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 	nt "github.com/klaxon-alerts/klaxon/services/notifier/notifytest"

@@ -11,8 +11,8 @@ import (
 
 	"github.com/prometheus/common/model"
 
-	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/pkg/logtest"
 	nt "github.com/klaxon-alerts/klaxon/services/notifier/notifytest"
 )
