@@ -55,9 +55,9 @@ type PagerdutyLink struct {
 	Text string `yaml:"text,omitempty" json:"text,omitempty"`
 }
 
-// DefaultPagerdutyDetails are the details every event carries unless the
+// defaultPagerdutyDetails are the details every event carries unless the
 // configuration sets the same key.
-func DefaultPagerdutyDetails() map[string]any {
+func defaultPagerdutyDetails() map[string]any {
 	return map[string]any{
 		"firing":       `{{ .Alerts.Firing | toJson }}`,
 		"resolved":     `{{ .Alerts.Resolved | toJson }}`,
@@ -91,12 +91,30 @@ func (c *PagerdutyConfig) validate() error {
 	if c.Source == "" {
 		c.Source = c.Client
 	}
-	for k, v := range DefaultPagerdutyDetails() {
+	for k, v := range defaultPagerdutyDetails() {
 		if _, ok := c.Details[k]; !ok {
 			c.Details[k] = v
 		}
 	}
 	return nil
+}
+
+// appendDetailFields lists the strings in free-form details, lists and maps
+// walked, keys in order.
+func appendDetailFields(fs []TemplateField, path string, v any) []TemplateField {
+	switch v := v.(type) {
+	case string:
+		return append(fs, TemplateField{Path: path, Src: v})
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			fs = appendDetailFields(fs, path+"."+k, v[k])
+		}
+	case []any:
+		for i, e := range v {
+			fs = appendDetailFields(fs, fmt.Sprintf("%s[%d]", path, i), e)
+		}
+	}
+	return fs
 }
 
 // SendsResolved reports send_resolved.
@@ -106,9 +124,9 @@ func (c *PagerdutyConfig) SendsResolved() bool { return c.SendResolved }
 // set).
 func (c *PagerdutyConfig) V1() bool { return c.ServiceKey != "" || c.ServiceKeyFile != "" }
 
-// TemplatedFields lists the templated fields. Details' string values are
-// templates too (their keys as well, as in Alertmanager), listed when at
-// the top level.
+// TemplatedFields lists the templated fields, the strings in details
+// included (at any depth; their keys are templates too, as in Alertmanager,
+// but are not listed).
 func (c *PagerdutyConfig) TemplatedFields() []TemplateField {
 	fs := []TemplateField{
 		{Path: "client", Src: c.Client},
@@ -120,11 +138,7 @@ func (c *PagerdutyConfig) TemplatedFields() []TemplateField {
 		{Path: "component", Src: c.Component},
 		{Path: "group", Src: c.Group},
 	}
-	for _, k := range slices.Sorted(maps.Keys(c.Details)) {
-		if s, ok := c.Details[k].(string); ok {
-			fs = append(fs, TemplateField{Path: "details." + k, Src: s})
-		}
-	}
+	fs = appendDetailFields(fs, "details", c.Details)
 	for i, im := range c.Images {
 		p := fmt.Sprintf("images[%d].", i)
 		fs = append(fs, TemplateField{Path: p + "src", Src: im.Src}, TemplateField{Path: p + "alt", Src: im.Alt}, TemplateField{Path: p + "href", Src: im.Href})

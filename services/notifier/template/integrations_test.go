@@ -60,7 +60,7 @@ func TestIntegrationFields(t *testing.T) {
 route: {receiver: r}
 receivers:
   - name: r
-    pagerduty_configs: [{routing_key: k, details: {team: web}, links: [{href: h, text: x}], images: [{src: s}]}]
+    pagerduty_configs: [{routing_key: k, details: {team: web, nested: {list: [a, '{{ .Status }}']}}, links: [{href: h, text: x}], images: [{src: s}]}]
     opsgenie_configs: [{api_key: k, details: {a: b}, responders: [{name: n, type: team}]}]
     discord_configs: [{webhook_url: "https://discord.example/x"}]
     msteams_configs: [{webhook_url: "https://teams.example/x"}]
@@ -75,7 +75,7 @@ receivers:
 	}
 	p := "receivers[0]."
 	for _, want := range []string{
-		"pagerduty_configs[0].description", "pagerduty_configs[0].details.team", "pagerduty_configs[0].details.num_firing",
+		"pagerduty_configs[0].description", "pagerduty_configs[0].details.team", "pagerduty_configs[0].details.num_firing", "pagerduty_configs[0].details.nested.list[1]",
 		"pagerduty_configs[0].links[0].href", "pagerduty_configs[0].images[0].src",
 		"opsgenie_configs[0].message", "opsgenie_configs[0].details.a", "opsgenie_configs[0].responders[0].name",
 		"discord_configs[0].title", "msteams_configs[0].summary", "msteamsv2_configs[0].text",
