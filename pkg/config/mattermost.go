@@ -42,13 +42,7 @@ type MattermostField struct {
 }
 
 func (f *MattermostField) validate() error {
-	if f.Title == "" {
-		return errors.New("missing title in Mattermost field configuration")
-	}
-	if f.Value == "" {
-		return errors.New("missing value in Mattermost field configuration")
-	}
-	return nil
+	return attachmentFieldRule("Mattermost", f.Title, f.Value)
 }
 
 // MattermostAttachment is one message attachment.

@@ -284,12 +284,16 @@ type SlackField struct {
 	Short *bool  `yaml:"short,omitempty" json:"short,omitempty"`
 }
 
-func (f *SlackField) validate() error {
-	if f.Title == "" {
-		return errors.New("missing title in Slack field configuration")
+func (f *SlackField) validate() error { return attachmentFieldRule("Slack", f.Title, f.Value) }
+
+// attachmentFieldRule is the rule of a Slack-style attachment field: a
+// title and a value.
+func attachmentFieldRule(vendor, title, value string) error {
+	if title == "" {
+		return fmt.Errorf("missing title in %s field configuration", vendor)
 	}
-	if f.Value == "" {
-		return errors.New("missing value in Slack field configuration")
+	if value == "" {
+		return fmt.Errorf("missing value in %s field configuration", vendor)
 	}
 	return nil
 }
