@@ -193,6 +193,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.decodeSlice(n, v, path)
 	case reflect.Map:
 		d.decodeMap(n, v, path)
+	case reflect.Interface:
+		// Free-form data (PagerDuty's details): any YAML value.
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			d.fail(n, path, cleanYAMLError(err))
+		}
 	default:
 		d.decodeScalar(n, v, path)
 	}

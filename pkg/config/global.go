@@ -9,8 +9,8 @@ import (
 
 // GlobalConfig holds the global section: parameters valid everywhere and the
 // defaults that receivers fall back to. Integrations Klaxon does not support
-// yet still have their global fields here, so that an Alertmanager file
-// loads unchanged.
+// yet (WeChat, VictorOps, Rocket.Chat, Jira) still have their global fields
+// here, so that an Alertmanager file loads unchanged.
 type GlobalConfig struct {
 	// ResolveTimeout is how long after its last update an alert without an
 	// end time is considered resolved (default 5m).
@@ -38,8 +38,9 @@ type GlobalConfig struct {
 	SlackAppTokenFile string     `yaml:"slack_app_token_file,omitempty" json:"slack_app_token_file,omitempty"`
 	SlackAppURL       *URL       `yaml:"slack_app_url,omitempty" json:"slack_app_url,omitempty"`
 
-	// Global fields of integrations that are recognised but not supported
-	// yet; parsed and validated so that existing files load.
+	// The fallbacks of PagerDuty, Opsgenie, Telegram, Webex and Mattermost,
+	// and the fields of integrations not supported yet (parsed and
+	// validated so that existing files load).
 	PagerdutyURL             *URL       `yaml:"pagerduty_url,omitempty" json:"pagerduty_url,omitempty"`
 	OpsGenieAPIURL           *URL       `yaml:"opsgenie_api_url,omitempty" json:"opsgenie_api_url,omitempty"`
 	OpsGenieAPIKey           Secret     `yaml:"opsgenie_api_key,omitempty" json:"opsgenie_api_key,omitempty"`

@@ -3,10 +3,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/textproto"
 	"slices"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
 )
 
 // Receiver is a named set of notification integrations.
@@ -15,6 +18,15 @@ type Receiver struct {
 	WebhookConfigs []*WebhookConfig `yaml:"webhook_configs,omitempty" json:"webhook_configs,omitempty"`
 	SlackConfigs   []*SlackConfig   `yaml:"slack_configs,omitempty" json:"slack_configs,omitempty"`
 	EmailConfigs   []*EmailConfig   `yaml:"email_configs,omitempty" json:"email_configs,omitempty"`
+
+	PagerdutyConfigs  []*PagerdutyConfig  `yaml:"pagerduty_configs,omitempty" json:"pagerduty_configs,omitempty"`
+	OpsGenieConfigs   []*OpsGenieConfig   `yaml:"opsgenie_configs,omitempty" json:"opsgenie_configs,omitempty"`
+	DiscordConfigs    []*DiscordConfig    `yaml:"discord_configs,omitempty" json:"discord_configs,omitempty"`
+	MSTeamsConfigs    []*MSTeamsConfig    `yaml:"msteams_configs,omitempty" json:"msteams_configs,omitempty"`
+	MSTeamsV2Configs  []*MSTeamsV2Config  `yaml:"msteamsv2_configs,omitempty" json:"msteamsv2_configs,omitempty"`
+	TelegramConfigs   []*TelegramConfig   `yaml:"telegram_configs,omitempty" json:"telegram_configs,omitempty"`
+	WebexConfigs      []*WebexConfig      `yaml:"webex_configs,omitempty" json:"webex_configs,omitempty"`
+	MattermostConfigs []*MattermostConfig `yaml:"mattermost_configs,omitempty" json:"mattermost_configs,omitempty"`
 	// SendResolvedSilenced is Klaxon's opt-in (Alertmanager has none: its
 	// issue 226) to still notify this receiver of an alert's resolution while
 	// a silence mutes the alert; firing alerts stay silenced. Alertmanager
@@ -28,10 +40,9 @@ type Receiver struct {
 // recognises but does not implement yet. A receiver that configures one is
 // rejected with "integration X is not supported yet".
 var UnsupportedIntegrations = []string{
-	"discord_configs", "incidentio_configs", "jira_configs", "mattermost_configs",
-	"msteams_configs", "msteamsv2_configs", "opsgenie_configs", "pagerduty_configs",
-	"pushover_configs", "rocketchat_configs", "sns_configs", "telegram_configs",
-	"victorops_configs", "webex_configs", "wechat_configs",
+	"incidentio_configs", "jira_configs",
+	"pushover_configs", "rocketchat_configs", "sns_configs",
+	"victorops_configs", "wechat_configs",
 }
 
 // ErrUnsupportedIntegration is wrapped by the error for an integration that
@@ -54,9 +65,75 @@ func (r *Receiver) validate() error {
 
 func (r *Receiver) setPosition(p position) { r.pos = p }
 
-// Integrations counts the receiver's integrations.
-func (r *Receiver) Integrations() int {
-	return len(r.WebhookConfigs) + len(r.SlackConfigs) + len(r.EmailConfigs)
+// Integration is one configured integration of a receiver.
+type Integration struct {
+	// Type is the integration's name, a contract.Integration* constant; its
+	// configurations are under the receiver's key Type+"_configs".
+	Type string
+	// Index is the configuration's index among the receiver's
+	// configurations of Type.
+	Index  int
+	Config IntegrationConfig
+}
+
+// IntegrationConfig is what every integration's configuration tells about
+// itself.
+type IntegrationConfig interface {
+	// SendsResolved reports send_resolved: whether a notification whose
+	// alerts are all resolved is sent.
+	SendsResolved() bool
+	// TemplatedFields lists the fields rendered with the templates, paths
+	// relative to the configuration; empty ones may be left out.
+	TemplatedFields() []TemplateField
+}
+
+// TemplateField is one templated field of an integration's configuration.
+type TemplateField struct {
+	// Path names the field relative to its configuration ("title",
+	// "fields[1].value").
+	Path string
+	// Src is the field's template.
+	Src string
+	// HTML is set for a field rendered with html/template (e-mail html).
+	HTML bool
+}
+
+// Integrations lists the receiver's integrations in a stable order: by type
+// in the order below, then by index. It is the one list of integration
+// types a receiver can hold: the grouper notifies each, the notifier builds
+// each from its configuration.
+func (r *Receiver) Integrations() []Integration {
+	var out []Integration
+	out = appendIntegrations(out, contract.IntegrationWebhook, r.WebhookConfigs)
+	out = appendIntegrations(out, contract.IntegrationSlack, r.SlackConfigs)
+	out = appendIntegrations(out, contract.IntegrationEmail, r.EmailConfigs)
+	out = appendIntegrations(out, contract.IntegrationPagerDuty, r.PagerdutyConfigs)
+	out = appendIntegrations(out, contract.IntegrationOpsGenie, r.OpsGenieConfigs)
+	out = appendIntegrations(out, contract.IntegrationDiscord, r.DiscordConfigs)
+	out = appendIntegrations(out, contract.IntegrationMSTeams, r.MSTeamsConfigs)
+	out = appendIntegrations(out, contract.IntegrationMSTeamsV2, r.MSTeamsV2Configs)
+	out = appendIntegrations(out, contract.IntegrationTelegram, r.TelegramConfigs)
+	out = appendIntegrations(out, contract.IntegrationWebex, r.WebexConfigs)
+	out = appendIntegrations(out, contract.IntegrationMattermost, r.MattermostConfigs)
+	return out
+}
+
+// Integration returns the receiver's configuration of integration typ at
+// index, or nil.
+func (r *Receiver) Integration(typ string, index int) IntegrationConfig {
+	for _, in := range r.Integrations() {
+		if in.Type == typ && in.Index == index {
+			return in.Config
+		}
+	}
+	return nil
+}
+
+func appendIntegrations[C IntegrationConfig](out []Integration, typ string, cfgs []C) []Integration {
+	for i, c := range cfgs {
+		out = append(out, Integration{Type: typ, Index: i, Config: c})
+	}
+	return out
 }
 
 // WebhookConfig is a generic webhook (Alertmanager's payload version 4).
@@ -74,6 +151,12 @@ type WebhookConfig struct {
 }
 
 func (c *WebhookConfig) setDefaults() { *c = WebhookConfig{SendResolved: true} }
+
+// SendsResolved reports send_resolved.
+func (c *WebhookConfig) SendsResolved() bool { return c.SendResolved }
+
+// TemplatedFields is empty: a webhook's payload is not templated.
+func (c *WebhookConfig) TemplatedFields() []TemplateField { return nil }
 
 func (c *WebhookConfig) validate() error {
 	if c.URL == nil && c.URLFile == "" {
@@ -142,6 +225,47 @@ func (c *SlackConfig) setDefaults() {
 	}
 }
 
+// SendsResolved reports send_resolved.
+func (c *SlackConfig) SendsResolved() bool { return c.SendResolved }
+
+// TemplatedFields lists the templated fields.
+func (c *SlackConfig) TemplatedFields() []TemplateField {
+	fs := []TemplateField{
+		{Path: "channel", Src: c.Channel},
+		{Path: "username", Src: c.Username},
+		{Path: "color", Src: c.Color},
+		{Path: "title", Src: c.Title},
+		{Path: "title_link", Src: c.TitleLink},
+		{Path: "pretext", Src: c.Pretext},
+		{Path: "text", Src: c.Text},
+		{Path: "message_text", Src: c.MessageText},
+		{Path: "footer", Src: c.Footer},
+		{Path: "fallback", Src: c.Fallback},
+		{Path: "callback_id", Src: c.CallbackID},
+		{Path: "icon_emoji", Src: c.IconEmoji},
+		{Path: "icon_url", Src: c.IconURL},
+		{Path: "image_url", Src: c.ImageURL},
+		{Path: "thumb_url", Src: c.ThumbURL},
+	}
+	for i, f := range c.Fields {
+		p := fmt.Sprintf("fields[%d].", i)
+		fs = append(fs, TemplateField{Path: p + "title", Src: f.Title}, TemplateField{Path: p + "value", Src: f.Value})
+	}
+	for i, a := range c.Actions {
+		p := fmt.Sprintf("actions[%d].", i)
+		fs = append(fs,
+			TemplateField{Path: p + "type", Src: a.Type}, TemplateField{Path: p + "text", Src: a.Text},
+			TemplateField{Path: p + "url", Src: a.URL}, TemplateField{Path: p + "style", Src: a.Style},
+			TemplateField{Path: p + "name", Src: a.Name}, TemplateField{Path: p + "value", Src: a.Value})
+		if cf := a.ConfirmField; cf != nil {
+			fs = append(fs,
+				TemplateField{Path: p + "confirm.title", Src: cf.Title}, TemplateField{Path: p + "confirm.text", Src: cf.Text},
+				TemplateField{Path: p + "confirm.ok_text", Src: cf.OkText}, TemplateField{Path: p + "confirm.dismiss_text", Src: cf.DismissText})
+		}
+	}
+	return fs
+}
+
 func (c *SlackConfig) validate() error {
 	errs := []error{
 		exclusive("api_url", c.APIURL != nil, "api_url_file", c.APIURLFile != ""),
@@ -160,12 +284,16 @@ type SlackField struct {
 	Short *bool  `yaml:"short,omitempty" json:"short,omitempty"`
 }
 
-func (f *SlackField) validate() error {
-	if f.Title == "" {
-		return errors.New("missing title in Slack field configuration")
+func (f *SlackField) validate() error { return attachmentFieldRule("Slack", f.Title, f.Value) }
+
+// attachmentFieldRule is the rule of a Slack-style attachment field: a
+// title and a value.
+func attachmentFieldRule(vendor, title, value string) error {
+	if title == "" {
+		return fmt.Errorf("missing title in %s field configuration", vendor)
 	}
-	if f.Value == "" {
-		return errors.New("missing value in Slack field configuration")
+	if value == "" {
+		return fmt.Errorf("missing value in %s field configuration", vendor)
 	}
 	return nil
 }
@@ -238,6 +366,23 @@ type EmailConfig struct {
 
 func (c *EmailConfig) setDefaults() {
 	*c = EmailConfig{HTML: `{{ template "email.default.html" . }}`}
+}
+
+// SendsResolved reports send_resolved.
+func (c *EmailConfig) SendsResolved() bool { return c.SendResolved }
+
+// TemplatedFields lists the templated fields; headers in name order.
+func (c *EmailConfig) TemplatedFields() []TemplateField {
+	fs := []TemplateField{
+		{Path: "to", Src: c.To},
+		{Path: "from", Src: c.From},
+		{Path: "text", Src: c.Text},
+		{Path: "html", Src: c.HTML, HTML: true},
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Headers)) {
+		fs = append(fs, TemplateField{Path: "headers." + k, Src: c.Headers[k]})
+	}
+	return fs
 }
 
 func (c *EmailConfig) validate() error {

@@ -67,6 +67,14 @@ func (s SecretURL) Reveal() string {
 	return s.URL.String()
 }
 
+// RevealURL returns the URL; nil for a nil or empty SecretURL.
+func (s *SecretURL) RevealURL() *url.URL {
+	if s == nil {
+		return nil
+	}
+	return s.URL
+}
+
 // String returns "<secret>" (it hides url.URL's String).
 func (s SecretURL) String() string {
 	if s.URL == nil {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"reflect"
@@ -146,6 +147,37 @@ func (v *validation) fallbacks(g *GlobalConfig, r *Receiver, path string) {
 	for i, s := range r.SlackConfigs {
 		p := fmt.Sprintf("%s.slack_configs[%d]", path, i)
 		v.slackFallbacks(g, s, r.pos.at("slack_configs"), p)
+	}
+	for i, c := range r.PagerdutyConfigs {
+		c.HTTPConfig = cmp.Or(c.HTTPConfig, g.HTTPConfig)
+		c.URL = cmp.Or(c.URL, g.PagerdutyURL)
+		if c.URL == nil {
+			v.at(r.pos.at("pagerduty_configs"), fmt.Sprintf("%s.pagerduty_configs[%d]", path, i), errors.New("no global PagerDuty URL set"))
+		}
+	}
+	for _, c := range r.DiscordConfigs {
+		c.HTTPConfig = cmp.Or(c.HTTPConfig, g.HTTPConfig)
+	}
+	for _, c := range r.MSTeamsConfigs {
+		c.HTTPConfig = cmp.Or(c.HTTPConfig, g.HTTPConfig)
+	}
+	for _, c := range r.MSTeamsV2Configs {
+		msTeamsV2Fallbacks(g, c)
+	}
+	for i, c := range r.WebexConfigs {
+		c.APIURL = cmp.Or(c.APIURL, g.WebexAPIURL)
+		if c.APIURL == nil {
+			v.at(r.pos.at("webex_configs"), fmt.Sprintf("%s.webex_configs[%d]", path, i), errors.New("no global Webex URL set"))
+		}
+	}
+	for i, c := range r.MattermostConfigs {
+		v.mattermostFallbacks(g, c, r.pos.at("mattermost_configs"), fmt.Sprintf("%s.mattermost_configs[%d]", path, i))
+	}
+	for i, c := range r.TelegramConfigs {
+		v.telegramFallbacks(g, c, r.pos.at("telegram_configs"), fmt.Sprintf("%s.telegram_configs[%d]", path, i))
+	}
+	for i, c := range r.OpsGenieConfigs {
+		v.opsGenieFallbacks(g, c, r.pos.at("opsgenie_configs"), fmt.Sprintf("%s.opsgenie_configs[%d]", path, i))
 	}
 	for i, e := range r.EmailConfigs {
 		p := fmt.Sprintf("%s.email_configs[%d]", path, i)

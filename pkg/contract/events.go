@@ -82,7 +82,7 @@ type AlertTick struct {
 // configurations of that type.
 type Integration struct {
 	Receiver string `json:"receiver"`
-	Type     string `json:"type"` // "webhook", "slack", "email"
+	Type     string `json:"type"` // one of the Integration* constants
 	Index    int    `json:"index"`
 }
 

@@ -13,7 +13,7 @@ const (
 	SubjectAlertsChanged = "klaxon.alerts.changed"
 	// SubjectAlertsRouted carries AlertRouted: one event per matched route.
 	SubjectAlertsRouted = "klaxon.alerts.routed"
-	// SubjectNotifyPrefix + integration ("webhook", "slack", "email")
+	// SubjectNotifyPrefix + integration type (IntegrationWebhook, ...)
 	// carries Notification: one message per receiver integration and flush.
 	SubjectNotifyPrefix = "klaxon.notify."
 	// SubjectDLQPrefix + stage carries DeadLetter.

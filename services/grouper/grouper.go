@@ -285,18 +285,14 @@ func (g *Grouper) schedule(grp *Group, suffix ...string) error {
 	return nil
 }
 
-// Integrations lists a receiver's integrations in a stable order, each with
-// its index among the receiver's configurations of its type.
+// Integrations lists a receiver's integrations in config.Receiver's stable
+// order, each with its index among the receiver's configurations of its
+// type.
 func Integrations(r *config.Receiver) []contract.Integration {
 	var out []contract.Integration
-	add := func(typ string, n int) {
-		for i := range n {
-			out = append(out, contract.Integration{Receiver: r.Name, Type: typ, Index: i})
-		}
+	for _, in := range r.Integrations() {
+		out = append(out, contract.Integration{Receiver: r.Name, Type: in.Type, Index: in.Index})
 	}
-	add("webhook", len(r.WebhookConfigs))
-	add("slack", len(r.SlackConfigs))
-	add("email", len(r.EmailConfigs))
 	return out
 }
 

@@ -9,10 +9,17 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/services/notifier/discord"
 	"github.com/klaxon-alerts/klaxon/services/notifier/email"
+	"github.com/klaxon-alerts/klaxon/services/notifier/mattermost"
+	"github.com/klaxon-alerts/klaxon/services/notifier/msteams"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
+	"github.com/klaxon-alerts/klaxon/services/notifier/opsgenie"
+	"github.com/klaxon-alerts/klaxon/services/notifier/pagerduty"
 	"github.com/klaxon-alerts/klaxon/services/notifier/slack"
+	"github.com/klaxon-alerts/klaxon/services/notifier/telegram"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
+	"github.com/klaxon-alerts/klaxon/services/notifier/webex"
 	"github.com/klaxon-alerts/klaxon/services/notifier/webhook"
 )
 
@@ -46,41 +53,61 @@ type integration struct {
 	sendResolved bool
 }
 
+// builder builds one type of integration from its configuration.
+type builder struct {
+	build func(cfg config.IntegrationConfig, tmpl *template.Template, logger *slog.Logger) (Sender, error)
+	// templated is set when the integration renders templates: it cannot
+	// be built while the config's templates do not parse.
+	templated bool
+}
+
+// builders is the one place where integration types are registered: a
+// type's name (as config.Receiver.Integrations and the grouper name it)
+// and how its Sender is built.
+var builders = map[string]builder{
+	contract.IntegrationWebhook: {build: adapt(func(c *config.WebhookConfig, _ *template.Template, l *slog.Logger) (*webhook.Notifier, error) {
+		return webhook.New(c, l)
+	})},
+	contract.IntegrationSlack:      {build: adapt(slack.New), templated: true},
+	contract.IntegrationEmail:      {build: adapt(email.New), templated: true},
+	contract.IntegrationPagerDuty:  {build: adapt(pagerduty.New), templated: true},
+	contract.IntegrationOpsGenie:   {build: adapt(opsgenie.New), templated: true},
+	contract.IntegrationDiscord:    {build: adapt(discord.New), templated: true},
+	contract.IntegrationMSTeams:    {build: adapt(msteams.New), templated: true},
+	contract.IntegrationMSTeamsV2:  {build: adapt(msteams.NewV2), templated: true},
+	contract.IntegrationTelegram:   {build: adapt(telegram.New), templated: true},
+	contract.IntegrationWebex:      {build: adapt(webex.New), templated: true},
+	contract.IntegrationMattermost: {build: adapt(mattermost.New), templated: true},
+}
+
+// adapt turns an integration package's New into a builder's build.
+func adapt[C config.IntegrationConfig, S Sender](newSender func(C, *template.Template, *slog.Logger) (S, error)) func(config.IntegrationConfig, *template.Template, *slog.Logger) (Sender, error) {
+	return func(cfg config.IntegrationConfig, tmpl *template.Template, logger *slog.Logger) (Sender, error) {
+		c, ok := cfg.(C)
+		if !ok {
+			return nil, fmt.Errorf("%w: configuration of type %T", ErrUnsupported, cfg)
+		}
+		return newSender(c, tmpl, logger)
+	}
+}
+
 // newIntegration builds the integration in of receiver, rendering with
-// tmpl: the one place where integration types are registered.
+// tmpl.
 func newIntegration(r *config.Receiver, in contract.Integration, tmpl *template.Template, logger *slog.Logger) (*integration, error) {
 	name := fmt.Sprintf("%s/%s[%d]", in.Receiver, in.Type, in.Index)
-	count := map[string]int{"webhook": len(r.WebhookConfigs), "slack": len(r.SlackConfigs), "email": len(r.EmailConfigs)}
-	n, ok := count[in.Type]
+	b, ok := builders[in.Type]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnsupported, in.Type)
 	}
-	if in.Index < 0 || in.Index >= n {
+	cfg := r.Integration(in.Type, in.Index)
+	if cfg == nil {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownIntegration, name)
 	}
-	var (
-		s            Sender
-		sendResolved bool
-		err          error
-	)
-	switch in.Type {
-	case "webhook":
-		cfg := r.WebhookConfigs[in.Index]
-		s, err = webhook.New(cfg, logger)
-		sendResolved = cfg.SendResolved
-	case "slack":
-		cfg := r.SlackConfigs[in.Index]
-		s, err = slack.New(cfg, tmpl, logger)
-		sendResolved = cfg.SendResolved
-	case "email":
-		cfg := r.EmailConfigs[in.Index]
-		s, err = email.New(cfg, tmpl, logger)
-		sendResolved = cfg.SendResolved
-	}
+	s, err := b.build(cfg, tmpl, logger)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &integration{notifier: s, sendResolved: sendResolved}, nil
+	return &integration{notifier: s, sendResolved: cfg.SendsResolved()}, nil
 }
 
 // integrations caches built integrations for one config revision: the
@@ -118,7 +145,7 @@ func (c *integrations) get(cfg *config.Config, in contract.Integration) (*integr
 	if r == nil {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownReceiver, in.Receiver)
 	}
-	if c.tmplErr != nil && in.Type != "webhook" { // webhooks use no template
+	if c.tmplErr != nil && builders[in.Type].templated {
 		return nil, fmt.Errorf("%w: %w", ErrTemplates, c.tmplErr)
 	}
 	integ, err := newIntegration(r, in, c.tmpl, c.logger.With(

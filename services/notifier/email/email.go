@@ -118,15 +118,8 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (b
 
 // compose renders the message and its envelope.
 func (n *Notifier) compose(nt *notification.Notification) (msg *gomail.Message, from string, to []string, err error) {
-	data := nt.Data()
-	var errs []error
-	text := func(field, src string) string {
-		out, err := n.tmpl.Text(src, data)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("template %s: %w", field, err))
-		}
-		return out
-	}
+	r := n.tmpl.Renderer(nt.Data())
+	text := r.Text
 	c := n.cfg
 	fromText, toText := text("from", c.From), text("to", c.To)
 	headers := map[string]string{}
@@ -139,11 +132,8 @@ func (n *Notifier) compose(nt *notification.Notification) (msg *gomail.Message, 
 		}
 	}
 	plain := text("text", c.Text)
-	html, err := n.tmpl.HTML(c.HTML, data)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("template html: %w", err))
-	}
-	if err := errors.Join(errs...); err != nil {
+	html := r.HTML("html", c.HTML)
+	if err := r.Err(); err != nil {
 		return nil, "", nil, notification.Failed(notification.ReasonTemplate, err)
 	}
 

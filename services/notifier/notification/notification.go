@@ -9,6 +9,8 @@
 package notification
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"slices"
@@ -38,6 +40,14 @@ type Notification struct {
 	// the receiver, for an integration that edits it (Slack's
 	// update_message); nil otherwise.
 	Message *Message
+}
+
+// KeyHash is the SHA-256 of the group key in hex, as Alertmanager hands it
+// to vendors whose keys are length-limited: PagerDuty's dedup_key,
+// Opsgenie's alias. The notifications of one group share it.
+func (n *Notification) KeyHash() string {
+	sum := sha256.Sum256([]byte(n.GroupKey))
+	return hex.EncodeToString(sum[:])
 }
 
 // Data returns the template data of the notification's alerts.

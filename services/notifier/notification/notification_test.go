@@ -127,3 +127,13 @@ func equalKV(a, b KV) bool {
 	}
 	return true
 }
+
+// The group key hash is Alertmanager's: SHA-256 in lowercase hex.
+func TestKeyHash(t *testing.T) {
+	n := &Notification{GroupKey: `{}:{alertname="A"}`}
+	// printf '{}:{alertname="A"}' | sha256sum
+	want := "ad4b39d3af6c5f089ddb8504a474cd124febe3ef322f263d58074fb0c51dc572"
+	if got := n.KeyHash(); got != want {
+		t.Errorf("KeyHash = %s, want %s", got, want)
+	}
+}

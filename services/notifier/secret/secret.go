@@ -12,7 +12,9 @@ package secret
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 
@@ -115,3 +117,43 @@ type redactedError struct {
 
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
+
+// ErrFile is wrapped by the error for a *_file setting whose file cannot
+// be read or is empty.
+var ErrFile = errors.New("read secret file")
+
+// Value returns inline when set, else the content of file (read at each
+// call, so that a rotated secret takes effect), surrounding whitespace
+// trimmed. The error names the path, never the content.
+func Value(inline, file string) (string, error) {
+	if inline != "" || file == "" {
+		return inline, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%w %s: %w", ErrFile, file, err)
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", fmt.Errorf("%w %s: empty", ErrFile, file)
+	}
+	return v, nil
+}
+
+// URLValue is Value for a URL: inline when set, else parsed from file. The
+// error never quotes the file's content.
+func URLValue(inline *url.URL, file string) (*url.URL, error) {
+	if inline != nil {
+		return inline, nil
+	}
+	raw, err := Value("", file)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// url.Parse quotes its input: do not wrap its error.
+		return nil, fmt.Errorf("%w %s: content is not an http(s) URL", ErrFile, file)
+	}
+	return u, nil
+}

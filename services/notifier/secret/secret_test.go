@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -73,5 +75,43 @@ func TestHTTPConfig(t *testing.T) {
 	}
 	if HTTPConfig(nil) != nil || len(HTTPConfig(&commoncfg.HTTPClientConfig{})) != 0 {
 		t.Error("secrets of an empty config")
+	}
+}
+
+// Value prefers the inline secret, else reads the file at each call
+// (trimmed); its errors name the path and never the content.
+func TestValue(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token")
+	if err := os.WriteFile(file, []byte("  t0k3n-one\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := Value("inline", file); v != "inline" || err != nil {
+		t.Errorf("Value(inline, file) = %q, %v", v, err)
+	}
+	if v, err := Value("", file); v != "t0k3n-one" || err != nil {
+		t.Errorf("Value(file) = %q, %v", v, err)
+	}
+	if err := os.WriteFile(file, []byte("t0k3n-two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := Value("", file); v != "t0k3n-two" {
+		t.Errorf("a rotated file is not re-read: %q", v)
+	}
+	empty := filepath.Join(dir, "empty")
+	_ = os.WriteFile(empty, []byte("\n"), 0o600)
+	for _, f := range []string{empty, filepath.Join(dir, "missing")} {
+		if _, err := Value("", f); !errors.Is(err, ErrFile) || !strings.Contains(err.Error(), f) {
+			t.Errorf("Value(%s): %v", f, err)
+		}
+	}
+	bad := filepath.Join(dir, "bad-url")
+	_ = os.WriteFile(bad, []byte("ftp://user:s3cr3tpw@host/x"), 0o600)
+	if _, err := URLValue(nil, bad); !errors.Is(err, ErrFile) || strings.Contains(err.Error(), "s3cr3tpw") {
+		t.Errorf("URLValue(bad): %v", err)
+	}
+	_ = os.WriteFile(bad, []byte("https://hooks.example/abc\n"), 0o600)
+	if u, err := URLValue(nil, bad); err != nil || u.Path != "/abc" {
+		t.Errorf("URLValue = %v, %v", u, err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
+	"github.com/klaxon-alerts/klaxon/services/notifier/delivery"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 	"github.com/klaxon-alerts/klaxon/services/notifier/secret"
 )
@@ -80,8 +81,8 @@ func (n *Notifier) postWebhook(ctx context.Context, msg *message, prev *notifica
 		if errors.As(err, &ue) {
 			ue.URL = secret.Redacted
 		}
-		err = withContextCause(ctx, err)
-		return nil, true, secrets.Redact(notification.Failed(transportReason(err), fmt.Errorf("post slack %s: %w", method, err)))
+		err = delivery.WithContextCause(ctx, err)
+		return nil, true, secrets.Redact(notification.Failed(delivery.TransportReason(err), fmt.Errorf("post slack %s: %w", method, err)))
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
@@ -196,8 +197,8 @@ func (n *Notifier) classifyAPI(ctx context.Context, method string, err error) (b
 		}
 		return false, notification.Failed(notification.ReasonClientError, e)
 	}
-	err = withContextCause(ctx, err)
-	return true, notification.Failed(transportReason(err), fmt.Errorf("slack %s: %w", method, err))
+	err = delivery.WithContextCause(ctx, err)
+	return true, notification.Failed(delivery.TransportReason(err), fmt.Errorf("slack %s: %w", method, err))
 }
 
 // messageGone reports whether chat.update failed because the message can no
@@ -207,31 +208,6 @@ func messageGone(err error) bool {
 	var refused *RefusedError
 	return (errors.As(err, &api) && slices.Contains(goneErrors, api.Err)) ||
 		(errors.As(err, &refused) && slices.Contains(goneErrors, refused.Reason))
-}
-
-// withContextCause keeps both the context's cause (e.g. the configured
-// timeout) and context.DeadlineExceeded or Canceled in err's chain.
-func withContextCause(ctx context.Context, err error) error {
-	if ctx.Err() == nil {
-		return err
-	}
-	for _, e := range []error{context.Cause(ctx), ctx.Err()} {
-		if !errors.Is(err, e) {
-			err = fmt.Errorf("%w: %w", err, e)
-		}
-	}
-	return err
-}
-
-// transportReason classifies an error without an answer.
-func transportReason(err error) string {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return notification.ReasonTimeout
-	case errors.Is(err, context.Canceled):
-		return notification.ReasonCanceled
-	}
-	return notification.ReasonOther
 }
 
 func snippet(b []byte) string {

@@ -190,15 +190,8 @@ type message struct {
 
 // render executes every templated field against the notification's data.
 func (n *Notifier) render(nt *notification.Notification) (*message, error) {
-	data := nt.Data()
-	var errs []error
-	text := func(field, src string) string {
-		out, err := n.tmpl.Text(src, data)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("template %s: %w", field, err))
-		}
-		return out
-	}
+	r := n.tmpl.Renderer(nt.Data())
+	text := r.Text
 	c := n.cfg
 	title := text("title", c.Title)
 	if utf8.RuneCountInString(title) > maxTitleRunes {
@@ -262,7 +255,7 @@ func (n *Notifier) render(nt *notification.Notification) (*message, error) {
 		Text:        text("message_text", c.MessageText),
 		Attachments: []slackapi.Attachment{att},
 	}
-	return msg, errors.Join(errs...)
+	return msg, r.Err()
 }
 
 // postBot sends msg with the app token through slack-go: chat.update of

@@ -3,7 +3,6 @@ package template
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"text/template/parse"
 	"time"
 
@@ -14,97 +13,25 @@ import (
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 )
 
-// Field is one templated field of a receiver's configuration.
-type Field struct {
-	// Path names the field: "receivers[0].slack_configs[1].title".
-	Path string
-	// Src is the field's template.
-	Src string
-	// HTML is set for a field rendered with html/template (e-mail html).
-	HTML bool
-}
+// Field is one templated field of a receiver's configuration; its Path
+// names it from the top of the configuration:
+// "receivers[0].slack_configs[1].title".
+type Field = config.TemplateField
 
-// Fields lists the templated fields of cfg's Slack and e-mail integrations
-// (webhooks have none), empty ones left out.
+// Fields lists the templated fields of cfg's integrations, empty ones left
+// out.
 func Fields(cfg *config.Config) []Field {
 	var fs []Field
-	add := func(path, src string, html bool) {
-		if src != "" {
-			fs = append(fs, Field{Path: path, Src: src, HTML: html})
-		}
-	}
 	for i, r := range cfg.Receivers {
-		for j, s := range r.SlackConfigs {
-			p := fmt.Sprintf("receivers[%d].slack_configs[%d].", i, j)
-			for _, f := range SlackFields(s) {
-				add(p+f.Path, f.Src, false)
+		for _, in := range r.Integrations() {
+			p := fmt.Sprintf("receivers[%d].%s_configs[%d].", i, in.Type, in.Index)
+			for _, f := range in.Config.TemplatedFields() {
+				if f.Src != "" {
+					f.Path = p + f.Path
+					fs = append(fs, f)
+				}
 			}
 		}
-		for j, e := range r.EmailConfigs {
-			p := fmt.Sprintf("receivers[%d].email_configs[%d].", i, j)
-			for _, f := range EmailFields(e) {
-				add(p+f.Path, f.Src, f.HTML)
-			}
-		}
-	}
-	return fs
-}
-
-// SlackFields lists the templated fields of one Slack configuration, paths
-// relative to it.
-func SlackFields(s *config.SlackConfig) []Field {
-	fs := []Field{
-		{Path: "channel", Src: s.Channel},
-		{Path: "username", Src: s.Username},
-		{Path: "color", Src: s.Color},
-		{Path: "title", Src: s.Title},
-		{Path: "title_link", Src: s.TitleLink},
-		{Path: "pretext", Src: s.Pretext},
-		{Path: "text", Src: s.Text},
-		{Path: "message_text", Src: s.MessageText},
-		{Path: "footer", Src: s.Footer},
-		{Path: "fallback", Src: s.Fallback},
-		{Path: "callback_id", Src: s.CallbackID},
-		{Path: "icon_emoji", Src: s.IconEmoji},
-		{Path: "icon_url", Src: s.IconURL},
-		{Path: "image_url", Src: s.ImageURL},
-		{Path: "thumb_url", Src: s.ThumbURL},
-	}
-	for i, f := range s.Fields {
-		p := fmt.Sprintf("fields[%d].", i)
-		fs = append(fs, Field{Path: p + "title", Src: f.Title}, Field{Path: p + "value", Src: f.Value})
-	}
-	for i, a := range s.Actions {
-		p := fmt.Sprintf("actions[%d].", i)
-		fs = append(fs,
-			Field{Path: p + "type", Src: a.Type}, Field{Path: p + "text", Src: a.Text},
-			Field{Path: p + "url", Src: a.URL}, Field{Path: p + "style", Src: a.Style},
-			Field{Path: p + "name", Src: a.Name}, Field{Path: p + "value", Src: a.Value})
-		if c := a.ConfirmField; c != nil {
-			fs = append(fs,
-				Field{Path: p + "confirm.title", Src: c.Title}, Field{Path: p + "confirm.text", Src: c.Text},
-				Field{Path: p + "confirm.ok_text", Src: c.OkText}, Field{Path: p + "confirm.dismiss_text", Src: c.DismissText})
-		}
-	}
-	return fs
-}
-
-// EmailFields lists the templated fields of one e-mail configuration, paths
-// relative to it; headers in name order.
-func EmailFields(e *config.EmailConfig) []Field {
-	fs := []Field{
-		{Path: "to", Src: e.To},
-		{Path: "from", Src: e.From},
-		{Path: "text", Src: e.Text},
-		{Path: "html", Src: e.HTML, HTML: true},
-	}
-	names := make([]string, 0, len(e.Headers))
-	for k := range e.Headers {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	for _, k := range names {
-		fs = append(fs, Field{Path: "headers." + k, Src: e.Headers[k]})
 	}
 	return fs
 }

@@ -242,3 +242,39 @@ func Funcs(now func() time.Time) map[string]any {
 // ErrUndefined is wrapped by Check's error for a reference to a template
 // that no file defines.
 var ErrUndefined = errors.New("template not defined")
+
+// Renderer renders an integration's templated fields against one
+// notification's data, collecting every field's error.
+type Renderer struct {
+	t    *Template
+	data *notification.Data
+	errs []error
+}
+
+// Renderer returns a renderer of fields against data.
+func (t *Template) Renderer(data *notification.Data) *Renderer {
+	return &Renderer{t: t, data: data}
+}
+
+// Text renders the text template src of the named field; on error it
+// returns "" and keeps the error for Err.
+func (r *Renderer) Text(field, src string) string {
+	out, err := r.t.Text(src, r.data)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("template %s: %w", field, err))
+	}
+	return out
+}
+
+// Err returns the errors of every field rendered so far, joined.
+func (r *Renderer) Err() error { return errors.Join(r.errs...) }
+
+// HTML renders the html template src of the named field (values escaped);
+// on error it returns "" and keeps the error for Err.
+func (r *Renderer) HTML(field, src string) string {
+	out, err := r.t.HTML(src, r.data)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("template %s: %w", field, err))
+	}
+	return out
+}

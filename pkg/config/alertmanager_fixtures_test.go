@@ -1,0 +1,115 @@
+package config_test
+
+import (
+	"cmp"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/klaxon-alerts/klaxon/pkg/config"
+)
+
+// amFixtures are Alertmanager's configuration fixtures for the
+// integrations (its config/testdata, rewritten) and more cases of its
+// validation rules, under testdata/alertmanager/. Each loads, or fails with
+// Alertmanager's error text (err). amtool is false for a fixture naming an
+// integration that the amtool of the test machine (0.25) predates; the
+// expectation then is Alertmanager 0.34's, from its source.
+var amFixtures = []struct {
+	file   string
+	err    string // "" when the file is valid
+	amtool bool
+	// amtoolErr is amtool 0.25's text where it differs from 0.34's err.
+	amtoolErr string
+}{
+	{"pagerduty-valid.yml", "", true, ""},
+	{"pagerduty-structured-details-and-timeout.yml", "", false, ""},
+	{"pagerduty-no-key.yml", "missing service or routing key in PagerDuty config", true, ""},
+	{"pagerduty-service-key-and-file.yml", "at most one of service_key & service_key_file must be configured", true, ""},
+	{"opsgenie-global-api-key.yml", "", true, ""},
+	{"opsgenie-global-api-key-file.yml", "", true, ""},
+	{"opsgenie-global-api-key-and-file.yml", "at most one of opsgenie_api_key & opsgenie_api_key_file must be configured", true, ""},
+	{"opsgenie-no-api-key.yml", "no global OpsGenie API Key set either inline or in a file", true, ""},
+	{"opsgenie-old-teams-field.yml", `unknown field "teams"`, true, ""},
+	{"opsgenie-responder-without-name.yml", "opsGenieConfig responder {   team} has to have at least one of id, username or name specified", true, ""},
+	{"opsgenie-responder-bad-type.yml", "opsGenieConfig responder { db  group} type does not match valid options ^(team|teams|user|escalation|schedule)$", true, ""},
+	{"opsgenie-responder-templated-type.yml", "", true, ""},
+	{"discord-valid.yml", "", true, ""},
+	{"discord-no-webhook-url.yml", "one of webhook_url or webhook_url_file must be configured", true, "no discord webhook URL provided"},
+	{"discord-webhook-url-and-file.yml", "at most one of webhook_url & webhook_url_file must be configured", false, ""},
+	{"telegram-global-bot-token.yml", "", false, ""},
+	{"telegram-global-bot-token-file.yml", "", false, ""},
+	{"telegram-global-bot-token-and-file.yml", "at most one of telegram_bot_token & telegram_bot_token_file must be configured", false, ""},
+	{"telegram-global-both-receiver-own-file.yml", "at most one of telegram_bot_token & telegram_bot_token_file must be configured", false, ""},
+	{"telegram-no-bot-token.yml", "missing bot_token or bot_token_file on telegram_config", true, "missing bot_token on telegram_config"},
+	{"telegram-no-chat-id.yml", "missing chat_id or chat_id_file on telegram_config", true, "missing chat_id on telegram_config"},
+	{"telegram-bad-parse-mode.yml", "unknown parse_mode on telegram_config, must be Markdown, MarkdownV2, HTML or empty string", true, ""},
+	{"telegram-chat-id-file.yml", "", false, ""},
+	{"webex-valid.yml", "", true, ""},
+	{"webex-no-room-id.yml", "missing room_id on webex_config", true, ""},
+	{"webex-global-authorization-only.yml", "missing webex_configs.http_config.authorization", true, ""},
+	{"mattermost-global-webhook-url.yml", "", false, ""},
+	{"mattermost-global-webhook-url-file.yml", "", false, ""},
+	{"mattermost-global-webhook-url-and-file.yml", "at most one of mattermost_webhook_url & mattermost_webhook_url_file must be configured", false, ""},
+	{"mattermost-global-both-receiver-own-url.yml", "at most one of mattermost_webhook_url & mattermost_webhook_url_file must be configured", false, ""},
+	{"mattermost-no-webhook-url.yml", "missing webhook_url or webhook_url_file on mattermost_config", false, ""},
+	{"mattermost-field-without-value.yml", "missing value in Mattermost field configuration", false, ""},
+	{"msteams-valid.yml", "", false, ""},
+	{"msteams-no-webhook-url.yml", "one of webhook_url or webhook_url_file must be configured", false, ""},
+	{"msteamsv2-valid.yml", "", false, ""},
+	{"msteamsv2-webhook-url-and-file.yml", "at most one of webhook_url & webhook_url_file must be configured", false, ""},
+}
+
+// TestAlertmanagerFixtures loads every fixture and wants Alertmanager's
+// verdict and error text.
+func TestAlertmanagerFixtures(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "alertmanager", "*.yml"))
+	if len(files) != len(amFixtures) {
+		t.Errorf("%d files under testdata/alertmanager, %d in amFixtures: list each once", len(files), len(amFixtures))
+	}
+	for _, f := range amFixtures {
+		t.Run(f.file, func(t *testing.T) {
+			_, err := config.Load(filepath.Join("testdata", "alertmanager", f.file))
+			switch {
+			case f.err == "" && err != nil:
+				t.Errorf("want a valid file, got %v", err)
+			case f.err != "" && err == nil:
+				t.Errorf("loaded; want %q", f.err)
+			case f.err != "" && !strings.Contains(err.Error(), f.err):
+				t.Errorf("error %q\nwant %q", err, f.err)
+			}
+		})
+	}
+}
+
+// TestAlertmanagerFixturesAgreeWithAmtool runs amtool check-config on the
+// fixtures it knows and wants the verdict (and, for an invalid file other
+// than an unknown field, the error text) of amFixtures. Skipped without
+// amtool unless KLAXON_E2E=1.
+func TestAlertmanagerFixturesAgreeWithAmtool(t *testing.T) {
+	amtool, err := exec.LookPath("amtool")
+	if err != nil {
+		if os.Getenv("KLAXON_E2E") == "1" {
+			t.Fatalf("KLAXON_E2E=1 but amtool is not installed: %v", err)
+		}
+		t.Skip("amtool not installed (set KLAXON_E2E=1 to require it)")
+	}
+	for _, f := range amFixtures {
+		if !f.amtool {
+			continue
+		}
+		t.Run(f.file, func(t *testing.T) {
+			out, err := exec.CommandContext(t.Context(), amtool, "check-config", filepath.Join("testdata", "alertmanager", f.file)).CombinedOutput()
+			switch {
+			case f.err == "" && err != nil:
+				t.Errorf("amtool refuses a file Klaxon loads:\n%s", out)
+			case f.err != "" && err == nil:
+				t.Errorf("amtool accepts a file Klaxon refuses:\n%s", out)
+			case f.err != "" && !strings.Contains(f.err, "unknown field") && !strings.Contains(string(out), cmp.Or(f.amtoolErr, f.err)):
+				t.Errorf("amtool's error differs from %q:\n%s", cmp.Or(f.amtoolErr, f.err), out)
+			}
+		})
+	}
+}

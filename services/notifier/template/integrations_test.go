@@ -1,0 +1,92 @@
+package template
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestIntegrationDefaults: the eight integrations' default templates exist
+// under Alertmanager's names; titles and summaries are the subject, links
+// are Klaxon's alert page, message bodies list the firing and the resolved
+// alerts.
+func TestIntegrationDefaults(t *testing.T) {
+	tmpl := mustNew(t)
+	firing := mkAlert(map[string]string{"alertname": "HighLatency", "job": "api", "instance": "a"}, map[string]string{"summary": "p99 above 1s on a"}, time.Time{})
+	resolved := mkAlert(map[string]string{"alertname": "HighLatency", "job": "api", "instance": "b"}, map[string]string{"summary": "p99 above 1s on b"}, at.Add(-time.Minute))
+	d := data(map[string]string{"alertname": "HighLatency"}, firing, resolved)
+	const subject = "[FIRING:1] HighLatency (api)"
+	const link = "http://klaxon.example/#/alerts?receiver=team-x"
+
+	for name, want := range map[string]string{
+		"pagerduty.default.description": subject, "pagerduty.default.client": "Klaxon", "pagerduty.default.clientURL": link,
+		"opsgenie.default.message": subject, "opsgenie.default.source": link,
+		"msteams.default.title": subject, "msteams.default.summary": subject, "msteamsv2.default.title": subject,
+		"discord.default.title": subject, "discord.default.content": "",
+		"mattermost.default.title": subject, "mattermost.default.titlelink": link, "mattermost.default.username": "Klaxon",
+		"mattermost.default.fallback": subject + " | " + link, "mattermost.default.color": "danger",
+	} {
+		if got := text(t, tmpl, `{{ template "`+name+`" . }}`, d); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	for _, name := range []string{
+		"opsgenie.default.description", "msteams.default.text", "msteamsv2.default.text", "discord.default.message",
+		"telegram.default.message", "webex.default.message", "mattermost.default.text",
+	} {
+		got := text(t, tmpl, `{{ template "`+name+`" . }}`, d)
+		firingAt, resolvedAt := strings.Index(got, "p99 above 1s on a"), strings.Index(got, "p99 above 1s on b")
+		if firingAt < 0 || resolvedAt < firingAt || !strings.Contains(got, "Firing") || !strings.Contains(got, "Resolved") {
+			t.Errorf("%s lists neither the firing then the resolved alerts:\n%s", name, got)
+		}
+	}
+	if got := text(t, tmpl, `{{ template "pagerduty.default.instances" .Alerts }}`, d); !strings.Contains(got, "instance = a") || !strings.Contains(got, "instance = b") {
+		t.Errorf("pagerduty.default.instances:\n%s", got)
+	}
+}
+
+// TestIntegrationExamples: every integration's example in configs/examples
+// loads and passes Check.
+func TestIntegrationExamples(t *testing.T) {
+	for _, name := range []string{"pagerduty.yml", "opsgenie.yml", "discord.yml", "msteams.yml", "telegram.yml", "webex.yml", "mattermost.yml"} {
+		t.Run(name, func(t *testing.T) { loadExample(t, name) })
+	}
+}
+
+// TestIntegrationFields: the templated fields of the integrations are
+// listed (and so checked at load), nested ones included.
+func TestIntegrationFields(t *testing.T) {
+	cfg := writeConfig(t, `
+route: {receiver: r}
+receivers:
+  - name: r
+    pagerduty_configs: [{routing_key: k, details: {team: web, nested: {list: [a, '{{ .Status }}']}}, links: [{href: h, text: x}], images: [{src: s}]}]
+    opsgenie_configs: [{api_key: k, details: {a: b}, responders: [{name: n, type: team}]}]
+    discord_configs: [{webhook_url: "https://discord.example/x"}]
+    msteams_configs: [{webhook_url: "https://teams.example/x"}]
+    msteamsv2_configs: [{webhook_url: "https://teams.example/x"}]
+    telegram_configs: [{bot_token: t, chat_id: 1}]
+    webex_configs: [{room_id: r, http_config: {authorization: {credentials: c}}}]
+    mattermost_configs: [{webhook_url: "https://mm.example/x", attachments: [{title: t, fields: [{title: f, value: v}]}]}]
+`, nil)
+	got := map[string]bool{}
+	for _, f := range Fields(cfg) {
+		got[f.Path] = f.HTML
+	}
+	p := "receivers[0]."
+	for _, want := range []string{
+		"pagerduty_configs[0].description", "pagerduty_configs[0].details.team", "pagerduty_configs[0].details.num_firing", "pagerduty_configs[0].details.nested.list[1]",
+		"pagerduty_configs[0].links[0].href", "pagerduty_configs[0].images[0].src",
+		"opsgenie_configs[0].message", "opsgenie_configs[0].details.a", "opsgenie_configs[0].responders[0].name",
+		"discord_configs[0].title", "msteams_configs[0].summary", "msteamsv2_configs[0].text",
+		"telegram_configs[0].message", "webex_configs[0].room_id",
+		"mattermost_configs[0].text", "mattermost_configs[0].attachments[0].fields[0].value",
+	} {
+		if _, ok := got[p+want]; !ok {
+			t.Errorf("field %s not listed", want)
+		}
+	}
+	if !got[p+"telegram_configs[0].message"] {
+		t.Error("a Telegram message in HTML mode is not an HTML field")
+	}
+}

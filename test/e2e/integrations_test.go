@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klaxon-alerts/klaxon/services/notifier/notifytest"
+)
+
+// vendorReceivers are the vendor integrations, each as the receiver lines
+// of a Klaxon configuration posting to a test server at %[1]s, and the
+// success answer of that vendor.
+var vendorReceivers = map[string]struct {
+	receiver string
+	status   int
+	answer   string
+}{
+	"pagerduty":  {"pagerduty_configs: [{url: '%[1]s/v2/enqueue', routing_key: 0123456789abcdef0123456789abcdef}]", 202, `{"status":"success"}`},
+	"opsgenie":   {"opsgenie_configs: [{api_url: '%[1]s/', api_key: k3y}]", 202, `{"result":"Request will be processed"}`},
+	"discord":    {"discord_configs: [{webhook_url: '%[1]s/api/webhooks/1/t'}]", 204, ""},
+	"msteams":    {"msteams_configs: [{webhook_url: '%[1]s/webhookb2/x'}]", 200, "1"},
+	"msteamsv2":  {"msteamsv2_configs: [{webhook_url: '%[1]s/workflows/x'}]", 202, ""},
+	"telegram":   {"telegram_configs: [{api_url: '%[1]s', bot_token: '1:t', chat_id: 42}]", 200, `{"ok":true,"result":{}}`},
+	"webex":      {"webex_configs: [{api_url: '%[1]s/v1/messages', room_id: room, http_config: {authorization: {credentials: w}}}]", 200, `{"id":"m"}`},
+	"mattermost": {"mattermost_configs: [{webhook_url: '%[1]s/hooks/x'}]", 200, "ok"},
+}
+
+// TestVendorIntegrations: through the whole pipeline (HTTP ingest, dedup,
+// router, grouper, notifier in one Klaxon process), an alert routed to each
+// vendor's receiver reaches that vendor after group_wait; once the alert is
+// resolved, every vendor is told once more (send_resolved defaults to true
+// for all of them): PagerDuty with a resolve event, Opsgenie by closing the
+// alert.
+func TestVendorIntegrations(t *testing.T) {
+	servers := map[string]*notifytest.Server{}
+	cfg := "route:\n  receiver: pagerduty\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n  routes:\n"
+	receivers := "receivers:\n"
+	for vendor, v := range vendorReceivers {
+		servers[vendor] = notifytest.NewServer(t, notifytest.Status(v.status, v.answer))
+		cfg += fmt.Sprintf("    - {matchers: ['vendor=%q'], receiver: %s}\n", vendor, vendor)
+		receivers += fmt.Sprintf("  - name: %s\n    %s\n", vendor, fmt.Sprintf(v.receiver, servers[vendor].URL))
+	}
+	path := filepath.Join(t.TempDir(), "klaxon.yml")
+	if err := os.WriteFile(path, []byte(cfg+receivers), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, web, _ := klaxonOne(t, path, t.TempDir())
+
+	var alerts []postable
+	for vendor := range vendorReceivers {
+		alerts = append(alerts, firingAlert("alertname", "VendorTest", "vendor", vendor))
+	}
+	if code := postAlerts(t, web, alerts); code != http.StatusOK {
+		t.Fatalf("post alerts: %d", code)
+	}
+	for vendor, srv := range servers {
+		t.Run(vendor, func(t *testing.T) {
+			eventually(t, 20*time.Second, vendor+" notified", func() bool { return len(srv.Requests()) >= 1 })
+			req := srv.Requests()[0]
+			if req.Method != http.MethodPost || !strings.Contains(string(req.Body), "VendorTest") {
+				t.Errorf("%s %s: %s", req.Method, req.Path, req.Body)
+			}
+		})
+	}
+
+	for i := range alerts {
+		alerts[i].EndsAt = time.Now().Add(-time.Second)
+	}
+	if code := postAlerts(t, web, alerts); code != http.StatusOK {
+		t.Fatalf("post resolved alerts: %d", code)
+	}
+	for vendor, srv := range servers {
+		eventually(t, 20*time.Second, vendor+" told of the resolution", func() bool { return len(srv.Requests()) >= 2 })
+	}
+	if action := servers["pagerduty"].Requests()[1].JSON(t)["event_action"]; action != "resolve" {
+		t.Errorf("pagerduty's second event is %v, want resolve", action)
+	}
+	if path := servers["opsgenie"].Requests()[1].Path; !strings.HasSuffix(path, "/close") {
+		t.Errorf("opsgenie's second request is %s, want the close", path)
+	}
+	for vendor, srv := range servers {
+		if n := len(srv.Requests()); n != 2 {
+			t.Errorf("%s: %d requests, want the firing and the resolved notification", vendor, n)
+		}
+	}
+}
