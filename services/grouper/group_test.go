@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
+	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 )
 
@@ -298,5 +299,23 @@ func TestSnapshotInAlertmanagersOrder(t *testing.T) {
 	}
 	if strings.Join(jobs, ",") != "a,z," {
 		t.Fatalf("order by job %q, want a,z, then none", jobs)
+	}
+}
+
+// Every integration of a receiver counts for the kinds of log state a group
+// keeps: a PagerDuty (send_resolved by default) next to a Slack (not).
+func TestSendResolvedKindsOfEveryIntegration(t *testing.T) {
+	cfg, err := config.Parse([]byte(`route: {receiver: r}
+receivers:
+  - name: r
+    slack_configs: [{api_url: "https://hooks.slack.com/services/x", channel: "#c"}]
+    pagerduty_configs: [{routing_key: k}]
+`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := sendResolvedKinds(cfg.Receiver("r"))
+	if len(kinds) != 2 || kinds[0] == kinds[1] {
+		t.Fatalf("kinds %v, want both send_resolved values", kinds)
 	}
 }

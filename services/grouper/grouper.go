@@ -300,19 +300,10 @@ func Integrations(r *config.Receiver) []contract.Integration {
 // integrations: the kinds of notification log state its groups keep.
 func sendResolvedKinds(r *config.Receiver) []bool {
 	var kinds []bool
-	add := func(sendResolved bool) {
-		if !slices.Contains(kinds, sendResolved) {
-			kinds = append(kinds, sendResolved)
+	for _, in := range r.Integrations() {
+		if sr := in.Config.SendsResolved(); !slices.Contains(kinds, sr) {
+			kinds = append(kinds, sr)
 		}
-	}
-	for _, c := range r.WebhookConfigs {
-		add(c.SendResolved)
-	}
-	for _, c := range r.SlackConfigs {
-		add(c.SendResolved)
-	}
-	for _, c := range r.EmailConfigs {
-		add(c.SendResolved)
 	}
 	return kinds
 }
