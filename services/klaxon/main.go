@@ -66,6 +66,8 @@ func run(args []string, stderr io.Writer) error {
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	fs.StringVar(&o.ConfigFile, "config.file", "configs/klaxon.yml", "Alertmanager-compatible configuration file.")
 	fs.StringVar(&o.ListenAddress, "web.listen-address", ":9093", "Address for the API, /metrics, /-/healthy and /-/ready.")
+	fs.StringVar(&o.WebConfigFile, "web.config.file", "", "Web configuration file (exporter-toolkit: TLS, mutual TLS, basic auth, headers) for the HTTP listener; empty: plain HTTP.")
+	fs.BoolVar(&o.EnablePprof, "web.enable-pprof", false, "Serve /debug/pprof on the HTTP listener.")
 	fs.StringVar(&o.ExternalURL, "web.external-url", "", "URL under which Klaxon is reachable (used in notifications).")
 	fs.StringVar(&o.StoragePath, "storage.path", "data/", "Directory of the embedded NATS server's JetStream store.")
 	fs.StringVar(&o.NATSURL, "nats.url", "nats://127.0.0.1:4222", "NATS server URL (when stages are named).")

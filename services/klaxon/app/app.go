@@ -48,9 +48,14 @@ import (
 // Options is what the flags say.
 type Options struct {
 	// Stages to run; empty runs all of them with an embedded NATS.
-	Stages            []string
-	ConfigFile        string
-	ListenAddress     string
+	Stages        []string
+	ConfigFile    string
+	ListenAddress string
+	// WebConfigFile is the exporter-toolkit web configuration (TLS, mutual
+	// TLS, basic auth, headers) of the HTTP listener; "" is plain HTTP.
+	WebConfigFile string
+	// EnablePprof serves /debug/pprof.
+	EnablePprof       bool
 	StoragePath       string
 	NATSURL           string
 	NATSListenAddress string
@@ -82,6 +87,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	// Fail fast on a bad file, before NATS is even reached.
+	if err := web.ValidateConfig(o.WebConfigFile); err != nil {
+		return err
+	}
 	loaded, err := configstore.Load(o.ConfigFile, template.Check)
 	if err != nil {
 		return fmt.Errorf("load config: %w", err)
@@ -134,6 +142,9 @@ func Run(ctx context.Context, o Options) error {
 		return nil
 	}
 	mux := web.NewMux(reg, ready)
+	if o.EnablePprof {
+		web.HandlePprof(mux)
+	}
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
 		if err := cfgStore.Reload(r.Context()); err != nil {
 			http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
@@ -199,7 +210,7 @@ func Run(ctx context.Context, o Options) error {
 	log.Info("klaxon started", "stages", stages, "nats", nc.ConnectedUrlRedacted(), "config", o.ConfigFile)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return web.Serve(gctx, ln, mux, log) })
+	g.Go(func() error { return web.Serve(gctx, ln, mux, o.WebConfigFile, log) })
 	for _, r := range runners {
 		g.Go(func() error { return r.Run(gctx) })
 	}

@@ -1,0 +1,140 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/klaxon-alerts/klaxon/pkg/logtest"
+	"github.com/klaxon-alerts/klaxon/pkg/tlstest"
+	"github.com/klaxon-alerts/klaxon/services/klaxon/app"
+)
+
+const minimalConfig = "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n"
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// run runs the one-process Klaxon until the test ends and returns its HTTP
+// address. o's addresses, store and config default to test values.
+func run(t *testing.T, o app.Options) string {
+	t.Helper()
+	if o.ConfigFile == "" {
+		o.ConfigFile = writeFile(t, "klaxon.yml", minimalConfig)
+	}
+	o.ListenAddress = "127.0.0.1:0"
+	if o.NATSListenAddress == "" {
+		o.NATSListenAddress = "127.0.0.1:-1"
+	}
+	o.StoragePath = t.TempDir()
+	if o.Logger == nil {
+		o.Logger, _ = logtest.New()
+	}
+	addrc := make(chan string, 1)
+	o.Listening = func(addr string) { addrc <- addr }
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx, o) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case addr := <-addrc:
+		return addr
+	case err := <-done:
+		t.Fatalf("Run ended before listening: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not listen within 30s")
+	}
+	return ""
+}
+
+// amtool runs the real amtool against url with an HTTP client config.
+func amtool(t *testing.T, url, httpConfig string, args ...string) (string, error) {
+	t.Helper()
+	bin, err := exec.LookPath("amtool")
+	if err != nil {
+		if os.Getenv("KLAXON_E2E") == "1" {
+			t.Fatalf("KLAXON_E2E=1 but amtool is not installed: %v", err)
+		}
+		t.Skip("amtool not installed")
+	}
+	args = append([]string{"--alertmanager.url=" + url, "--http.config.file=" + httpConfig}, args...)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	return string(out), err
+}
+
+// amtool talks to Klaxon over TLS with a private CA and basic auth, as to
+// an Alertmanager with the same --web.config.file; without the password it
+// is refused.
+func TestWebConfigFileWithAmtool(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	srv := ca.Server("klaxon")
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConfig := writeFile(t, "web.yml", fmt.Sprintf(`tls_server_config:
+  cert_file: %s
+  key_file: %s
+basic_auth_users:
+  alice: %s
+`, srv.CertFile, srv.KeyFile, hash))
+	addr := run(t, app.Options{WebConfigFile: webConfig})
+	url := "https://" + addr
+
+	good := writeFile(t, "amtool-http.yml", fmt.Sprintf("tls_config:\n  ca_file: %s\nbasic_auth:\n  username: alice\n  password: s3cret\n", ca.CertFile))
+	out, err := amtool(t, url, good, "config", "show")
+	if err != nil {
+		t.Fatalf("amtool config show: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "receiver: \"null\"") && !strings.Contains(out, "receiver: 'null'") && !strings.Contains(out, "receiver: null") {
+		t.Errorf("amtool config show did not print the config:\n%s", out)
+	}
+	if out, err := amtool(t, url, good, "alert", "add", "alertname=OverTLS"); err != nil {
+		t.Fatalf("amtool alert add: %v\n%s", err, out)
+	}
+
+	wrong := writeFile(t, "amtool-wrong.yml", fmt.Sprintf("tls_config:\n  ca_file: %s\nbasic_auth:\n  username: alice\n  password: guess\n", ca.CertFile))
+	if out, err := amtool(t, url, wrong, "alert", "add", "alertname=Intruder"); err == nil {
+		t.Errorf("amtool with a wrong password was served:\n%s", out)
+	}
+	untrusting := writeFile(t, "amtool-noca.yml", "basic_auth:\n  username: alice\n  password: s3cret\n")
+	if out, err := amtool(t, url, untrusting, "config", "show"); err == nil {
+		t.Errorf("amtool not trusting the CA was served:\n%s", out)
+	}
+}
+
+// A web config file that does not validate stops Klaxon at start, before
+// anything listens.
+func TestInvalidWebConfigFileFailsAtStart(t *testing.T) {
+	err := app.Run(t.Context(), app.Options{
+		ConfigFile:    writeFile(t, "klaxon.yml", minimalConfig),
+		WebConfigFile: writeFile(t, "web.yml", "basic_auth_users:\n  alice: not-a-bcrypt-hash\n"),
+		StoragePath:   t.TempDir(), ListenAddress: "127.0.0.1:0", NATSListenAddress: "127.0.0.1:-1",
+	})
+	if err == nil || !strings.Contains(err.Error(), "web config") {
+		t.Fatalf("Run = %v, want a web config error", err)
+	}
+	if strings.Contains(err.Error(), "not-a-bcrypt-hash") {
+		t.Errorf("error shows the configured hash: %v", err)
+	}
+}
