@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/klaxon-alerts/klaxon/pkg/natsconn"
 	"github.com/klaxon-alerts/klaxon/services/klaxon/app"
 )
 
@@ -71,6 +72,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.StringVar(&o.ExternalURL, "web.external-url", "", "URL under which Klaxon is reachable (used in notifications).")
 	fs.StringVar(&o.StoragePath, "storage.path", "data/", "Directory of the embedded NATS server's JetStream store.")
 	fs.StringVar(&o.NATSURL, "nats.url", "nats://127.0.0.1:4222", "NATS server URL (when stages are named).")
+	natsFlags(fs, &o.NATS)
 	fs.DurationVar(&o.DataRetention, "data.retention", 120*time.Hour, "How long to keep expired silences (as Alertmanager's --data.retention).")
 	fs.StringVar(&o.NATSListenAddress, "nats.listen-address", "127.0.0.1:4222", "Client address of the embedded NATS server (one-process mode).")
 	level := fs.String("log.level", "info", "Log level: debug, info, warn, error.")
@@ -92,6 +94,21 @@ func run(args []string, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return app.Run(ctx, o)
+}
+
+// natsFlags registers the flags of how to authenticate to NATS, shared by
+// the stages and the subcommands that connect to NATS.
+func natsFlags(fs *flag.FlagSet, c *natsconn.Credentials) {
+	fs.StringVar(&c.User, "nats.user", "", "NATS user (with --nats.password or --nats.password-file).")
+	fs.StringVar(&c.Password, "nats.password", "", "NATS password (prefer --nats.password-file: flags show in ps).")
+	fs.StringVar(&c.PasswordFile, "nats.password-file", "", "File holding the NATS password.")
+	fs.StringVar(&c.Token, "nats.token", "", "NATS token (prefer --nats.token-file).")
+	fs.StringVar(&c.TokenFile, "nats.token-file", "", "File holding the NATS token.")
+	fs.StringVar(&c.NKeySeedFile, "nats.nkey", "", "File holding a NATS user NKey seed.")
+	fs.StringVar(&c.CredsFile, "nats.creds", "", "NATS .creds file (user JWT and seed).")
+	fs.StringVar(&c.TLSCAFile, "nats.tls.ca", "", "CA certificate that signed the NATS server's certificate; set, TLS is required.")
+	fs.StringVar(&c.TLSCertFile, "nats.tls.cert", "", "Client certificate for mutual TLS with NATS.")
+	fs.StringVar(&c.TLSKeyFile, "nats.tls.key", "", "Key of --nats.tls.cert.")
 }
 
 // parseInterleaved parses flags that may come before, between or after the

@@ -32,6 +32,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
+	"github.com/klaxon-alerts/klaxon/pkg/natsconn"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
 	"github.com/klaxon-alerts/klaxon/pkg/silence"
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
@@ -59,7 +60,9 @@ type Options struct {
 	StoragePath       string
 	NATSURL           string
 	NATSListenAddress string
-	ExternalURL       string
+	// NATS is how to authenticate to the NATS at NATSURL.
+	NATS        natsconn.Credentials
+	ExternalURL string
 	// DataRetention is how long an expired silence is kept (0: 120h).
 	DataRetention time.Duration
 	Logger        *slog.Logger
@@ -87,6 +90,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	// Fail fast on a bad file, before NATS is even reached.
+	natsOpts, err := o.NATS.Options()
+	if err != nil {
+		return err
+	}
 	if err := web.ValidateConfig(o.WebConfigFile); err != nil {
 		return err
 	}
@@ -106,14 +113,14 @@ func Run(ctx context.Context, o Options) error {
 		defer srv.Shutdown()
 		natsURL = srv.ClientURL()
 	}
-	nc, err := nats.Connect(natsURL,
+	nc, err := nats.Connect(natsURL, append(natsOpts,
 		nats.Name("klaxon "+fmt.Sprint(stages)),
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
 		nats.ReconnectWait(500*time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("connect to nats: %w", err)
 	}

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,9 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/klaxon-alerts/klaxon/pkg/logtest"
+	"github.com/klaxon-alerts/klaxon/pkg/natsconn"
+	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/tlstest"
 	"github.com/klaxon-alerts/klaxon/services/klaxon/app"
 )
@@ -136,5 +140,41 @@ func TestInvalidWebConfigFileFailsAtStart(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "not-a-bcrypt-hash") {
 		t.Errorf("error shows the configured hash: %v", err)
+	}
+}
+
+// Named stages reach an external NATS that wants TLS from a private CA, a
+// client certificate and a password: the stages provision, publish the
+// config and take an alert.
+func TestStagesConnectWithTLSAndPassword(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	srvCert := ca.Server("nats")
+	tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: srvCert.CertFile, KeyFile: srvCert.KeyFile, CaFile: ca.CertFile, Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := natstest.ServerWith(t, &server.Options{
+		JetStream: true, Username: "klaxon", Password: "s3cret",
+		TLS: true, TLSConfig: tc, TLSVerify: true, TLSTimeout: 5,
+	})
+	client := ca.Client("klaxon")
+	logger, logs := logtest.New()
+	addr := run(t, app.Options{
+		Stages: []string{"ingest", "dedup"}, NATSURL: srv.ClientURL(), Logger: logger,
+		NATS: natsconn.Credentials{
+			User: "klaxon", PasswordFile: writeFile(t, "password", "s3cret\n"),
+			TLSCAFile: ca.CertFile, TLSCertFile: client.CertFile, TLSKeyFile: client.KeyFile,
+		},
+	})
+	resp, err := http.Post("http://"+addr+"/api/v2/alerts", "application/json", strings.NewReader(`[{"labels":{"alertname":"OverNATSTLS"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /api/v2/alerts = %d", resp.StatusCode)
+	}
+	if strings.Contains(logs.String(), "s3cret") {
+		t.Error("the NATS password is in the logs")
 	}
 }
