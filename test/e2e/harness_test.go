@@ -276,9 +276,12 @@ func klaxonOne(t *testing.T, configFile, storage string) (p *proc, web, natsAddr
 	web, natsAddr = freeAddr(t), freeAddr(t)
 	p = start(t, "klaxon", bin.klaxon,
 		"--config.file", configFile, "--web.listen-address", web,
-		"--storage.path", storage, "--nats.listen-address", natsAddr, "--log.level", "debug")
+		"--storage.path", storage, "--nats.listen-address", natsAddr, "--log.level", "debug",
+		"--nats.user", "e2e", "--nats.password", "e2e")
 	waitReady(t, web)
-	return p, web, natsAddr
+	// Without credentials the embedded NATS only takes alerts; the tests
+	// read streams and consumers as its administrator.
+	return p, web, "e2e:e2e@" + natsAddr
 }
 
 // postAlerts posts alerts as Prometheus does and returns the status code.

@@ -104,14 +104,26 @@ func Run(ctx context.Context, o Options) error {
 
 	natsURL := o.NATSURL
 	if o.Embedded() {
+		// The stages connect in process; TCP clients without credentials
+		// may only publish alerts, and --nats.user/--nats.password, if
+		// given, are the credentials of an administrator (klaxon dlq).
+		if c := o.NATS; c.Token != "" || c.TokenFile != "" || c.NKeySeedFile != "" || c.CredsFile != "" || c.TLSCAFile != "" || c.TLSCertFile != "" {
+			return errors.New("one-process mode: of the NATS credentials only --nats.user and --nats.password(-file) apply (they admit an administrator to the embedded server)")
+		}
+		admin, err := o.NATS.ResolvePassword()
+		if err != nil {
+			return fmt.Errorf("--nats.password: %w", err)
+		}
 		srv, err := natsembed.Start(natsembed.Options{
 			StoreDir: o.StoragePath, ListenAddress: o.NATSListenAddress, Logger: log,
+			Guarded: true, AdminUser: o.NATS.User, AdminPassword: admin,
 		})
 		if err != nil {
 			return err
 		}
 		defer srv.Shutdown()
 		natsURL = srv.ClientURL()
+		natsOpts = srv.ConnectOptions()
 	}
 	nc, err := nats.Connect(natsURL, append(natsOpts,
 		nats.Name("klaxon "+fmt.Sprint(stages)),

@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,8 +14,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/logtest"
 	"github.com/klaxon-alerts/klaxon/pkg/natsconn"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
@@ -176,5 +181,65 @@ func TestStagesConnectWithTLSAndPassword(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "s3cret") {
 		t.Error("the NATS password is in the logs")
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// The one-process Klaxon: a NATS client without credentials publishes an
+// alert with a JetStream acknowledgement and the pipeline takes it, but it
+// cannot read the config bucket; the administrator given by --nats.user can.
+func TestOneProcessAnonymousPublishOnly(t *testing.T) {
+	natsAddr := freeAddr(t)
+	addr := run(t, app.Options{NATSListenAddress: natsAddr, NATS: natsconn.Credentials{User: "admin", Password: "adm1n"}})
+	ctx := t.Context()
+
+	nc, err := nats.Connect("nats://" + natsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.Publish(ctx, contract.SubjectAlertsIn, []byte(`{"labels":{"alertname":"Anonymous"}}`)); err != nil {
+		t.Fatalf("anonymous publish: %v", err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/api/v2/alerts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), `"Anonymous"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the alert published anonymously is not in the API: %s", body)
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := js.KeyValue(short, contract.BucketConfig); err == nil {
+		t.Error("anonymous client opened the config bucket")
+	}
+
+	admin, err := nats.Connect("nats://"+natsAddr, nats.UserInfo("admin", "adm1n"))
+	if err != nil {
+		t.Fatalf("admin connect: %v", err)
+	}
+	defer admin.Close()
+	adminJS, _ := jetstream.New(admin)
+	if _, err := adminJS.KeyValue(ctx, contract.BucketConfig); err != nil {
+		t.Errorf("admin cannot open the config bucket: %v", err)
 	}
 }
