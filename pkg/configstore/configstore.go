@@ -8,6 +8,10 @@
 // re-reads the file, validates it and publishes it once; an invalid file is
 // rejected with its error (file:line) and the running config stays, in this
 // process and every other.
+//
+// A process without a file (File "") only follows: it waits for the
+// running config another process published, never writes the bucket, and
+// needs only read access to it (see the README's NATS permissions).
 package configstore
 
 import (
@@ -42,7 +46,9 @@ type Revision struct {
 
 // Options configures a Store.
 type Options struct {
-	JS   jetstream.JetStream
+	JS jetstream.JetStream
+	// File is the config file this process publishes; "" follows the
+	// config another process published (read-only).
 	File string
 	// Validate checks what config.Load does not (e.g. that templates
 	// parse); nil accepts every config that loads.
@@ -70,6 +76,13 @@ type Store struct {
 
 // ErrInvalid wraps the error of a config that was rejected.
 var ErrInvalid = errors.New("invalid configuration")
+
+// ErrFollower is returned by Reload in a process without a config file.
+var ErrFollower = errors.New("this process has no config file: it runs the config another process publishes")
+
+// followRetry is how often a follower looks for the running config while
+// none is published yet.
+const followRetry = 500 * time.Millisecond
 
 // Open loads the file, publishes it if it differs from the stored running
 // config, and returns a Store running the stored one. Run keeps it current.
@@ -100,6 +113,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			}
 		}
 	}
+	if opts.File == "" {
+		return s.follow(ctx)
+	}
 	cfg := opts.Loaded
 	if cfg == nil {
 		var err error
@@ -125,6 +141,41 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// follow waits until the bucket and a running config exist (the process
+// with the file provisions and publishes them) and adopts it.
+func (s *Store) follow(ctx context.Context) (*Store, error) {
+	for {
+		err := s.tryFollow(ctx)
+		if err == nil {
+			return s, nil
+		}
+		if errors.Is(err, ErrInvalid) {
+			return nil, err
+		}
+		s.log.Info("waiting for the running config", "bucket", contract.BucketConfig, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for the running config: %w", errors.Join(ctx.Err(), err))
+		case <-time.After(followRetry):
+		}
+	}
+}
+
+func (s *Store) tryFollow(ctx context.Context) error {
+	if s.kv == nil {
+		kv, err := s.opts.JS.KeyValue(ctx, contract.BucketConfig)
+		if err != nil {
+			return fmt.Errorf("config bucket %s: %w", contract.BucketConfig, err)
+		}
+		s.kv = kv
+	}
+	entry, err := s.kv.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("read running config: %w", err)
+	}
+	return s.adopt(entry.Value())
+}
+
 // Current returns the running config.
 func (s *Store) Current() *config.Config { return s.running.Load() }
 
@@ -132,6 +183,9 @@ func (s *Store) Current() *config.Config { return s.running.Load() }
 // process. An invalid file returns an error wrapping ErrInvalid and changes
 // nothing.
 func (s *Store) Reload(ctx context.Context) error {
+	if s.opts.File == "" {
+		return ErrFollower
+	}
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	cfg, err := s.loadFile()

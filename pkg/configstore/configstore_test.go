@@ -127,3 +127,52 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+// A process without a file follows: started before anything exists, it
+// waits for the publisher's config, switches with its reloads, and cannot
+// reload itself.
+func TestFollowerWaitsForThePublishedConfig(t *testing.T) {
+	_, js := natstest.Start(t)
+	followed := make(chan *configstore.Store, 1)
+	errc := make(chan error, 1)
+	go func() {
+		s, err := configstore.Open(t.Context(), configstore.Options{JS: js})
+		if err != nil {
+			errc <- err
+			return
+		}
+		followed <- s
+	}()
+
+	if err := streams.Provision(t.Context(), js, streams.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "klaxon.yml")
+	write(t, file, cfgA)
+	publisher := open(t, js, file)
+
+	var follower *configstore.Store
+	select {
+	case follower = <-followed:
+	case err := <-errc:
+		t.Fatalf("follower: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("follower did not find the published config within 10s")
+	}
+	if receiver(follower) != "a" {
+		t.Fatalf("follower runs %q, want a", receiver(follower))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = follower.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	write(t, file, cfgB)
+	if err := publisher.store.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the follower on the new revision", func() bool { return receiver(follower) == "b" })
+	if err := follower.Reload(t.Context()); !errors.Is(err, configstore.ErrFollower) {
+		t.Fatalf("follower Reload = %v, want ErrFollower", err)
+	}
+}

@@ -32,6 +32,10 @@ type Credentials struct {
 	// TLSCertFile and TLSKeyFile are the client certificate for mutual TLS.
 	TLSCertFile string
 	TLSKeyFile  string
+	// InboxPrefix replaces _INBOX for the replies to this client; a prefix
+	// per user (_INBOX.dedup) lets the server's permissions keep other
+	// users from subscribing to them. "" keeps _INBOX.
+	InboxPrefix string
 }
 
 // ErrInvalid wraps every error about the credentials themselves.
@@ -83,6 +87,9 @@ func (c Credentials) Options() ([]nats.Option, error) {
 	}
 	if c.TLSCertFile != "" {
 		opts = append(opts, nats.ClientCert(c.TLSCertFile, c.TLSKeyFile))
+	}
+	if c.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(c.InboxPrefix))
 	}
 	return opts, nil
 }

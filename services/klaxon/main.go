@@ -65,7 +65,7 @@ func run(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("klaxon", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	fs.StringVar(&o.ConfigFile, "config.file", "configs/klaxon.yml", "Alertmanager-compatible configuration file.")
+	fs.StringVar(&o.ConfigFile, "config.file", "configs/klaxon.yml", "Alertmanager-compatible configuration file; empty (named stages only): run the config another process published to KV klaxon-config, with read access only.")
 	fs.StringVar(&o.ListenAddress, "web.listen-address", ":9093", "Address for the API, /metrics, /-/healthy and /-/ready.")
 	fs.StringVar(&o.WebConfigFile, "web.config.file", "", "Web configuration file (exporter-toolkit: TLS, mutual TLS, basic auth, headers) for the HTTP listener; empty: plain HTTP.")
 	fs.BoolVar(&o.EnablePprof, "web.enable-pprof", false, "Serve /debug/pprof on the HTTP listener.")
@@ -109,6 +109,7 @@ func natsFlags(fs *flag.FlagSet, c *natsconn.Credentials) {
 	fs.StringVar(&c.TLSCAFile, "nats.tls.ca", "", "CA certificate that signed the NATS server's certificate; set, TLS is required.")
 	fs.StringVar(&c.TLSCertFile, "nats.tls.cert", "", "Client certificate for mutual TLS with NATS.")
 	fs.StringVar(&c.TLSKeyFile, "nats.tls.key", "", "Key of --nats.tls.cert.")
+	fs.StringVar(&c.InboxPrefix, "nats.inbox-prefix", "", "Subject prefix of replies to this process (default _INBOX); one per NATS user, e.g. _INBOX.dedup, keeps replies private.")
 }
 
 // parseInterleaved parses flags that may come before, between or after the

@@ -97,9 +97,18 @@ func Run(ctx context.Context, o Options) error {
 	if err := web.ValidateConfig(o.WebConfigFile); err != nil {
 		return err
 	}
-	loaded, err := configstore.Load(o.ConfigFile, template.Check)
-	if err != nil {
-		return fmt.Errorf("load config: %w", err)
+	// Without a file the process follows the config another process
+	// publishes: it neither provisions nor writes klaxon-config, so its NATS
+	// user needs no permission to (see the README's Security section).
+	follower := o.ConfigFile == ""
+	if follower && o.Embedded() {
+		return errors.New("one-process mode needs --config.file")
+	}
+	var loaded *config.Config
+	if !follower {
+		if loaded, err = configstore.Load(o.ConfigFile, template.Check); err != nil {
+			return fmt.Errorf("load config: %w", err)
+		}
 	}
 
 	natsURL := o.NATSURL
@@ -130,6 +139,7 @@ func Run(ctx context.Context, o Options) error {
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
 		nats.ReconnectWait(500*time.Millisecond),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Error("nats", "err", err) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
 	)...)
@@ -141,8 +151,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	if err := provision(ctx, js, log); err != nil {
-		return err
+	if !follower {
+		if err := provision(ctx, js, log); err != nil {
+			return err
+		}
 	}
 
 	reg := prometheus.NewRegistry()
@@ -165,7 +177,10 @@ func Run(ctx context.Context, o Options) error {
 		web.HandlePprof(mux)
 	}
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
-		if err := cfgStore.Reload(r.Context()); err != nil {
+		if err := cfgStore.Reload(r.Context()); errors.Is(err, configstore.ErrFollower) {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		} else if err != nil {
 			http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
 			return
 		}

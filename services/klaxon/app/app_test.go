@@ -37,11 +37,11 @@ func writeFile(t *testing.T, name, content string) string {
 	return path
 }
 
-// run runs the one-process Klaxon until the test ends and returns its HTTP
-// address. o's addresses, store and config default to test values.
+// run runs Klaxon until the test ends and returns its HTTP address. o's
+// addresses and store, and the one-process config, default to test values.
 func run(t *testing.T, o app.Options) string {
 	t.Helper()
-	if o.ConfigFile == "" {
+	if o.ConfigFile == "" && o.Embedded() {
 		o.ConfigFile = writeFile(t, "klaxon.yml", minimalConfig)
 	}
 	o.ListenAddress = "127.0.0.1:0"
@@ -166,6 +166,7 @@ func TestStagesConnectWithTLSAndPassword(t *testing.T) {
 	logger, logs := logtest.New()
 	addr := run(t, app.Options{
 		Stages: []string{"ingest", "dedup"}, NATSURL: srv.ClientURL(), Logger: logger,
+		ConfigFile: writeFile(t, "klaxon.yml", minimalConfig),
 		NATS: natsconn.Credentials{
 			User: "klaxon", PasswordFile: writeFile(t, "password", "s3cret\n"),
 			TLSCAFile: ca.CertFile, TLSCertFile: client.CertFile, TLSKeyFile: client.KeyFile,

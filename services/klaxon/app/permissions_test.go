@@ -1,0 +1,182 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/logtest"
+	"github.com/klaxon-alerts/klaxon/pkg/natsconn"
+	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
+	"github.com/klaxon-alerts/klaxon/services/klaxon/app"
+)
+
+// natsConf is the least-privilege server configuration the compose
+// deployment runs.
+const natsConf = "../../../deployments/nats/klaxon.conf"
+
+// serverLog keeps what nats-server logs, for its permission violations.
+type serverLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *serverLog) add(format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, v...))
+}
+func (l *serverLog) Noticef(f string, v ...any) { l.add(f, v...) }
+func (l *serverLog) Warnf(f string, v ...any)   { l.add(f, v...) }
+func (l *serverLog) Fatalf(f string, v ...any)  { l.add(f, v...) }
+func (l *serverLog) Errorf(f string, v ...any)  { l.add(f, v...) }
+func (l *serverLog) Debugf(string, ...any)      {}
+func (l *serverLog) Tracef(string, ...any)      {}
+
+func (l *serverLog) violations() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range l.lines {
+		if strings.Contains(line, "Violation") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// leastPrivilegeServer starts nats-server with deployments/nats/klaxon.conf
+// and a password per user.
+func leastPrivilegeServer(t *testing.T) (*server.Server, *serverLog) {
+	t.Helper()
+	for _, user := range append([]string{"operator"}, contract.Stages...) {
+		t.Setenv("KLAXON_NATS_"+strings.ToUpper(user)+"_PASSWORD", password(user))
+	}
+	opts, err := server.ProcessConfigFile(natsConf)
+	if err != nil {
+		t.Fatalf("%s: %v", natsConf, err)
+	}
+	opts.HTTPPort, opts.StoreDir = 0, t.TempDir()
+	srv := natstest.ServerWith(t, opts)
+	log := &serverLog{}
+	srv.SetLoggerV2(log, false, false, false)
+	return srv, log
+}
+
+func password(user string) string { return user + "-pw" }
+
+// credentials of a stage's user, as the compose file gives them.
+func credentials(user string) natsconn.Credentials {
+	return natsconn.Credentials{User: user, Password: password(user), InboxPrefix: "_INBOX." + user}
+}
+
+// Each stage runs as its own NATS user with exactly the permissions of
+// deployments/nats/klaxon.conf: an alert posted to ingest reaches the
+// webhook, and the server saw no permission violation. Only ingest, the
+// process with the config file, may write klaxon-config.
+func TestStagesWithLeastPrivilege(t *testing.T) {
+	srv, serverLog := leastPrivilegeServer(t)
+	hooks := make(chan string, 16)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		hooks <- string(body)
+	}))
+	t.Cleanup(hook.Close)
+	cfg := writeFile(t, "klaxon.yml", fmt.Sprintf(`route:
+  receiver: hook
+  group_wait: 100ms
+  group_interval: 1s
+receivers:
+  - name: hook
+    webhook_configs: [{url: %q}]
+`, hook.URL))
+
+	logger, logs := logtest.New()
+	var ingestAddr string
+	for _, stage := range contract.Stages {
+		o := app.Options{Stages: []string{stage}, NATSURL: srv.ClientURL(), NATS: credentials(stage), Logger: logger}
+		if stage == contract.StageIngest {
+			o.ConfigFile = cfg // the config loader; the others follow
+		}
+		addr := run(t, o)
+		if stage == contract.StageIngest {
+			ingestAddr = addr
+		}
+	}
+	resp, err := http.Post("http://"+ingestAddr+"/api/v2/alerts", "application/json", strings.NewReader(`[{"labels":{"alertname":"LeastPrivilege"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /api/v2/alerts = %d", resp.StatusCode)
+	}
+	select {
+	case body := <-hooks:
+		if !strings.Contains(body, "LeastPrivilege") {
+			t.Errorf("webhook body: %s", body)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no notification within 30s; server violations: %v\nklaxon logs:\n%s", serverLog.violations(), logs)
+	}
+	if v := serverLog.violations(); len(v) > 0 {
+		t.Errorf("permission violations:\n%s", strings.Join(v, "\n"))
+	}
+
+	// No stage but ingest may write the config.
+	for _, stage := range contract.Stages[1:] {
+		c := credentials(stage)
+		nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(c.User, c.Password), nats.CustomInboxPrefix(c.InboxPrefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, _ := jetstream.New(nc)
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		kv, err := js.KeyValue(ctx, contract.BucketConfig)
+		if err == nil {
+			_, err = kv.Put(ctx, "running", []byte(`{"yaml":"route: {receiver: attacker}"}`))
+		}
+		cancel()
+		nc.Close()
+		if err == nil {
+			t.Errorf("%s wrote klaxon-config", stage)
+		}
+	}
+}
+
+// Each stage fails, with an error, when it runs with another stage's
+// permissions: every set holds something only its stage has.
+func TestStageFailsWithAnotherStagesPermissions(t *testing.T) {
+	srv, serverLog := leastPrivilegeServer(t)
+	run(t, app.Options{Stages: []string{contract.StageIngest}, NATSURL: srv.ClientURL(),
+		NATS: credentials(contract.StageIngest), ConfigFile: writeFile(t, "klaxon.yml", minimalConfig)})
+	followers := contract.Stages[1:]
+	for i, stage := range followers {
+		wrong := followers[(i+1)%len(followers)]
+		t.Run(stage+" as "+wrong, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+			defer cancel()
+			logger, _ := logtest.New()
+			err := app.Run(ctx, app.Options{Stages: []string{stage}, NATSURL: srv.ClientURL(), NATS: credentials(wrong),
+				ListenAddress: "127.0.0.1:0", Logger: logger})
+			if err == nil {
+				t.Fatalf("%s ran with the permissions of %s", stage, wrong)
+			}
+			t.Logf("%s as %s: %v", stage, wrong, err)
+		})
+	}
+	if len(serverLog.violations()) == 0 {
+		t.Error("the server saw no permission violation")
+	}
+}
