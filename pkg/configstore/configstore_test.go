@@ -21,6 +21,9 @@ import (
 const cfgA = "route:\n  receiver: a\nreceivers:\n  - name: a\n"
 const cfgB = "route:\n  receiver: b\nreceivers:\n  - name: b\n"
 
+// testKey is the config key of the test processes.
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
 func write(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
@@ -37,7 +40,7 @@ type proc struct {
 func open(t *testing.T, js jetstream.JetStream, file string) proc {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	s, err := configstore.Open(t.Context(), configstore.Options{JS: js, File: file, Registerer: reg})
+	s, err := configstore.Open(t.Context(), configstore.Options{JS: js, File: file, Key: testKey, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +139,7 @@ func TestFollowerWaitsForThePublishedConfig(t *testing.T) {
 	followed := make(chan *configstore.Store, 1)
 	errc := make(chan error, 1)
 	go func() {
-		s, err := configstore.Open(t.Context(), configstore.Options{JS: js})
+		s, err := configstore.Open(t.Context(), configstore.Options{JS: js, Key: testKey})
 		if err != nil {
 			errc <- err
 			return

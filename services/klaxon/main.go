@@ -65,7 +65,9 @@ func run(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("klaxon", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	fs.StringVar(&o.ConfigFile, "config.file", "configs/klaxon.yml", "Alertmanager-compatible configuration file; empty (named stages only): run the config another process published to KV klaxon-config, with read access only.")
+	fs.StringVar(&o.ConfigFile, "config.file", "configs/klaxon.yml", "Alertmanager-compatible configuration file; empty (named stages only): as --config.follow, with the secrets from --config.key-file.")
+	fs.BoolVar(&o.ConfigFollow, "config.follow", false, "Run the config another process publishes to KV klaxon-config (read access only) instead of publishing --config.file, which then only supplies the secrets.")
+	fs.StringVar(&o.ConfigKeyFile, "config.key-file", "", "Key (at least 32 random bytes) sealing the config revisions in KV klaxon-config; processes without the config file need it.")
 	fs.StringVar(&o.ListenAddress, "web.listen-address", ":9093", "Address for the API, /metrics, /-/healthy and /-/ready.")
 	fs.StringVar(&o.WebConfigFile, "web.config.file", "", "Web configuration file (exporter-toolkit: TLS, mutual TLS, basic auth, headers) for the HTTP listener; empty: plain HTTP.")
 	fs.BoolVar(&o.EnablePprof, "web.enable-pprof", false, "Serve /debug/pprof on the HTTP listener.")

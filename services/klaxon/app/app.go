@@ -49,8 +49,14 @@ import (
 // Options is what the flags say.
 type Options struct {
 	// Stages to run; empty runs all of them with an embedded NATS.
-	Stages        []string
-	ConfigFile    string
+	Stages     []string
+	ConfigFile string
+	// ConfigFollow runs the config another process publishes instead of
+	// publishing ConfigFile; implied when ConfigFile is "".
+	ConfigFollow bool
+	// ConfigKeyFile holds the key that seals the config revisions in KV
+	// (see configstore); "" seals none.
+	ConfigKeyFile string
 	ListenAddress string
 	// WebConfigFile is the exporter-toolkit web configuration (TLS, mutual
 	// TLS, basic auth, headers) of the HTTP listener; "" is plain HTTP.
@@ -100,14 +106,20 @@ func Run(ctx context.Context, o Options) error {
 	// Without a file the process follows the config another process
 	// publishes: it neither provisions nor writes klaxon-config, so its NATS
 	// user needs no permission to (see the README's Security section).
-	follower := o.ConfigFile == ""
+	follower := o.ConfigFile == "" || o.ConfigFollow
 	if follower && o.Embedded() {
-		return errors.New("one-process mode needs --config.file")
+		return errors.New("one-process mode publishes its config: it needs --config.file and no --config.follow")
 	}
 	var loaded *config.Config
-	if !follower {
+	if o.ConfigFile != "" {
 		if loaded, err = configstore.Load(o.ConfigFile, template.Check); err != nil {
 			return fmt.Errorf("load config: %w", err)
+		}
+	}
+	var configKey []byte
+	if o.ConfigKeyFile != "" {
+		if configKey, err = configstore.LoadKey(o.ConfigKeyFile); err != nil {
+			return err
 		}
 	}
 
@@ -160,7 +172,8 @@ func Run(ctx context.Context, o Options) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfgStore, err := configstore.Open(ctx, configstore.Options{
-		JS: js, File: o.ConfigFile, Loaded: loaded, Validate: template.Check, Logger: log, Registerer: reg,
+		JS: js, File: o.ConfigFile, Follow: o.ConfigFollow, Key: configKey, Loaded: loaded,
+		Validate: template.Check, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		return fmt.Errorf("config: %w", err)

@@ -106,9 +106,9 @@ receivers:
 	var ingestAddr string
 	for _, stage := range contract.Stages {
 		o := app.Options{Stages: []string{stage}, NATSURL: srv.ClientURL(), NATS: credentials(stage), Logger: logger}
-		if stage == contract.StageIngest {
-			o.ConfigFile = cfg // the config loader; the others follow
-		}
+		// ingest publishes the config; the others follow it, their copy
+		// of the file supplying the secrets.
+		o.ConfigFile, o.ConfigFollow = cfg, stage != contract.StageIngest
 		addr := run(t, o)
 		if stage == contract.StageIngest {
 			ingestAddr = addr
@@ -159,8 +159,9 @@ receivers:
 // permissions: every set holds something only its stage has.
 func TestStageFailsWithAnotherStagesPermissions(t *testing.T) {
 	srv, serverLog := leastPrivilegeServer(t)
+	cfg := writeFile(t, "klaxon.yml", minimalConfig)
 	run(t, app.Options{Stages: []string{contract.StageIngest}, NATSURL: srv.ClientURL(),
-		NATS: credentials(contract.StageIngest), ConfigFile: writeFile(t, "klaxon.yml", minimalConfig)})
+		NATS: credentials(contract.StageIngest), ConfigFile: cfg})
 	followers := contract.Stages[1:]
 	for i, stage := range followers {
 		wrong := followers[(i+1)%len(followers)]
@@ -169,7 +170,7 @@ func TestStageFailsWithAnotherStagesPermissions(t *testing.T) {
 			defer cancel()
 			logger, _ := logtest.New()
 			err := app.Run(ctx, app.Options{Stages: []string{stage}, NATSURL: srv.ClientURL(), NATS: credentials(wrong),
-				ListenAddress: "127.0.0.1:0", Logger: logger})
+				ConfigFile: cfg, ConfigFollow: true, ListenAddress: "127.0.0.1:0", Logger: logger})
 			if err == nil {
 				t.Fatalf("%s ran with the permissions of %s", stage, wrong)
 			}
