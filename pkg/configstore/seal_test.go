@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
+	"github.com/klaxon-alerts/klaxon/pkg/testfile"
 )
 
 const secret = "hunter2-smtp-password"
@@ -137,20 +137,12 @@ func TestClearTextRevisionIsPurged(t *testing.T) {
 }
 
 func TestLoadKey(t *testing.T) {
-	dir := t.TempDir()
-	short := filepath.Join(dir, "short")
-	if err := os.WriteFile(short, []byte("too-short-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	short := testfile.Write(t, "short", "too-short-secret\n")
 	if _, err := configstore.LoadKey(short); err == nil || strings.Contains(err.Error(), "too-short-secret") {
 		t.Errorf("LoadKey(short) = %v; want an error that does not show the key", err)
 	}
-	good := filepath.Join(dir, "good")
-	if err := os.WriteFile(good, []byte("  c2VjcmV0LWtleS1mb3ItdGhlLWNvbmZpZy1yZXZpc2lvbnM=\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	k1, err := configstore.LoadKey(good)
-	if err != nil || len(k1) != 32 {
-		t.Fatalf("LoadKey(good) = %d bytes, %v", len(k1), err)
+	k, err := configstore.LoadKey(testfile.Write(t, "good", "  c2VjcmV0LWtleS1mb3ItdGhlLWNvbmZpZy1yZXZpc2lvbnM=\n"))
+	if err != nil || len(k) != 32 {
+		t.Fatalf("LoadKey(good) = %d bytes, %v", len(k), err)
 	}
 }

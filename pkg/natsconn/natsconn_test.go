@@ -2,7 +2,6 @@ package natsconn_test
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/natsconn"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
+	"github.com/klaxon-alerts/klaxon/pkg/testfile"
 	"github.com/klaxon-alerts/klaxon/pkg/tlstest"
 )
 
@@ -23,14 +23,6 @@ func startServer(t *testing.T, opts *server.Options) string {
 	return natstest.ServerWith(t, opts).ClientURL()
 }
 
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // connect connects with c and proves the connection works with a
 // request-reply round trip through the server.
@@ -84,7 +76,7 @@ func TestUserPassword(t *testing.T) {
 	check(t, url, authCase{
 		good: []natsconn.Credentials{
 			{User: "klaxon", Password: "s3cret"},
-			{User: "klaxon", PasswordFile: writeFile(t, "password", "s3cret\n")},
+			{User: "klaxon", PasswordFile: testfile.Write(t, "password", "s3cret\n")},
 		},
 		bad: []natsconn.Credentials{{}, {User: "klaxon", Password: "guess"}, {User: "other", Password: "s3cret"}},
 	})
@@ -93,7 +85,7 @@ func TestUserPassword(t *testing.T) {
 func TestToken(t *testing.T) {
 	url := startServer(t, &server.Options{Authorization: "t0ken"})
 	check(t, url, authCase{
-		good: []natsconn.Credentials{{Token: "t0ken"}, {TokenFile: writeFile(t, "token", "t0ken\n")}},
+		good: []natsconn.Credentials{{Token: "t0ken"}, {TokenFile: testfile.Write(t, "token", "t0ken\n")}},
 		bad:  []natsconn.Credentials{{}, {Token: "guess"}},
 	})
 }
@@ -109,8 +101,8 @@ func TestNKey(t *testing.T) {
 	otherSeed, _ := other.Seed()
 	url := startServer(t, &server.Options{Nkeys: []*server.NkeyUser{{Nkey: pub}}})
 	check(t, url, authCase{
-		good: []natsconn.Credentials{{NKeySeedFile: writeFile(t, "user.nk", string(seed))}},
-		bad:  []natsconn.Credentials{{}, {NKeySeedFile: writeFile(t, "other.nk", string(otherSeed))}},
+		good: []natsconn.Credentials{{NKeySeedFile: testfile.Write(t, "user.nk", string(seed))}},
+		bad:  []natsconn.Credentials{{}, {NKeySeedFile: testfile.Write(t, "other.nk", string(otherSeed))}},
 	})
 }
 
@@ -145,7 +137,7 @@ func TestCredsFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return writeFile(t, name, string(b))
+		return testfile.Write(t, name, string(b))
 	}
 	stranger, _ := nkeys.CreateAccount()
 	check(t, url, authCase{
@@ -195,15 +187,15 @@ func TestInvalidCredentials(t *testing.T) {
 	dir := t.TempDir()
 	for name, c := range map[string]natsconn.Credentials{
 		"two methods":           {User: "u", Password: "hunter2", Token: "hunter2"},
-		"password and its file": {User: "u", Password: "hunter2", PasswordFile: writeFile(t, "p", "hunter2")},
+		"password and its file": {User: "u", Password: "hunter2", PasswordFile: testfile.Write(t, "p", "hunter2")},
 		"password without user": {Password: "hunter2"},
-		"token and its file":    {Token: "hunter2", TokenFile: writeFile(t, "t", "hunter2")},
+		"token and its file":    {Token: "hunter2", TokenFile: testfile.Write(t, "t", "hunter2")},
 		"missing password file": {User: "u", PasswordFile: filepath.Join(dir, "absent")},
-		"empty token file":      {TokenFile: writeFile(t, "empty", "\n")},
+		"empty token file":      {TokenFile: testfile.Write(t, "empty", "\n")},
 		"missing nkey seed":     {NKeySeedFile: filepath.Join(dir, "absent.nk")},
-		"malformed nkey seed":   {NKeySeedFile: writeFile(t, "bad.nk", "hunter2")},
+		"malformed nkey seed":   {NKeySeedFile: testfile.Write(t, "bad.nk", "hunter2")},
 		"missing creds":         {CredsFile: filepath.Join(dir, "absent.creds")},
-		"cert without key":      {TLSCertFile: writeFile(t, "c.crt", "x")},
+		"cert without key":      {TLSCertFile: testfile.Write(t, "c.crt", "x")},
 		"missing CA":            {TLSCAFile: filepath.Join(dir, "absent.crt")},
 	} {
 		t.Run(name, func(t *testing.T) {

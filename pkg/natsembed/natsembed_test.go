@@ -12,6 +12,7 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
+	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
 )
 
@@ -39,15 +40,7 @@ func client(t *testing.T, url string, opts ...nats.Option) (*nats.Conn, jetstrea
 		default:
 		}
 	}))
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := natstest.Connect(t, url, opts...)
 	return nc, js, errs
 }
 

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/klaxon-alerts/klaxon/pkg/testfile"
 	"github.com/klaxon-alerts/klaxon/pkg/tlstest"
 	"github.com/klaxon-alerts/klaxon/pkg/web"
 )
@@ -47,14 +47,6 @@ func serve(t *testing.T, configFile string, pprof bool) string {
 	return ln.Addr().String()
 }
 
-func writeConfig(t *testing.T, yaml string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "web.yml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 func client(tlsCfg *tls.Config) *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
@@ -95,7 +87,7 @@ func TestPlainHTTPWithoutConfigFile(t *testing.T) {
 func TestTLSWithPrivateCA(t *testing.T) {
 	ca := tlstest.NewCA(t)
 	srv := ca.Server("klaxon")
-	addr := serve(t, writeConfig(t, fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\n", srv.CertFile, srv.KeyFile)), false)
+	addr := serve(t, testfile.Write(t, "web.yml", fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\n", srv.CertFile, srv.KeyFile)), false)
 
 	resp, err := get(t, client(&tls.Config{RootCAs: ca.Pool}), "https://"+addr+"/-/healthy", nil)
 	wantStatus(t, "trusting the CA", resp, err, http.StatusOK)
@@ -115,7 +107,7 @@ func TestTLSWithPrivateCA(t *testing.T) {
 func TestMutualTLS(t *testing.T) {
 	ca := tlstest.NewCA(t)
 	srv := ca.Server("klaxon")
-	addr := serve(t, writeConfig(t, fmt.Sprintf(`tls_server_config:
+	addr := serve(t, testfile.Write(t, "web.yml", fmt.Sprintf(`tls_server_config:
   cert_file: %s
   key_file: %s
   client_auth_type: RequireAndVerifyClientCert
@@ -149,7 +141,7 @@ func TestBasicAuthAndHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := serve(t, writeConfig(t, fmt.Sprintf(`basic_auth_users:
+	addr := serve(t, testfile.Write(t, "web.yml", fmt.Sprintf(`basic_auth_users:
   alice: %s
 http_server_config:
   headers:
@@ -191,7 +183,7 @@ func TestValidateConfigRefusesBadFiles(t *testing.T) {
 		"forbidden header":    "http_server_config:\n  headers:\n    Server: klaxon\n",
 	} {
 		t.Run(name, func(t *testing.T) {
-			if err := web.ValidateConfig(writeConfig(t, yaml)); err == nil {
+			if err := web.ValidateConfig(testfile.Write(t, "web.yml", yaml)); err == nil {
 				t.Error("ValidateConfig accepted it")
 			}
 		})

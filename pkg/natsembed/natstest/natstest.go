@@ -45,10 +45,11 @@ func ServerWith(tb testing.TB, opts *server.Options) *server.Server {
 	return srv
 }
 
-// Connect opens a connection and a JetStream context, closed when the test ends.
-func Connect(tb testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+// Connect opens a connection and a JetStream context, closed when the test
+// ends.
+func Connect(tb testing.TB, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
 	tb.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		tb.Fatalf("connect to nats: %v", err)
 	}

@@ -8,41 +8,32 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/logtest"
 	"github.com/klaxon-alerts/klaxon/pkg/natsconn"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
+	"github.com/klaxon-alerts/klaxon/pkg/testfile"
 	"github.com/klaxon-alerts/klaxon/pkg/tlstest"
 	"github.com/klaxon-alerts/klaxon/services/klaxon/app"
 )
 
 const minimalConfig = "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n"
 
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // run runs Klaxon until the test ends and returns its HTTP address. o's
 // addresses and store, and the one-process config, default to test values.
 func run(t *testing.T, o app.Options) string {
 	t.Helper()
 	if o.ConfigFile == "" && o.Embedded() {
-		o.ConfigFile = writeFile(t, "klaxon.yml", minimalConfig)
+		o.ConfigFile = testfile.Write(t, "klaxon.yml", minimalConfig)
 	}
 	o.ListenAddress = "127.0.0.1:0"
 	if o.NATSListenAddress == "" {
@@ -101,7 +92,7 @@ func TestWebConfigFileWithAmtool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	webConfig := writeFile(t, "web.yml", fmt.Sprintf(`tls_server_config:
+	webConfig := testfile.Write(t, "web.yml", fmt.Sprintf(`tls_server_config:
   cert_file: %s
   key_file: %s
 basic_auth_users:
@@ -110,7 +101,7 @@ basic_auth_users:
 	addr := run(t, app.Options{WebConfigFile: webConfig})
 	url := "https://" + addr
 
-	good := writeFile(t, "amtool-http.yml", fmt.Sprintf("tls_config:\n  ca_file: %s\nbasic_auth:\n  username: alice\n  password: s3cret\n", ca.CertFile))
+	good := testfile.Write(t, "amtool-http.yml", fmt.Sprintf("tls_config:\n  ca_file: %s\nbasic_auth:\n  username: alice\n  password: s3cret\n", ca.CertFile))
 	out, err := amtool(t, url, good, "config", "show")
 	if err != nil {
 		t.Fatalf("amtool config show: %v\n%s", err, out)
@@ -122,11 +113,11 @@ basic_auth_users:
 		t.Fatalf("amtool alert add: %v\n%s", err, out)
 	}
 
-	wrong := writeFile(t, "amtool-wrong.yml", fmt.Sprintf("tls_config:\n  ca_file: %s\nbasic_auth:\n  username: alice\n  password: guess\n", ca.CertFile))
+	wrong := testfile.Write(t, "amtool-wrong.yml", fmt.Sprintf("tls_config:\n  ca_file: %s\nbasic_auth:\n  username: alice\n  password: guess\n", ca.CertFile))
 	if out, err := amtool(t, url, wrong, "alert", "add", "alertname=Intruder"); err == nil {
 		t.Errorf("amtool with a wrong password was served:\n%s", out)
 	}
-	untrusting := writeFile(t, "amtool-noca.yml", "basic_auth:\n  username: alice\n  password: s3cret\n")
+	untrusting := testfile.Write(t, "amtool-noca.yml", "basic_auth:\n  username: alice\n  password: s3cret\n")
 	if out, err := amtool(t, url, untrusting, "config", "show"); err == nil {
 		t.Errorf("amtool not trusting the CA was served:\n%s", out)
 	}
@@ -136,8 +127,8 @@ basic_auth_users:
 // anything listens.
 func TestInvalidWebConfigFileFailsAtStart(t *testing.T) {
 	err := app.Run(t.Context(), app.Options{
-		ConfigFile:    writeFile(t, "klaxon.yml", minimalConfig),
-		WebConfigFile: writeFile(t, "web.yml", "basic_auth_users:\n  alice: not-a-bcrypt-hash\n"),
+		ConfigFile:    testfile.Write(t, "klaxon.yml", minimalConfig),
+		WebConfigFile: testfile.Write(t, "web.yml", "basic_auth_users:\n  alice: not-a-bcrypt-hash\n"),
 		StoragePath:   t.TempDir(), ListenAddress: "127.0.0.1:0", NATSListenAddress: "127.0.0.1:-1",
 	})
 	if err == nil || !strings.Contains(err.Error(), "web config") {
@@ -166,22 +157,28 @@ func TestStagesConnectWithTLSAndPassword(t *testing.T) {
 	logger, logs := logtest.New()
 	addr := run(t, app.Options{
 		Stages: []string{"ingest", "dedup"}, NATSURL: srv.ClientURL(), Logger: logger,
-		ConfigFile: writeFile(t, "klaxon.yml", minimalConfig),
+		ConfigFile: testfile.Write(t, "klaxon.yml", minimalConfig),
 		NATS: natsconn.Credentials{
-			User: "klaxon", PasswordFile: writeFile(t, "password", "s3cret\n"),
+			User: "klaxon", PasswordFile: testfile.Write(t, "password", "s3cret\n"),
 			TLSCAFile: ca.CertFile, TLSCertFile: client.CertFile, TLSKeyFile: client.KeyFile,
 		},
 	})
-	resp, err := http.Post("http://"+addr+"/api/v2/alerts", "application/json", strings.NewReader(`[{"labels":{"alertname":"OverNATSTLS"}}]`))
+	postAlert(t, addr, "OverNATSTLS")
+	if strings.Contains(logs.String(), "s3cret") {
+		t.Error("the NATS password is in the logs")
+	}
+}
+
+// postAlert posts one firing alert to Klaxon's API and wants 200.
+func postAlert(t *testing.T, addr, name string) {
+	t.Helper()
+	resp, err := http.Post("http://"+addr+"/api/v2/alerts", "application/json", strings.NewReader(`[{"labels":{"alertname":"`+name+`"}}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST /api/v2/alerts = %d", resp.StatusCode)
-	}
-	if strings.Contains(logs.String(), "s3cret") {
-		t.Error("the NATS password is in the logs")
 	}
 }
 
@@ -203,12 +200,7 @@ func TestOneProcessAnonymousPublishOnly(t *testing.T) {
 	addr := run(t, app.Options{NATSListenAddress: natsAddr, NATS: natsconn.Credentials{User: "admin", Password: "adm1n"}})
 	ctx := t.Context()
 
-	nc, err := nats.Connect("nats://" + natsAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := natstest.Connect(t, "nats://"+natsAddr)
 	if _, err := js.Publish(ctx, contract.SubjectAlertsIn, []byte(`{"labels":{"alertname":"Anonymous"}}`)); err != nil {
 		t.Fatalf("anonymous publish: %v", err)
 	}
@@ -234,12 +226,7 @@ func TestOneProcessAnonymousPublishOnly(t *testing.T) {
 		t.Error("anonymous client opened the config bucket")
 	}
 
-	admin, err := nats.Connect("nats://"+natsAddr, nats.UserInfo("admin", "adm1n"))
-	if err != nil {
-		t.Fatalf("admin connect: %v", err)
-	}
-	defer admin.Close()
-	adminJS, _ := jetstream.New(admin)
+	_, adminJS := natstest.Connect(t, "nats://"+natsAddr, nats.UserInfo("admin", "adm1n"))
 	if _, err := adminJS.KeyValue(ctx, contract.BucketConfig); err != nil {
 		t.Errorf("admin cannot open the config bucket: %v", err)
 	}

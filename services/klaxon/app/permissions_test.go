@@ -19,6 +19,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/logtest"
 	"github.com/klaxon-alerts/klaxon/pkg/natsconn"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
+	"github.com/klaxon-alerts/klaxon/pkg/testfile"
 	"github.com/klaxon-alerts/klaxon/services/klaxon/app"
 )
 
@@ -93,7 +94,7 @@ func TestStagesWithLeastPrivilege(t *testing.T) {
 		hooks <- string(body)
 	}))
 	t.Cleanup(hook.Close)
-	cfg := writeFile(t, "klaxon.yml", fmt.Sprintf(`route:
+	cfg := testfile.Write(t, "klaxon.yml", fmt.Sprintf(`route:
   receiver: hook
   group_wait: 100ms
   group_interval: 1s
@@ -114,14 +115,7 @@ receivers:
 			ingestAddr = addr
 		}
 	}
-	resp, err := http.Post("http://"+ingestAddr+"/api/v2/alerts", "application/json", strings.NewReader(`[{"labels":{"alertname":"LeastPrivilege"}}]`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /api/v2/alerts = %d", resp.StatusCode)
-	}
+	postAlert(t, ingestAddr, "LeastPrivilege")
 	select {
 	case body := <-hooks:
 		if !strings.Contains(body, "LeastPrivilege") {
@@ -159,7 +153,7 @@ receivers:
 // permissions: every set holds something only its stage has.
 func TestStageFailsWithAnotherStagesPermissions(t *testing.T) {
 	srv, serverLog := leastPrivilegeServer(t)
-	cfg := writeFile(t, "klaxon.yml", minimalConfig)
+	cfg := testfile.Write(t, "klaxon.yml", minimalConfig)
 	run(t, app.Options{Stages: []string{contract.StageIngest}, NATSURL: srv.ClientURL(),
 		NATS: credentials(contract.StageIngest), ConfigFile: cfg})
 	followers := contract.Stages[1:]
