@@ -23,7 +23,6 @@ func startServer(t *testing.T, opts *server.Options) string {
 	return natstest.ServerWith(t, opts).ClientURL()
 }
 
-
 // connect connects with c and proves the connection works with a
 // request-reply round trip through the server.
 func connect(t *testing.T, url string, c natsconn.Credentials) error {

@@ -47,7 +47,6 @@ func serve(t *testing.T, configFile string, pprof bool) string {
 	return ln.Addr().String()
 }
 
-
 func client(tlsCfg *tls.Config) *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
 }

@@ -27,7 +27,6 @@ import (
 
 const minimalConfig = "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n"
 
-
 // run runs Klaxon until the test ends and returns its HTTP address. o's
 // addresses and store, and the one-process config, default to test values.
 func run(t *testing.T, o app.Options) string {
