@@ -166,6 +166,17 @@ func TestStagesConnectWithTLSAndPassword(t *testing.T) {
 	if strings.Contains(logs.String(), "s3cret") {
 		t.Error("the NATS password is in the logs")
 	}
+	for _, path := range []string{"/api/v2/status", "/metrics"} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || strings.Contains(string(body), "s3cret") {
+			t.Errorf("GET %s = %d, or shows the NATS password", path, resp.StatusCode)
+		}
+	}
 }
 
 // postAlert posts one firing alert to Klaxon's API and wants 200.

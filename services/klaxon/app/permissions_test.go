@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"gopkg.in/yaml.v3"
 
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/logtest"
@@ -173,5 +176,43 @@ func TestStageFailsWithAnotherStagesPermissions(t *testing.T) {
 	}
 	if len(serverLog.violations()) == 0 {
 		t.Error("the server saw no permission violation")
+	}
+}
+
+// The compose deployment runs NATS with deployments/nats/klaxon.conf and
+// no port on the host, and each stage as its own user with its own reply
+// inbox; only ingest publishes the config.
+func TestComposeRunsEachStageAsItsUser(t *testing.T) {
+	data, err := os.ReadFile("../../../deployments/docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Command []string `yaml:"command"`
+			Ports   []string `yaml:"ports"`
+			Volumes []string `yaml:"volumes"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(data, &compose); err != nil {
+		t.Fatal(err)
+	}
+	natsSvc := compose.Services["nats"]
+	if len(natsSvc.Ports) != 0 {
+		t.Errorf("nats publishes %v to the host", natsSvc.Ports)
+	}
+	if !slices.Contains(natsSvc.Command, "/etc/nats/klaxon.conf") || !slices.Contains(natsSvc.Volumes, "./nats/klaxon.conf:/etc/nats/klaxon.conf:ro") {
+		t.Errorf("nats does not run deployments/nats/klaxon.conf: %v %v", natsSvc.Command, natsSvc.Volumes)
+	}
+	for _, stage := range contract.Stages {
+		cmd := compose.Services[stage].Command
+		for _, want := range []string{"--nats.user=" + stage, "--nats.inbox-prefix=_INBOX." + stage} {
+			if !slices.Contains(cmd, want) {
+				t.Errorf("%s: command %v lacks %s", stage, cmd, want)
+			}
+		}
+		if follows := slices.Contains(cmd, "--config.follow"); follows != (stage != contract.StageIngest) {
+			t.Errorf("%s: --config.follow = %v; only ingest may publish the config", stage, follows)
+		}
 	}
 }
