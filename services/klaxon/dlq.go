@@ -36,6 +36,10 @@ retry failed), kept with the reason on klaxon.dlq.<stage> for 14 days.
                   subject, where its stage takes it as new, and delete the
                   dead letter; --all redrives every one (of --stage).
 
+The one-process Klaxon's NATS admits this command only with the credentials
+it was started with (--nats.user, --nats.password-file); another NATS with
+any of the --nats.* credentials below.
+
 Flags:
 `
 
