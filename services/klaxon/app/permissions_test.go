@@ -60,9 +60,9 @@ func (l *serverLog) violations() []string {
 	return out
 }
 
-// leastPrivilegeServer starts nats-server with deployments/nats/klaxon.conf
-// and a password per user.
-func leastPrivilegeServer(t *testing.T) (*server.Server, *serverLog) {
+// leastPrivilegeOptions reads deployments/nats/klaxon.conf with a password
+// per user.
+func leastPrivilegeOptions(t *testing.T) *server.Options {
 	t.Helper()
 	for _, user := range append([]string{"operator"}, contract.Stages...) {
 		t.Setenv("KLAXON_NATS_"+strings.ToUpper(user)+"_PASSWORD", password(user))
@@ -71,11 +71,24 @@ func leastPrivilegeServer(t *testing.T) (*server.Server, *serverLog) {
 	if err != nil {
 		t.Fatalf("%s: %v", natsConf, err)
 	}
-	opts.HTTPPort, opts.StoreDir = 0, t.TempDir()
+	opts.HTTPPort = 0
+	return opts
+}
+
+// startServer starts nats-server with opts and keeps its log.
+func startServer(t *testing.T, opts *server.Options) (*server.Server, *serverLog) {
+	t.Helper()
+	opts.StoreDir = t.TempDir()
 	srv := natstest.ServerWith(t, opts)
 	log := &serverLog{}
 	srv.SetLoggerV2(log, false, false, false)
 	return srv, log
+}
+
+// leastPrivilegeServer starts nats-server with deployments/nats/klaxon.conf.
+func leastPrivilegeServer(t *testing.T) (*server.Server, *serverLog) {
+	t.Helper()
+	return startServer(t, leastPrivilegeOptions(t))
 }
 
 func password(user string) string { return user + "-pw" }
@@ -227,5 +240,52 @@ func TestComposeRunsEachStageAsItsUser(t *testing.T) {
 		if follows := slices.Contains(cmd, "--config.follow"); follows != (stage != contract.StageIngest) {
 			t.Errorf("%s: --config.follow = %v; only ingest may publish the config", stage, follows)
 		}
+	}
+}
+
+// Each stage fails, with an error, without one of its permissions: here the
+// one each needs first (its config write, consumer or bucket).
+func TestStageFailsWithoutOneOfItsPermissions(t *testing.T) {
+	for _, tc := range []struct{ stage, drop string }{
+		{contract.StageIngest, "$KV.klaxon-config.>"},
+		{contract.StageDedup, "$JS.API.CONSUMER.CREATE.KLAXON_INPUT.dedup.>"},
+		{contract.StageRouter, "$JS.API.CONSUMER.CREATE.KLAXON_ALERTS.router.>"},
+		{contract.StageRouter, "$JS.API.DIRECT.GET.KV_klaxon-config.>"},
+		{contract.StageGrouper, "$JS.API.STREAM.INFO.KV_klaxon-groups"},
+		{contract.StageNotifier, "$JS.API.STREAM.INFO.KV_klaxon-nflog"},
+	} {
+		opts := leastPrivilegeOptions(t) // in the parent: it sets the environment
+		dropped := false
+		for _, u := range opts.Users {
+			if u.Username == tc.stage {
+				allow := u.Permissions.Publish.Allow
+				u.Permissions.Publish.Allow = slices.DeleteFunc(slices.Clone(allow), func(s string) bool { return s == tc.drop })
+				dropped = len(u.Permissions.Publish.Allow) < len(allow)
+			}
+		}
+		if !dropped {
+			t.Fatalf("%s has no permission %s", tc.stage, tc.drop)
+		}
+		t.Run(tc.stage+" without "+tc.drop, func(t *testing.T) {
+			t.Parallel()
+			srv, serverLog := startServer(t, opts)
+			cfg := testfile.Write(t, "klaxon.yml", minimalConfig)
+			if tc.stage != contract.StageIngest {
+				// The config publisher, with its whole set.
+				run(t, app.Options{Stages: []string{contract.StageIngest}, NATSURL: srv.ClientURL(),
+					NATS: credentials(contract.StageIngest), ConfigFile: cfg})
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+			defer cancel()
+			logger, _ := logtest.New()
+			err := app.Run(ctx, app.Options{Stages: []string{tc.stage}, NATSURL: srv.ClientURL(), NATS: credentials(tc.stage),
+				ConfigFile: cfg, ConfigFollow: tc.stage != contract.StageIngest, ListenAddress: "127.0.0.1:0", Logger: logger})
+			if err == nil {
+				t.Fatalf("%s ran without %s", tc.stage, tc.drop)
+			}
+			if len(serverLog.violations()) == 0 {
+				t.Errorf("no permission violation; error: %v", err)
+			}
+		})
 	}
 }
