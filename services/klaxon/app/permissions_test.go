@@ -189,6 +189,7 @@ func TestStageFailsWithAnotherStagesPermissions(t *testing.T) {
 	for i, stage := range followers {
 		wrong := followers[(i+1)%len(followers)]
 		t.Run(stage+" as "+wrong, func(t *testing.T) {
+			t.Parallel()
 			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 			defer cancel()
 			logger, _ := logtest.New()
@@ -200,9 +201,11 @@ func TestStageFailsWithAnotherStagesPermissions(t *testing.T) {
 			t.Logf("%s as %s: %v", stage, wrong, err)
 		})
 	}
-	if len(serverLog.violations()) == 0 {
-		t.Error("the server saw no permission violation")
-	}
+	t.Cleanup(func() { // after the parallel subtests
+		if len(serverLog.violations()) == 0 {
+			t.Error("the server saw no permission violation")
+		}
+	})
 }
 
 // The compose deployment runs NATS with deployments/nats/klaxon.conf and
