@@ -103,9 +103,10 @@ func Run(ctx context.Context, o Options) error {
 	if err := web.ValidateConfig(o.WebConfigFile); err != nil {
 		return err
 	}
-	// Without a file the process follows the config another process
-	// publishes: it neither provisions nor writes klaxon-config, so its NATS
-	// user needs no permission to (see the README's Security section).
+	// A follower (--config.follow, or no file) runs the config another
+	// process publishes: it neither provisions nor writes klaxon-config, so
+	// its NATS user needs no permission to (see the README's Security
+	// section). Its file, if any, only supplies the secrets.
 	follower := o.ConfigFile == "" || o.ConfigFollow
 	if follower && o.Embedded() {
 		return errors.New("one-process mode publishes its config: it needs --config.file and no --config.follow")
@@ -125,20 +126,7 @@ func Run(ctx context.Context, o Options) error {
 
 	natsURL := o.NATSURL
 	if o.Embedded() {
-		// The stages connect in process; TCP clients without credentials
-		// may only publish alerts, and --nats.user/--nats.password, if
-		// given, are the credentials of an administrator (klaxon dlq).
-		if c := o.NATS; c.Token != "" || c.TokenFile != "" || c.NKeySeedFile != "" || c.CredsFile != "" || c.TLSCAFile != "" || c.TLSCertFile != "" {
-			return errors.New("one-process mode: of the NATS credentials only --nats.user and --nats.password(-file) apply (they admit an administrator to the embedded server)")
-		}
-		admin, err := o.NATS.ResolvePassword()
-		if err != nil {
-			return fmt.Errorf("--nats.password: %w", err)
-		}
-		srv, err := natsembed.Start(natsembed.Options{
-			StoreDir: o.StoragePath, ListenAddress: o.NATSListenAddress, Logger: log,
-			Guarded: true, AdminUser: o.NATS.User, AdminPassword: admin,
-		})
+		srv, err := startEmbedded(o, log)
 		if err != nil {
 			return err
 		}
@@ -271,6 +259,25 @@ func Run(ctx context.Context, o Options) error {
 		return nil
 	}
 	return err
+}
+
+// startEmbedded starts the one-process Klaxon's nats-server. The stages
+// connect in process; TCP clients without credentials may only publish
+// alerts, and --nats.user with --nats.password(-file), if given, admit an
+// administrator (klaxon dlq, the nats CLI).
+func startEmbedded(o Options, log *slog.Logger) (*natsembed.Server, error) {
+	if c := o.NATS; c.Token != "" || c.TokenFile != "" || c.NKeySeedFile != "" || c.CredsFile != "" ||
+		c.TLSCAFile != "" || c.TLSCertFile != "" {
+		return nil, errors.New("one-process mode: of the NATS credentials only --nats.user and --nats.password(-file) apply (they admit an administrator to the embedded server)")
+	}
+	admin, err := o.NATS.ResolvePassword()
+	if err != nil {
+		return nil, fmt.Errorf("--nats.password: %w", err)
+	}
+	return natsembed.Start(natsembed.Options{
+		StoreDir: o.StoragePath, ListenAddress: o.NATSListenAddress, Logger: log,
+		Guarded: true, AdminUser: o.NATS.User, AdminPassword: admin,
+	})
 }
 
 // suppression is what silences, inhibits and time-mutes alerts.

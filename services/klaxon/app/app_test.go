@@ -241,3 +241,22 @@ func TestOneProcessAnonymousPublishOnly(t *testing.T) {
 		t.Errorf("admin cannot open the config bucket: %v", err)
 	}
 }
+
+// In the one-process mode the only NATS credentials are an administrator's
+// user and password; the others are refused rather than ignored, and so is
+// a follower.
+func TestOneProcessRefusesOtherNATSCredentials(t *testing.T) {
+	for name, o := range map[string]app.Options{
+		"token":    {NATS: natsconn.Credentials{Token: "t0ken"}},
+		"creds":    {NATS: natsconn.Credentials{CredsFile: testfile.Write(t, "x.creds", "x")}},
+		"follower": {ConfigFollow: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			o.ConfigFile = testfile.Write(t, "klaxon.yml", minimalConfig)
+			o.StoragePath, o.ListenAddress, o.NATSListenAddress = t.TempDir(), "127.0.0.1:0", "127.0.0.1:-1"
+			if err := app.Run(t.Context(), o); err == nil || !strings.Contains(err.Error(), "one-process mode") {
+				t.Fatalf("Run = %v, want a one-process mode error", err)
+			}
+		})
+	}
+}
