@@ -1,9 +1,10 @@
 // Package natsembed runs an embedded nats-server with JetStream: the NATS of
 // the one-process Klaxon and of every test.
 //
-// Guarded, the server has two accounts. KLAXON holds JetStream and every stream and
-// bucket; the process's own stages join it in process (no TCP) as a user
-// whose password is random per start, and so may a user given as Admin.
+// Guarded, the server has two accounts. KLAXON holds JetStream and every
+// stream and bucket; the process's own stages join it in process (no TCP)
+// as a user whose password is random per start, and so may a user given as
+// Admin, over TCP.
 // PUBLISH is where a TCP client without credentials lands: it may publish
 // on klaxon.alerts.in, which KLAXON exports to it as a service so that
 // JetStream's acknowledgement comes back, and subscribe to its own _INBOX.>
@@ -38,8 +39,9 @@ type Options struct {
 	// Guarded splits the server into the KLAXON and PUBLISH accounts (see
 	// the package documentation); false leaves it open to every client.
 	Guarded bool
-	// AdminUser and AdminPassword, if set and Guarded, may connect over TCP with every
-	// permission of the KLAXON account (klaxon dlq, the nats CLI).
+	// AdminUser and AdminPassword, if set and Guarded, may connect over TCP
+	// with every permission of the KLAXON account (klaxon dlq, the nats
+	// CLI). A user needs a password.
 	AdminUser     string
 	AdminPassword string
 }
@@ -94,6 +96,12 @@ func Start(opts Options) (*Server, error) {
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
 		return nil, fmt.Errorf("nats listen address %q: %w", opts.ListenAddress, err)
+	}
+	switch {
+	case opts.AdminUser != "" && opts.AdminPassword == "":
+		return nil, errors.New("embedded nats-server: the administrator needs a password")
+	case opts.AdminUser == internalUser || opts.AdminUser == anonymousUser:
+		return nil, fmt.Errorf("embedded nats-server: the administrator cannot be called %q", opts.AdminUser)
 	}
 	so := &server.Options{}
 	var password string

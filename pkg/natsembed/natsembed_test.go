@@ -185,3 +185,17 @@ func TestUnguardedIsOpen(t *testing.T) {
 		t.Fatalf("anonymous client of an unguarded server: %v", err)
 	}
 }
+
+func TestAdminNeedsAPasswordAndItsOwnName(t *testing.T) {
+	for _, o := range []natsembed.Options{
+		{AdminUser: "admin"},
+		{AdminUser: "anonymous", AdminPassword: "pw"},
+		{AdminUser: "klaxon-internal", AdminPassword: "pw"},
+	} {
+		o.StoreDir, o.ListenAddress, o.Guarded = t.TempDir(), "127.0.0.1:-1", true
+		if srv, err := natsembed.Start(o); err == nil {
+			srv.Shutdown()
+			t.Errorf("Start with administrator %q, password %q succeeded", o.AdminUser, o.AdminPassword)
+		}
+	}
+}
