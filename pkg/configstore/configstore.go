@@ -8,6 +8,18 @@
 // re-reads the file, validates it and publishes it once; an invalid file is
 // rejected with its error (file:line) and the running config stays, in this
 // process and every other.
+//
+// A follower (Follow, or no File) never writes the bucket and needs only
+// read access to it (see the README's NATS permissions): it waits for the
+// running config another process published and runs it.
+//
+// Secrets never reach the bucket in clear. A revision carries the config
+// with every secret masked, for people reading the bucket, and the file as
+// loaded sealed (AES-256-GCM) with the publisher's config key, if it has
+// one. A process runs a revision from its own file when that has the same
+// hash (re-reading it once when it does not: a file shared by all processes
+// is enough), else by opening the sealed copy with the same key; with
+// neither it refuses the revision (ErrSealed).
 package configstore
 
 import (
@@ -34,16 +46,32 @@ const key = "running"
 type Revision struct {
 	// File is the path the config was loaded from; relative paths in it
 	// (templates, *_file) are resolved against its directory.
-	File      string    `json:"file"`
-	YAML      string    `json:"yaml"`
+	File string `json:"file"`
+	// Masked is the config with every secret shown as <secret>: for
+	// people; it is never parsed.
+	Masked string `json:"masked"`
+	// Sealed is the file as loaded, sealed with the publisher's config key;
+	// empty when the publisher has none.
+	Sealed []byte `json:"sealed,omitempty"`
+	// Hash is the SHA-256 of the file as loaded.
 	Hash      string    `json:"hash"`
 	Published time.Time `json:"published"`
+	// Legacy is the clear-text file of revisions before sealing; a
+	// publisher that finds one replaces it and purges its history.
+	Legacy string `json:"yaml,omitempty"`
 }
 
 // Options configures a Store.
 type Options struct {
-	JS   jetstream.JetStream
+	JS jetstream.JetStream
+	// File is the config file of this process; "" has none (a follower).
 	File string
+	// Follow runs the config another process publishes and never writes
+	// the bucket; File, if set, only supplies the secrets.
+	Follow bool
+	// Key seals the revisions this process publishes and opens those it
+	// runs without a matching file; nil: none (see the package doc).
+	Key []byte
 	// Validate checks what config.Load does not (e.g. that templates
 	// parse); nil accepts every config that loads.
 	Validate   func(*config.Config) error
@@ -60,8 +88,10 @@ type Store struct {
 	opts    Options
 	log     *slog.Logger
 	running atomic.Pointer[config.Config]
-	kv      jetstream.KeyValue
-	reload  sync.Mutex // one reload at a time in this process
+	// local is this process's file as last loaded.
+	local  atomic.Pointer[config.Config]
+	kv     jetstream.KeyValue
+	reload sync.Mutex // one reload at a time in this process
 
 	lastSuccess prometheus.Gauge
 	lastTime    prometheus.Gauge
@@ -70,6 +100,17 @@ type Store struct {
 
 // ErrInvalid wraps the error of a config that was rejected.
 var ErrInvalid = errors.New("invalid configuration")
+
+// ErrFollower is returned by Reload in a follower.
+var ErrFollower = errors.New("this process follows the config another process publishes: reload that one")
+
+// ErrSealed is returned for a revision this process can neither match with
+// its own file nor open with its key.
+var ErrSealed = errors.New("the running config is sealed: this process has neither the same config file nor the key it was sealed with")
+
+// followRetry is how often a follower looks for the running config while
+// none is published yet.
+const followRetry = 500 * time.Millisecond
 
 // Open loads the file, publishes it if it differs from the stored running
 // config, and returns a Store running the stored one. Run keeps it current.
@@ -101,11 +142,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 	}
 	cfg := opts.Loaded
-	if cfg == nil {
+	if cfg == nil && opts.File != "" {
 		var err error
 		if cfg, err = s.loadFile(); err != nil {
 			return nil, err
 		}
+	}
+	if cfg != nil {
+		s.local.Store(cfg)
+	}
+	if s.follower() {
+		return s.follow(ctx)
 	}
 	kv, err := opts.JS.KeyValue(ctx, contract.BucketConfig)
 	if err != nil {
@@ -125,6 +172,41 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// follow waits until the bucket and a running config exist (the process
+// with the file provisions and publishes them) and adopts it.
+func (s *Store) follow(ctx context.Context) (*Store, error) {
+	for {
+		err := s.tryFollow(ctx)
+		if err == nil {
+			return s, nil
+		}
+		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrSealed) {
+			return nil, err
+		}
+		s.log.Info("waiting for the running config", "bucket", contract.BucketConfig, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for the running config: %w", errors.Join(ctx.Err(), err))
+		case <-time.After(followRetry):
+		}
+	}
+}
+
+func (s *Store) tryFollow(ctx context.Context) error {
+	if s.kv == nil {
+		kv, err := s.opts.JS.KeyValue(ctx, contract.BucketConfig)
+		if err != nil {
+			return fmt.Errorf("config bucket %s: %w", contract.BucketConfig, err)
+		}
+		s.kv = kv
+	}
+	entry, err := s.kv.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("read running config: %w", err)
+	}
+	return s.adopt(entry.Value())
+}
+
 // Current returns the running config.
 func (s *Store) Current() *config.Config { return s.running.Load() }
 
@@ -132,6 +214,9 @@ func (s *Store) Current() *config.Config { return s.running.Load() }
 // process. An invalid file returns an error wrapping ErrInvalid and changes
 // nothing.
 func (s *Store) Reload(ctx context.Context) error {
+	if s.follower() {
+		return ErrFollower
+	}
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	cfg, err := s.loadFile()
@@ -177,8 +262,14 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 }
 
+func (s *Store) follower() bool { return s.opts.Follow || s.opts.File == "" }
+
 func (s *Store) loadFile() (*config.Config, error) {
-	return Load(s.opts.File, s.opts.Validate)
+	cfg, err := Load(s.opts.File, s.opts.Validate)
+	if err == nil {
+		s.local.Store(cfg)
+	}
+	return cfg, err
 }
 
 // Load loads and validates a config file; its error wraps ErrInvalid.
@@ -204,12 +295,26 @@ func (s *Store) publish(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("read running config: %w", err)
 	default:
 		rev = entry.Revision()
-		if err := json.Unmarshal(entry.Value(), &cur); err == nil && cur.Hash == cfg.Hash() {
+		err := json.Unmarshal(entry.Value(), &cur)
+		if err == nil && cur.Hash == cfg.Hash() && cur.Legacy == "" && (cur.Sealed != nil) == (s.opts.Key != nil) {
 			s.applied(cfg)
 			return nil
 		}
+		if err != nil || cur.Legacy != "" {
+			// A clear-text revision: remove it and its history.
+			if err := s.kv.Purge(ctx, key); err != nil {
+				return fmt.Errorf("purge clear-text config revisions: %w", err)
+			}
+			rev = 0
+		}
 	}
-	data, err := json.Marshal(Revision{File: s.opts.File, YAML: cfg.Original, Hash: cfg.Hash(), Published: s.opts.Now().UTC()})
+	r := Revision{File: s.opts.File, Masked: cfg.String(), Hash: cfg.Hash(), Published: s.opts.Now().UTC()}
+	if s.opts.Key != nil {
+		if r.Sealed, err = seal(s.opts.Key, []byte(cfg.Original)); err != nil {
+			return err
+		}
+	}
+	data, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
@@ -231,12 +336,9 @@ func (s *Store) adopt(data []byte) error {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return fmt.Errorf("decode running config: %w", err)
 	}
-	cfg, err := config.Parse([]byte(r.YAML), r.File)
-	if err == nil && s.opts.Validate != nil {
-		err = s.opts.Validate(cfg)
-	}
+	cfg, err := s.resolve(r)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		return err
 	}
 	if cur := s.running.Load(); cur == nil || cur.Hash() != cfg.Hash() {
 		s.running.Store(cfg)
@@ -244,6 +346,38 @@ func (s *Store) adopt(data []byte) error {
 	}
 	s.applied(cfg)
 	return nil
+}
+
+// resolve returns the config of a revision: this process's file if it has
+// the revision's hash (re-read once, as it may have changed since), else
+// the sealed copy opened with this process's key.
+func (s *Store) resolve(r Revision) (*config.Config, error) {
+	if local := s.local.Load(); local != nil && local.Hash() == r.Hash {
+		return local, nil
+	}
+	if s.opts.File != "" {
+		if local, err := s.loadFile(); err == nil && local.Hash() == r.Hash {
+			return local, nil
+		}
+	}
+	yaml := []byte(r.Legacy)
+	if r.Legacy == "" {
+		if r.Sealed == nil || s.opts.Key == nil {
+			return nil, fmt.Errorf("config %s: %w", r.Hash, ErrSealed)
+		}
+		var err error
+		if yaml, err = open(s.opts.Key, r.Sealed); err != nil {
+			return nil, fmt.Errorf("config %s: %w: %w", r.Hash, ErrSealed, err)
+		}
+	}
+	cfg, err := config.Parse(yaml, r.File)
+	if err == nil && s.opts.Validate != nil {
+		err = s.opts.Validate(cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return cfg, nil
 }
 
 func (s *Store) applied(cfg *config.Config) {

@@ -21,6 +21,9 @@ import (
 const cfgA = "route:\n  receiver: a\nreceivers:\n  - name: a\n"
 const cfgB = "route:\n  receiver: b\nreceivers:\n  - name: b\n"
 
+// testKey is the config key of the test processes.
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
 func write(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
@@ -37,7 +40,7 @@ type proc struct {
 func open(t *testing.T, js jetstream.JetStream, file string) proc {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	s, err := configstore.Open(t.Context(), configstore.Options{JS: js, File: file, Registerer: reg})
+	s, err := configstore.Open(t.Context(), configstore.Options{JS: js, File: file, Key: testKey, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,4 +129,53 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// A process without a file follows: started before anything exists, it
+// waits for the publisher's config, switches with its reloads, and cannot
+// reload itself.
+func TestFollowerWaitsForThePublishedConfig(t *testing.T) {
+	_, js := natstest.Start(t)
+	followed := make(chan *configstore.Store, 1)
+	errc := make(chan error, 1)
+	go func() {
+		s, err := configstore.Open(t.Context(), configstore.Options{JS: js, Key: testKey})
+		if err != nil {
+			errc <- err
+			return
+		}
+		followed <- s
+	}()
+
+	if err := streams.Provision(t.Context(), js, streams.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "klaxon.yml")
+	write(t, file, cfgA)
+	publisher := open(t, js, file)
+
+	var follower *configstore.Store
+	select {
+	case follower = <-followed:
+	case err := <-errc:
+		t.Fatalf("follower: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("follower did not find the published config within 10s")
+	}
+	if receiver(follower) != "a" {
+		t.Fatalf("follower runs %q, want a", receiver(follower))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = follower.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	write(t, file, cfgB)
+	if err := publisher.store.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the follower on the new revision", func() bool { return receiver(follower) == "b" })
+	if err := follower.Reload(t.Context()); !errors.Is(err, configstore.ErrFollower) {
+		t.Fatalf("follower Reload = %v, want ErrFollower", err)
+	}
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/klaxon-alerts/klaxon/pkg/natsconn"
+
 	"github.com/klaxon-alerts/klaxon/pkg/dlq"
 )
 
@@ -34,6 +36,10 @@ retry failed), kept with the reason on klaxon.dlq.<stage> for 14 days.
                   subject, where its stage takes it as new, and delete the
                   dead letter; --all redrives every one (of --stage).
 
+The one-process Klaxon's NATS admits this command only with the credentials
+it was started with (--nats.user, --nats.password-file); another NATS with
+any of the --nats.* credentials below.
+
 Flags:
 `
 
@@ -43,6 +49,8 @@ func dlqMain(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, dlqUsage); fs.PrintDefaults() }
 	url := fs.String("nats.url", "nats://127.0.0.1:4222", "NATS server URL.")
+	var creds natsconn.Credentials
+	natsFlags(fs, &creds)
 	stage := fs.String("stage", "", "Only the dead letters of this stage (ingest, dedup, router, grouper, notifier).")
 	id := fs.Uint64("id", 0, "The dead letter's id (SEQ in the list).")
 	all := fs.Bool("all", false, "redrive: every dead letter (of --stage).")
@@ -69,7 +77,11 @@ func dlqMain(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	nc, err := nats.Connect(*url, nats.Name("klaxon dlq"), nats.Timeout(5*time.Second))
+	natsOpts, err := creds.Options()
+	if err != nil {
+		return fmt.Errorf("dlq: %w", err)
+	}
+	nc, err := nats.Connect(*url, append(natsOpts, nats.Name("klaxon dlq"), nats.Timeout(5*time.Second))...)
 	if err != nil {
 		return fmt.Errorf("dlq: connect to %s: %w", *url, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/klaxon-alerts/klaxon/pkg/natsconn"
 	"github.com/klaxon-alerts/klaxon/services/klaxon/app"
 )
 
@@ -64,11 +65,16 @@ func run(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("klaxon", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	fs.StringVar(&o.ConfigFile, "config.file", "configs/klaxon.yml", "Alertmanager-compatible configuration file.")
+	fs.StringVar(&o.ConfigFile, "config.file", "configs/klaxon.yml", "Alertmanager-compatible configuration file; empty (named stages only): as --config.follow, with the secrets from --config.key-file.")
+	fs.BoolVar(&o.ConfigFollow, "config.follow", false, "Run the config another process publishes to KV klaxon-config (read access only) instead of publishing --config.file, which then only supplies the secrets.")
+	fs.StringVar(&o.ConfigKeyFile, "config.key-file", "", "Key (at least 32 random bytes) sealing the config revisions in KV klaxon-config; processes without the config file need it.")
 	fs.StringVar(&o.ListenAddress, "web.listen-address", ":9093", "Address for the API, /metrics, /-/healthy and /-/ready.")
+	fs.StringVar(&o.WebConfigFile, "web.config.file", "", "Web configuration file (exporter-toolkit: TLS, mutual TLS, basic auth, headers) for the HTTP listener; empty: plain HTTP.")
+	fs.BoolVar(&o.EnablePprof, "web.enable-pprof", false, "Serve /debug/pprof on the HTTP listener.")
 	fs.StringVar(&o.ExternalURL, "web.external-url", "", "URL under which Klaxon is reachable (used in notifications).")
 	fs.StringVar(&o.StoragePath, "storage.path", "data/", "Directory of the embedded NATS server's JetStream store.")
 	fs.StringVar(&o.NATSURL, "nats.url", "nats://127.0.0.1:4222", "NATS server URL (when stages are named).")
+	natsFlags(fs, &o.NATS)
 	fs.DurationVar(&o.DataRetention, "data.retention", 120*time.Hour, "How long to keep expired silences (as Alertmanager's --data.retention).")
 	fs.StringVar(&o.NATSListenAddress, "nats.listen-address", "127.0.0.1:4222", "Client address of the embedded NATS server (one-process mode).")
 	level := fs.String("log.level", "info", "Log level: debug, info, warn, error.")
@@ -90,6 +96,22 @@ func run(args []string, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return app.Run(ctx, o)
+}
+
+// natsFlags registers the flags of how to authenticate to NATS, shared by
+// the stages and the subcommands that connect to NATS.
+func natsFlags(fs *flag.FlagSet, c *natsconn.Credentials) {
+	fs.StringVar(&c.User, "nats.user", "", "NATS user (with --nats.password or --nats.password-file).")
+	fs.StringVar(&c.Password, "nats.password", "", "NATS password (prefer --nats.password-file: flags show in ps).")
+	fs.StringVar(&c.PasswordFile, "nats.password-file", "", "File holding the NATS password.")
+	fs.StringVar(&c.Token, "nats.token", "", "NATS token (prefer --nats.token-file).")
+	fs.StringVar(&c.TokenFile, "nats.token-file", "", "File holding the NATS token.")
+	fs.StringVar(&c.NKeySeedFile, "nats.nkey", "", "File holding a NATS user NKey seed.")
+	fs.StringVar(&c.CredsFile, "nats.creds", "", "NATS .creds file (user JWT and seed).")
+	fs.StringVar(&c.TLSCAFile, "nats.tls.ca", "", "CA certificate that signed the NATS server's certificate; set, TLS is required.")
+	fs.StringVar(&c.TLSCertFile, "nats.tls.cert", "", "Client certificate for mutual TLS with NATS.")
+	fs.StringVar(&c.TLSKeyFile, "nats.tls.key", "", "Key of --nats.tls.cert.")
+	fs.StringVar(&c.InboxPrefix, "nats.inbox-prefix", "", "Subject prefix of replies to this process (default _INBOX); one per NATS user, e.g. _INBOX.dedup, keeps replies private.")
 }
 
 // parseInterleaved parses flags that may come before, between or after the

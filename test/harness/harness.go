@@ -156,15 +156,18 @@ func WaitReady(t testing.TB, addr string) {
 }
 
 // KlaxonOne starts the one-process Klaxon on storage; it returns the process
-// and its HTTP and NATS addresses.
+// and its HTTP and NATS addresses. Without credentials the embedded NATS
+// only takes alerts, so the NATS address carries an administrator's
+// (e2e:e2e@host:port), with which tests read streams and consumers.
 func KlaxonOne(t testing.TB, b Binaries, configFile, storage string) (p *Proc, web, natsAddr string) {
 	t.Helper()
 	web, natsAddr = FreeAddr(t), FreeAddr(t)
 	p = Start(t, "", "klaxon", b.Klaxon,
 		"--config.file", configFile, "--web.listen-address", web,
-		"--storage.path", storage, "--nats.listen-address", natsAddr, "--log.level", "debug")
+		"--storage.path", storage, "--nats.listen-address", natsAddr, "--log.level", "debug",
+		"--nats.user", "e2e", "--nats.password", "e2e")
 	WaitReady(t, web)
-	return p, web, natsAddr
+	return p, web, "e2e:e2e@" + natsAddr
 }
 
 // Cluster is Klaxon as docker compose runs it: a nats-server process and

@@ -4,7 +4,9 @@ package natstest
 
 import (
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -22,10 +24,32 @@ func Server(tb testing.TB) string {
 	return srv.ClientURL()
 }
 
-// Connect opens a connection and a JetStream context, closed when the test ends.
-func Connect(tb testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+// ServerWith starts a nats-server with opts (auth, TLS, accounts…) on a
+// free loopback port until the test ends; with JetStream on, its store is a
+// temporary directory.
+func ServerWith(tb testing.TB, opts *server.Options) *server.Server {
 	tb.Helper()
-	nc, err := nats.Connect(url)
+	opts.Host, opts.Port, opts.NoSigs, opts.NoLog = "127.0.0.1", -1, true, true
+	if opts.JetStream && opts.StoreDir == "" {
+		opts.StoreDir = tb.TempDir()
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		tb.Fatalf("nats-server: %v", err)
+	}
+	srv.Start()
+	tb.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if !srv.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("nats-server not ready")
+	}
+	return srv
+}
+
+// Connect opens a connection and a JetStream context, closed when the test
+// ends.
+func Connect(tb testing.TB, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	tb.Helper()
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		tb.Fatalf("connect to nats: %v", err)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
 	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
+	"github.com/klaxon-alerts/klaxon/pkg/natsconn"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
 	"github.com/klaxon-alerts/klaxon/pkg/silencestore"
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
@@ -51,13 +52,26 @@ import (
 // Options is what the flags say.
 type Options struct {
 	// Stages to run; empty runs all of them with an embedded NATS.
-	Stages            []string
-	ConfigFile        string
-	ListenAddress     string
+	Stages     []string
+	ConfigFile string
+	// ConfigFollow runs the config another process publishes instead of
+	// publishing ConfigFile; implied when ConfigFile is "".
+	ConfigFollow bool
+	// ConfigKeyFile holds the key that seals the config revisions in KV
+	// (see configstore); "" seals none.
+	ConfigKeyFile string
+	ListenAddress string
+	// WebConfigFile is the exporter-toolkit web configuration (TLS, mutual
+	// TLS, basic auth, headers) of the HTTP listener; "" is plain HTTP.
+	WebConfigFile string
+	// EnablePprof serves /debug/pprof.
+	EnablePprof       bool
 	StoragePath       string
 	NATSURL           string
 	NATSListenAddress string
-	ExternalURL       string
+	// NATS is how to authenticate to the NATS at NATSURL.
+	NATS        natsconn.Credentials
+	ExternalURL string
 	// DataRetention is how long an expired silence is kept (0: 120h).
 	DataRetention time.Duration
 	Logger        *slog.Logger
@@ -85,30 +99,53 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	// Fail fast on a bad file, before NATS is even reached.
-	loaded, err := configstore.Load(o.ConfigFile, template.Check)
+	natsOpts, err := o.NATS.Options()
 	if err != nil {
-		return fmt.Errorf("load config: %w", err)
+		return err
+	}
+	if err := web.ValidateConfig(o.WebConfigFile); err != nil {
+		return err
+	}
+	// A follower (--config.follow, or no file) runs the config another
+	// process publishes: it neither provisions nor writes klaxon-config, so
+	// its NATS user needs no permission to (see the README's Security
+	// section). Its file, if any, only supplies the secrets.
+	follower := o.ConfigFile == "" || o.ConfigFollow
+	if follower && o.Embedded() {
+		return errors.New("one-process mode publishes its config: it needs --config.file and no --config.follow")
+	}
+	var loaded *config.Config
+	if o.ConfigFile != "" {
+		if loaded, err = configstore.Load(o.ConfigFile, template.Check); err != nil {
+			return fmt.Errorf("load config: %w", err)
+		}
+	}
+	var configKey []byte
+	if o.ConfigKeyFile != "" {
+		if configKey, err = configstore.LoadKey(o.ConfigKeyFile); err != nil {
+			return err
+		}
 	}
 
 	natsURL := o.NATSURL
 	if o.Embedded() {
-		srv, err := natsembed.Start(natsembed.Options{
-			StoreDir: o.StoragePath, ListenAddress: o.NATSListenAddress, Logger: log,
-		})
+		srv, err := startEmbedded(o, log)
 		if err != nil {
 			return err
 		}
 		defer srv.Shutdown()
 		natsURL = srv.ClientURL()
+		natsOpts = srv.ConnectOptions()
 	}
-	nc, err := nats.Connect(natsURL,
+	nc, err := nats.Connect(natsURL, append(natsOpts,
 		nats.Name("klaxon "+fmt.Sprint(stages)),
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
 		nats.ReconnectWait(500*time.Millisecond),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Error("nats", "err", err) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("connect to nats: %w", err)
 	}
@@ -117,14 +154,17 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	if err := provision(ctx, js, log); err != nil {
-		return err
+	if !follower {
+		if err := provision(ctx, js, log); err != nil {
+			return err
+		}
 	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfgStore, err := configstore.Open(ctx, configstore.Options{
-		JS: js, File: o.ConfigFile, Loaded: loaded, Validate: template.Check, Logger: log, Registerer: reg,
+		JS: js, File: o.ConfigFile, Follow: o.ConfigFollow, Key: configKey, Loaded: loaded,
+		Validate: template.Check, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -137,8 +177,14 @@ func Run(ctx context.Context, o Options) error {
 		return nil
 	}
 	mux := web.NewMux(reg, ready)
+	if o.EnablePprof {
+		web.HandlePprof(mux)
+	}
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
-		if err := cfgStore.Reload(r.Context()); err != nil {
+		if err := cfgStore.Reload(r.Context()); errors.Is(err, configstore.ErrFollower) {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		} else if err != nil {
 			http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
@@ -202,7 +248,7 @@ func Run(ctx context.Context, o Options) error {
 	log.Info("klaxon started", "stages", stages, "nats", nc.ConnectedUrlRedacted(), "config", o.ConfigFile)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return web.Serve(gctx, ln, mux, log) })
+	g.Go(func() error { return web.Serve(gctx, ln, mux, o.WebConfigFile, log) })
 	for _, r := range runners {
 		g.Go(func() error { return r.Run(gctx) })
 	}
@@ -216,6 +262,25 @@ func Run(ctx context.Context, o Options) error {
 		return nil
 	}
 	return err
+}
+
+// startEmbedded starts the one-process Klaxon's nats-server. The stages
+// connect in process; TCP clients without credentials may only publish
+// alerts, and --nats.user with --nats.password(-file), if given, admit an
+// administrator (klaxon dlq, the nats CLI).
+func startEmbedded(o Options, log *slog.Logger) (*natsembed.Server, error) {
+	if c := o.NATS; c.Token != "" || c.TokenFile != "" || c.NKeySeedFile != "" || c.CredsFile != "" ||
+		c.TLSCAFile != "" || c.TLSCertFile != "" {
+		return nil, errors.New("one-process mode: of the NATS credentials only --nats.user and --nats.password(-file) apply (they admit an administrator to the embedded server)")
+	}
+	admin, err := o.NATS.ResolvePassword()
+	if err != nil {
+		return nil, fmt.Errorf("--nats.password: %w", err)
+	}
+	return natsembed.Start(natsembed.Options{
+		StoreDir: o.StoragePath, ListenAddress: o.NATSListenAddress, Logger: log,
+		Guarded: true, AdminUser: o.NATS.User, AdminPassword: admin,
+	})
 }
 
 // suppression is what silences, inhibits and time-mutes alerts, and the
