@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -127,7 +128,48 @@ func (p *Proc) Stop() {
 	}
 }
 
-// Kill ends the process at once (SIGKILL), as a crash would.
+// Exited reports whether the process has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// listening matches the line a Klaxon process logs once its HTTP listener
+// is bound (exporter-toolkit's).
+var listening = regexp.MustCompile(`msg="Listening on" address=(\S+)`)
+
+// StartKlaxon starts a klaxon process with args and its HTTP listener on a
+// port the kernel picks (127.0.0.1:0), and returns it with the address it
+// logged once ready. A free port chosen beforehand can be taken by another
+// process before Klaxon binds it — and another Klaxon would then answer the
+// readiness probe for a process that died — so the address comes from the
+// process itself. args is called for each attempt (its own ports, such as
+// the embedded NATS server's, may collide too and be chosen anew).
+func StartKlaxon(t testing.TB, b Binaries, name string, args func() []string) (*Proc, string) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		p := Start(t, "", name, b.Klaxon, append(args(), "--web.listen-address", "127.0.0.1:0")...)
+		var web string
+		Eventually(t, 30*time.Second, name+" listening", func() bool {
+			if m := listening.FindStringSubmatch(p.Out.String()); m != nil {
+				web = m[1]
+			}
+			return web != "" || p.Exited()
+		})
+		if web != "" {
+			WaitReady(t, web)
+			return p, web
+		}
+		if attempt == 3 {
+			t.Fatalf("%s exited before listening, %d times:\n%s", name, attempt, Tail(p.Out.String(), 20))
+		}
+		t.Logf("%s exited before listening; starting it again:\n%s", name, Tail(p.Out.String(), 5))
+	}
+}
 func (p *Proc) Kill() {
 	_ = p.Cmd.Process.Kill()
 	<-p.done
@@ -161,12 +203,11 @@ func WaitReady(t testing.TB, addr string) {
 // (e2e:e2e@host:port), with which tests read streams and consumers.
 func KlaxonOne(t testing.TB, b Binaries, configFile, storage string) (p *Proc, web, natsAddr string) {
 	t.Helper()
-	web, natsAddr = FreeAddr(t), FreeAddr(t)
-	p = Start(t, "", "klaxon", b.Klaxon,
-		"--config.file", configFile, "--web.listen-address", web,
-		"--storage.path", storage, "--nats.listen-address", natsAddr, "--log.level", "debug",
-		"--nats.user", "e2e", "--nats.password", "e2e")
-	WaitReady(t, web)
+	p, web = StartKlaxon(t, b, "klaxon", func() []string {
+		natsAddr = FreeAddr(t)
+		return []string{"--config.file", configFile, "--storage.path", storage, "--nats.listen-address", natsAddr,
+			"--log.level", "debug", "--nats.user", "e2e", "--nats.password", "e2e"}
+	})
 	return p, web, "e2e:e2e@" + natsAddr
 }
 
@@ -189,7 +230,7 @@ type Cluster struct {
 // NewCluster starts NATS and every stage (replicas[stage] of each, at least one).
 func NewCluster(t testing.TB, b Binaries, configFile string, replicas map[string]int) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, bin: b, NATSURL: "nats://" + FreeAddr(t), natsDir: t.TempDir(), Config: configFile,
+	c := &Cluster{t: t, bin: b, natsDir: t.TempDir(), Config: configFile,
 		Stages: map[string][]*Proc{}, Webs: map[string]string{}}
 	c.startNATS()
 	for _, stage := range contract.Stages {
@@ -200,16 +241,35 @@ func NewCluster(t testing.TB, b Binaries, configFile string, replicas map[string
 	return c
 }
 
+// natsListening matches the line nats-server logs once it takes clients.
+var natsListening = regexp.MustCompile(`Listening for client connections on (\S+)`)
+
+// startNATS starts the server: the first time on a port the kernel picks
+// (read from its log, so no other test's server can be mistaken for it),
+// after a restart on the same port, where the stages reconnect.
 func (c *Cluster) startNATS() {
 	c.t.Helper()
-	c.natsProc = Start(c.t, "", "nats-server", c.bin.NATSServer, "-js", "-sd", c.natsDir, "-a", "127.0.0.1", "-p", portOf(c.NATSURL))
+	port := "-1"
+	if c.NATSURL != "" {
+		port = portOf(c.NATSURL)
+	}
+	p := Start(c.t, "", "nats-server", c.bin.NATSServer, "-js", "-sd", c.natsDir, "-a", "127.0.0.1", "-p", port)
+	c.natsProc = p
 	Eventually(c.t, 20*time.Second, "nats-server up", func() bool {
-		nc, err := nats.Connect(c.NATSURL)
+		m := natsListening.FindStringSubmatch(p.Out.String())
+		if m == nil || p.Exited() {
+			return p.Exited()
+		}
+		nc, err := nats.Connect("nats://" + m[1])
 		if err == nil {
 			nc.Close()
+			c.NATSURL = "nats://" + m[1]
 		}
 		return err == nil
 	})
+	if p.Exited() {
+		c.t.Fatalf("nats-server exited:\n%s", Tail(p.Out.String(), 20))
+	}
 }
 
 // RestartNATS kills the NATS server and starts it again on its store.
@@ -226,11 +286,10 @@ func portOf(addr string) string {
 // StartStage starts replica i of a stage (again, after a kill).
 func (c *Cluster) StartStage(stage string, i int) {
 	c.t.Helper()
-	web := FreeAddr(c.t)
+	p, web := StartKlaxon(c.t, c.bin, fmt.Sprintf("%s-%d", stage, i), func() []string {
+		return []string{stage, "--nats.url", c.NATSURL, "--config.file", c.Config, "--log.level", "debug"}
+	})
 	c.Webs[fmt.Sprintf("%s-%d", stage, i)] = web
-	p := Start(c.t, "", fmt.Sprintf("%s-%d", stage, i), c.bin.Klaxon, stage,
-		"--nats.url", c.NATSURL, "--config.file", c.Config, "--web.listen-address", web, "--log.level", "debug")
-	WaitReady(c.t, web)
 	if stage == contract.StageIngest && i == 0 {
 		c.Ingest = web
 	}
