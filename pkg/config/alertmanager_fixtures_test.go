@@ -60,6 +60,12 @@ var amFixtures = []struct {
 	{"msteams-no-webhook-url.yml", "one of webhook_url or webhook_url_file must be configured", false, ""},
 	{"msteamsv2-valid.yml", "", false, ""},
 	{"msteamsv2-webhook-url-and-file.yml", "at most one of webhook_url & webhook_url_file must be configured", false, ""},
+	{"pushover-valid.yml", "", true, ""},
+	{"pushover-ttl-and-files.yml", "", false, ""},
+	{"pushover-no-user-key.yml", "one of user_key or user_key_file must be configured", true, "missing user key in Pushover config"},
+	{"pushover-no-token.yml", "one of token or token_file must be configured", true, "missing token in Pushover config"},
+	{"pushover-user-key-and-file.yml", "at most one of user_key & user_key_file must be configured", false, ""},
+	{"pushover-html-and-monospace.yml", "at most one of monospace & html must be configured", false, ""},
 }
 
 // TestAlertmanagerFixtures loads every fixture and wants Alertmanager's

@@ -27,6 +27,7 @@ type Receiver struct {
 	TelegramConfigs   []*TelegramConfig   `yaml:"telegram_configs,omitempty" json:"telegram_configs,omitempty"`
 	WebexConfigs      []*WebexConfig      `yaml:"webex_configs,omitempty" json:"webex_configs,omitempty"`
 	MattermostConfigs []*MattermostConfig `yaml:"mattermost_configs,omitempty" json:"mattermost_configs,omitempty"`
+	PushoverConfigs   []*PushoverConfig   `yaml:"pushover_configs,omitempty" json:"pushover_configs,omitempty"`
 	// SendResolvedSilenced is Klaxon's opt-in (Alertmanager has none: its
 	// issue 226) to still notify this receiver of an alert's resolution while
 	// a silence mutes the alert; firing alerts stay silenced. Alertmanager
@@ -41,7 +42,7 @@ type Receiver struct {
 // rejected with "integration X is not supported yet".
 var UnsupportedIntegrations = []string{
 	"incidentio_configs", "jira_configs",
-	"pushover_configs", "rocketchat_configs", "sns_configs",
+	"rocketchat_configs", "sns_configs",
 	"victorops_configs", "wechat_configs",
 }
 
@@ -115,6 +116,7 @@ func (r *Receiver) Integrations() []Integration {
 	out = appendIntegrations(out, contract.IntegrationTelegram, r.TelegramConfigs)
 	out = appendIntegrations(out, contract.IntegrationWebex, r.WebexConfigs)
 	out = appendIntegrations(out, contract.IntegrationMattermost, r.MattermostConfigs)
+	out = appendIntegrations(out, contract.IntegrationPushover, r.PushoverConfigs)
 	return out
 }
 

@@ -16,4 +16,5 @@ const (
 	IntegrationTelegram   = "telegram"
 	IntegrationWebex      = "webex"
 	IntegrationMattermost = "mattermost"
+	IntegrationPushover   = "pushover"
 )

@@ -39,6 +39,7 @@ var httpIntegrations = map[string]string{
 	"msteamsv2":  "msteamsv2_configs: [{webhook_url: %q}]",
 	"telegram":   "telegram_configs: [{api_url: %q, bot_token: '123:b0t', chat_id: 42}]",
 	"mattermost": "mattermost_configs: [{webhook_url: %q}]",
+	"pushover":   "pushover_configs: [{api_url: %q, token: t0k3n, user_key: us3r}]",
 	"webex":      "webex_configs: [{api_url: %q, room_id: r00m, http_config: {authorization: {credentials: w3bexT0k3n}}}]",
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 	"github.com/klaxon-alerts/klaxon/services/notifier/opsgenie"
 	"github.com/klaxon-alerts/klaxon/services/notifier/pagerduty"
+	"github.com/klaxon-alerts/klaxon/services/notifier/pushover"
 	"github.com/klaxon-alerts/klaxon/services/notifier/slack"
 	"github.com/klaxon-alerts/klaxon/services/notifier/telegram"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
@@ -78,6 +79,7 @@ var builders = map[string]builder{
 	contract.IntegrationTelegram:   {build: adapt(telegram.New), templated: true},
 	contract.IntegrationWebex:      {build: adapt(webex.New), templated: true},
 	contract.IntegrationMattermost: {build: adapt(mattermost.New), templated: true},
+	contract.IntegrationPushover:   {build: adapt(pushover.New), templated: true},
 }
 
 // adapt turns an integration package's New into a builder's build.

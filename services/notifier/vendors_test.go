@@ -29,6 +29,7 @@ func TestVendorIntegrationsThroughStage(t *testing.T) {
 		"telegram":   notifytest.NewServer(t, ok(`{"ok":true,"result":{}}`)),
 		"webex":      notifytest.NewServer(t, ok(`{"id":"x"}`)),
 		"mattermost": notifytest.NewServer(t, ok("ok")),
+		"pushover":   notifytest.NewServer(t, ok(`{"status":1}`)),
 	}
 	s := startStageConfig(t, fmt.Sprintf(`
 route: {receiver: team}
@@ -42,8 +43,10 @@ receivers:
     telegram_configs: [{api_url: %q, bot_token: "1:t", chat_id: 5}]
     webex_configs: [{api_url: %q, room_id: room, http_config: {authorization: {credentials: w}}}]
     mattermost_configs: [{webhook_url: %q}]
+    pushover_configs: [{api_url: %q, token: t, user_key: u}]
 `, vendors["pagerduty"].URL, vendors["opsgenie"].URL, opsgenieKey, vendors["discord"].URL, vendors["msteams"].URL,
-		vendors["msteamsv2"].URL, vendors["telegram"].URL, vendors["webex"].URL, vendors["mattermost"].URL))
+		vendors["msteamsv2"].URL, vendors["telegram"].URL, vendors["webex"].URL, vendors["mattermost"].URL,
+		vendors["pushover"].URL))
 
 	for typ := range vendors {
 		s.publishTo(t, contract.Integration{Receiver: "team", Type: typ}, 1, t0, firingAlert("a"))

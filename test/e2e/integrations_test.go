@@ -27,6 +27,7 @@ var vendorReceivers = map[string]struct {
 	"msteamsv2":  {"msteamsv2_configs: [{webhook_url: '%[1]s/workflows/x'}]", 202, ""},
 	"telegram":   {"telegram_configs: [{api_url: '%[1]s', bot_token: '1:t', chat_id: 42}]", 200, `{"ok":true,"result":{}}`},
 	"webex":      {"webex_configs: [{api_url: '%[1]s/v1/messages', room_id: room, http_config: {authorization: {credentials: w}}}]", 200, `{"id":"m"}`},
+	"pushover":   {"pushover_configs: [{api_url: '%[1]s/1/messages.json', token: t0k3n, user_key: us3r}]", 200, `{"status":1,"request":"r"}`},
 	"mattermost": {"mattermost_configs: [{webhook_url: '%[1]s/hooks/x'}]", 200, "ok"},
 }
 
