@@ -66,6 +66,12 @@ var amFixtures = []struct {
 	{"pushover-no-token.yml", "one of token or token_file must be configured", true, "missing token in Pushover config"},
 	{"pushover-user-key-and-file.yml", "at most one of user_key & user_key_file must be configured", false, ""},
 	{"pushover-html-and-monospace.yml", "at most one of monospace & html must be configured", false, ""},
+	{"victorops-global-api-key.yml", "", true, ""},
+	{"victorops-global-api-key-file.yml", "", true, ""},
+	{"victorops-global-api-key-and-file.yml", "at most one of victorops_api_key & victorops_api_key_file must be configured", true, ""},
+	{"victorops-no-api-key.yml", "no global VictorOps API Key set", true, ""},
+	{"victorops-no-routing-key.yml", "missing Routing key in VictorOps config", true, ""},
+	{"victorops-reserved-custom-field.yml", "victorOps config contains custom field entity_state which cannot be used as it conflicts with the fixed/static fields", true, ""},
 }
 
 // TestAlertmanagerFixtures loads every fixture and wants Alertmanager's

@@ -28,6 +28,7 @@ type Receiver struct {
 	WebexConfigs      []*WebexConfig      `yaml:"webex_configs,omitempty" json:"webex_configs,omitempty"`
 	MattermostConfigs []*MattermostConfig `yaml:"mattermost_configs,omitempty" json:"mattermost_configs,omitempty"`
 	PushoverConfigs   []*PushoverConfig   `yaml:"pushover_configs,omitempty" json:"pushover_configs,omitempty"`
+	VictorOpsConfigs  []*VictorOpsConfig  `yaml:"victorops_configs,omitempty" json:"victorops_configs,omitempty"`
 	// SendResolvedSilenced is Klaxon's opt-in (Alertmanager has none: its
 	// issue 226) to still notify this receiver of an alert's resolution while
 	// a silence mutes the alert; firing alerts stay silenced. Alertmanager
@@ -43,7 +44,7 @@ type Receiver struct {
 var UnsupportedIntegrations = []string{
 	"incidentio_configs", "jira_configs",
 	"rocketchat_configs", "sns_configs",
-	"victorops_configs", "wechat_configs",
+	"wechat_configs",
 }
 
 // ErrUnsupportedIntegration is wrapped by the error for an integration that
@@ -117,6 +118,7 @@ func (r *Receiver) Integrations() []Integration {
 	out = appendIntegrations(out, contract.IntegrationWebex, r.WebexConfigs)
 	out = appendIntegrations(out, contract.IntegrationMattermost, r.MattermostConfigs)
 	out = appendIntegrations(out, contract.IntegrationPushover, r.PushoverConfigs)
+	out = appendIntegrations(out, contract.IntegrationVictorOps, r.VictorOpsConfigs)
 	return out
 }
 

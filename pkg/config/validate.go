@@ -179,6 +179,9 @@ func (v *validation) fallbacks(g *GlobalConfig, r *Receiver, path string) {
 	for _, c := range r.PushoverConfigs {
 		c.HTTPConfig = cmp.Or(c.HTTPConfig, g.HTTPConfig)
 	}
+	for i, c := range r.VictorOpsConfigs {
+		v.victorOpsFallbacks(g, c, r.pos.at("victorops_configs"), fmt.Sprintf("%s.victorops_configs[%d]", path, i))
+	}
 	for i, c := range r.OpsGenieConfigs {
 		v.opsGenieFallbacks(g, c, r.pos.at("opsgenie_configs"), fmt.Sprintf("%s.opsgenie_configs[%d]", path, i))
 	}

@@ -17,4 +17,5 @@ const (
 	IntegrationWebex      = "webex"
 	IntegrationMattermost = "mattermost"
 	IntegrationPushover   = "pushover"
+	IntegrationVictorOps  = "victorops"
 )

@@ -40,6 +40,7 @@ var httpIntegrations = map[string]string{
 	"telegram":   "telegram_configs: [{api_url: %q, bot_token: '123:b0t', chat_id: 42}]",
 	"mattermost": "mattermost_configs: [{webhook_url: %q}]",
 	"pushover":   "pushover_configs: [{api_url: %q, token: t0k3n, user_key: us3r}]",
+	"victorops":  "victorops_configs: [{api_url: %q, api_key: k3y, routing_key: r}]",
 	"webex":      "webex_configs: [{api_url: %q, room_id: r00m, http_config: {authorization: {credentials: w3bexT0k3n}}}]",
 }
 

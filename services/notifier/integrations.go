@@ -20,6 +20,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/services/notifier/slack"
 	"github.com/klaxon-alerts/klaxon/services/notifier/telegram"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
+	"github.com/klaxon-alerts/klaxon/services/notifier/victorops"
 	"github.com/klaxon-alerts/klaxon/services/notifier/webex"
 	"github.com/klaxon-alerts/klaxon/services/notifier/webhook"
 )
@@ -80,6 +81,7 @@ var builders = map[string]builder{
 	contract.IntegrationWebex:      {build: adapt(webex.New), templated: true},
 	contract.IntegrationMattermost: {build: adapt(mattermost.New), templated: true},
 	contract.IntegrationPushover:   {build: adapt(pushover.New), templated: true},
+	contract.IntegrationVictorOps:  {build: adapt(victorops.New), templated: true},
 }
 
 // adapt turns an integration package's New into a builder's build.

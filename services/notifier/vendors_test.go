@@ -30,6 +30,7 @@ func TestVendorIntegrationsThroughStage(t *testing.T) {
 		"webex":      notifytest.NewServer(t, ok(`{"id":"x"}`)),
 		"mattermost": notifytest.NewServer(t, ok("ok")),
 		"pushover":   notifytest.NewServer(t, ok(`{"status":1}`)),
+		"victorops":  notifytest.NewServer(t, ok(`{"result":"success"}`)),
 	}
 	s := startStageConfig(t, fmt.Sprintf(`
 route: {receiver: team}
@@ -44,9 +45,10 @@ receivers:
     webex_configs: [{api_url: %q, room_id: room, http_config: {authorization: {credentials: w}}}]
     mattermost_configs: [{webhook_url: %q}]
     pushover_configs: [{api_url: %q, token: t, user_key: u}]
+    victorops_configs: [{api_url: %q, api_key: k, routing_key: r}]
 `, vendors["pagerduty"].URL, vendors["opsgenie"].URL, opsgenieKey, vendors["discord"].URL, vendors["msteams"].URL,
 		vendors["msteamsv2"].URL, vendors["telegram"].URL, vendors["webex"].URL, vendors["mattermost"].URL,
-		vendors["pushover"].URL))
+		vendors["pushover"].URL, vendors["victorops"].URL))
 
 	for typ := range vendors {
 		s.publishTo(t, contract.Integration{Receiver: "team", Type: typ}, 1, t0, firingAlert("a"))
