@@ -72,6 +72,12 @@ var amFixtures = []struct {
 	{"victorops-no-api-key.yml", "no global VictorOps API Key set", true, ""},
 	{"victorops-no-routing-key.yml", "missing Routing key in VictorOps config", true, ""},
 	{"victorops-reserved-custom-field.yml", "victorOps config contains custom field entity_state which cannot be used as it conflicts with the fixed/static fields", true, ""},
+	{"rocketchat-global-token.yml", "", false, ""},
+	{"rocketchat-global-token-file.yml", "", false, ""},
+	{"rocketchat-global-token-and-file.yml", "at most one of rocketchat_token & rocketchat_token_file must be configured", false, ""},
+	{"rocketchat-no-token.yml", "no global Rocketchat Token set either inline or in a file", false, ""},
+	{"rocketchat-no-token-id.yml", "no global Rocketchat TokenID set either inline or in a file", false, ""},
+	{"rocketchat-token-id-and-file.yml", "at most one of token_id & token_id_file must be configured", false, ""},
 }
 
 // TestAlertmanagerFixtures loads every fixture and wants Alertmanager's

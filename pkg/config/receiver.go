@@ -29,6 +29,7 @@ type Receiver struct {
 	MattermostConfigs []*MattermostConfig `yaml:"mattermost_configs,omitempty" json:"mattermost_configs,omitempty"`
 	PushoverConfigs   []*PushoverConfig   `yaml:"pushover_configs,omitempty" json:"pushover_configs,omitempty"`
 	VictorOpsConfigs  []*VictorOpsConfig  `yaml:"victorops_configs,omitempty" json:"victorops_configs,omitempty"`
+	RocketchatConfigs []*RocketchatConfig `yaml:"rocketchat_configs,omitempty" json:"rocketchat_configs,omitempty"`
 	// SendResolvedSilenced is Klaxon's opt-in (Alertmanager has none: its
 	// issue 226) to still notify this receiver of an alert's resolution while
 	// a silence mutes the alert; firing alerts stay silenced. Alertmanager
@@ -43,7 +44,7 @@ type Receiver struct {
 // rejected with "integration X is not supported yet".
 var UnsupportedIntegrations = []string{
 	"incidentio_configs", "jira_configs",
-	"rocketchat_configs", "sns_configs",
+	"sns_configs",
 	"wechat_configs",
 }
 
@@ -119,6 +120,7 @@ func (r *Receiver) Integrations() []Integration {
 	out = appendIntegrations(out, contract.IntegrationMattermost, r.MattermostConfigs)
 	out = appendIntegrations(out, contract.IntegrationPushover, r.PushoverConfigs)
 	out = appendIntegrations(out, contract.IntegrationVictorOps, r.VictorOpsConfigs)
+	out = appendIntegrations(out, contract.IntegrationRocketchat, r.RocketchatConfigs)
 	return out
 }
 

@@ -18,4 +18,5 @@ const (
 	IntegrationMattermost = "mattermost"
 	IntegrationPushover   = "pushover"
 	IntegrationVictorOps  = "victorops"
+	IntegrationRocketchat = "rocketchat"
 )

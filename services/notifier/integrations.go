@@ -17,6 +17,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/services/notifier/opsgenie"
 	"github.com/klaxon-alerts/klaxon/services/notifier/pagerduty"
 	"github.com/klaxon-alerts/klaxon/services/notifier/pushover"
+	"github.com/klaxon-alerts/klaxon/services/notifier/rocketchat"
 	"github.com/klaxon-alerts/klaxon/services/notifier/slack"
 	"github.com/klaxon-alerts/klaxon/services/notifier/telegram"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
@@ -82,6 +83,7 @@ var builders = map[string]builder{
 	contract.IntegrationMattermost: {build: adapt(mattermost.New), templated: true},
 	contract.IntegrationPushover:   {build: adapt(pushover.New), templated: true},
 	contract.IntegrationVictorOps:  {build: adapt(victorops.New), templated: true},
+	contract.IntegrationRocketchat: {build: adapt(rocketchat.New), templated: true},
 }
 
 // adapt turns an integration package's New into a builder's build.

@@ -31,6 +31,7 @@ func TestVendorIntegrationsThroughStage(t *testing.T) {
 		"mattermost": notifytest.NewServer(t, ok("ok")),
 		"pushover":   notifytest.NewServer(t, ok(`{"status":1}`)),
 		"victorops":  notifytest.NewServer(t, ok(`{"result":"success"}`)),
+		"rocketchat": notifytest.NewServer(t, ok(`{"success":true}`)),
 	}
 	s := startStageConfig(t, fmt.Sprintf(`
 route: {receiver: team}
@@ -46,9 +47,10 @@ receivers:
     mattermost_configs: [{webhook_url: %q}]
     pushover_configs: [{api_url: %q, token: t, user_key: u}]
     victorops_configs: [{api_url: %q, api_key: k, routing_key: r}]
+    rocketchat_configs: [{api_url: %q, token: t, token_id: i}]
 `, vendors["pagerduty"].URL, vendors["opsgenie"].URL, opsgenieKey, vendors["discord"].URL, vendors["msteams"].URL,
 		vendors["msteamsv2"].URL, vendors["telegram"].URL, vendors["webex"].URL, vendors["mattermost"].URL,
-		vendors["pushover"].URL, vendors["victorops"].URL))
+		vendors["pushover"].URL, vendors["victorops"].URL, vendors["rocketchat"].URL))
 
 	for typ := range vendors {
 		s.publishTo(t, contract.Integration{Receiver: "team", Type: typ}, 1, t0, firingAlert("a"))

@@ -29,6 +29,7 @@ var vendorReceivers = map[string]struct {
 	"webex":      {"webex_configs: [{api_url: '%[1]s/v1/messages', room_id: room, http_config: {authorization: {credentials: w}}}]", 200, `{"id":"m"}`},
 	"pushover":   {"pushover_configs: [{api_url: '%[1]s/1/messages.json', token: t0k3n, user_key: us3r}]", 200, `{"status":1,"request":"r"}`},
 	"victorops":  {"victorops_configs: [{api_url: '%[1]s/alert/', api_key: k3y, routing_key: ops}]", 200, `{"result":"success"}`},
+	"rocketchat": {"rocketchat_configs: [{api_url: '%[1]s/', token: t, token_id: i, channel: '#ops', send_resolved: true}]", 200, `{"success":true}`},
 	"mattermost": {"mattermost_configs: [{webhook_url: '%[1]s/hooks/x'}]", 200, "ok"},
 }
 

@@ -27,6 +27,7 @@ func TestIntegrationDefaults(t *testing.T) {
 		"mattermost.default.fallback": subject + " | " + link, "mattermost.default.color": "danger",
 		"pushover.default.title": subject, "pushover.default.url": link,
 		"victorops.default.entity_display_name": subject, "victorops.default.monitoring_tool": "Klaxon",
+		"rocketchat.default.title": subject, "rocketchat.default.titlelink": link, "rocketchat.default.alias": "Klaxon", "rocketchat.default.text": "",
 	} {
 		if got := text(t, tmpl, `{{ template "`+name+`" . }}`, d); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
@@ -50,7 +51,7 @@ func TestIntegrationDefaults(t *testing.T) {
 // TestIntegrationExamples: every integration's example in configs/examples
 // loads and passes Check.
 func TestIntegrationExamples(t *testing.T) {
-	for _, name := range []string{"pagerduty.yml", "opsgenie.yml", "discord.yml", "msteams.yml", "telegram.yml", "webex.yml", "mattermost.yml", "pushover.yml", "victorops.yml"} {
+	for _, name := range []string{"pagerduty.yml", "opsgenie.yml", "discord.yml", "msteams.yml", "telegram.yml", "webex.yml", "mattermost.yml", "pushover.yml", "victorops.yml", "rocketchat.yml"} {
 		t.Run(name, func(t *testing.T) { loadExample(t, name) })
 	}
 }
