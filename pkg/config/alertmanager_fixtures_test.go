@@ -78,6 +78,12 @@ var amFixtures = []struct {
 	{"rocketchat-no-token.yml", "no global Rocketchat Token set either inline or in a file", false, ""},
 	{"rocketchat-no-token-id.yml", "no global Rocketchat TokenID set either inline or in a file", false, ""},
 	{"rocketchat-token-id-and-file.yml", "at most one of token_id & token_id_file must be configured", false, ""},
+	{"incidentio-valid.yml", "", false, ""},
+	{"incidentio-authorization.yml", "", false, ""},
+	{"incidentio-no-url.yml", "one of url or url_file must be configured", false, ""},
+	{"incidentio-url-and-file.yml", "at most one of url & url_file must be configured", false, ""},
+	{"incidentio-token-and-authorization.yml", "cannot specify alert_source_token or alert_source_token_file when using http_config.authorization", false, ""},
+	{"incidentio-http-config-without-token.yml", "at least one of alert_source_token, alert_source_token_file or http_config.authorization must be configured", false, ""},
 }
 
 // TestAlertmanagerFixtures loads every fixture and wants Alertmanager's

@@ -30,6 +30,7 @@ type Receiver struct {
 	PushoverConfigs   []*PushoverConfig   `yaml:"pushover_configs,omitempty" json:"pushover_configs,omitempty"`
 	VictorOpsConfigs  []*VictorOpsConfig  `yaml:"victorops_configs,omitempty" json:"victorops_configs,omitempty"`
 	RocketchatConfigs []*RocketchatConfig `yaml:"rocketchat_configs,omitempty" json:"rocketchat_configs,omitempty"`
+	IncidentioConfigs []*IncidentioConfig `yaml:"incidentio_configs,omitempty" json:"incidentio_configs,omitempty"`
 	// SendResolvedSilenced is Klaxon's opt-in (Alertmanager has none: its
 	// issue 226) to still notify this receiver of an alert's resolution while
 	// a silence mutes the alert; firing alerts stay silenced. Alertmanager
@@ -43,7 +44,7 @@ type Receiver struct {
 // recognises but does not implement yet. A receiver that configures one is
 // rejected with "integration X is not supported yet".
 var UnsupportedIntegrations = []string{
-	"incidentio_configs", "jira_configs",
+	"jira_configs",
 	"sns_configs",
 	"wechat_configs",
 }
@@ -121,6 +122,7 @@ func (r *Receiver) Integrations() []Integration {
 	out = appendIntegrations(out, contract.IntegrationPushover, r.PushoverConfigs)
 	out = appendIntegrations(out, contract.IntegrationVictorOps, r.VictorOpsConfigs)
 	out = appendIntegrations(out, contract.IntegrationRocketchat, r.RocketchatConfigs)
+	out = appendIntegrations(out, contract.IntegrationIncidentio, r.IncidentioConfigs)
 	return out
 }
 

@@ -19,4 +19,5 @@ const (
 	IntegrationPushover   = "pushover"
 	IntegrationVictorOps  = "victorops"
 	IntegrationRocketchat = "rocketchat"
+	IntegrationIncidentio = "incidentio"
 )

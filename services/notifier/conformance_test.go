@@ -42,6 +42,7 @@ var httpIntegrations = map[string]string{
 	"pushover":   "pushover_configs: [{api_url: %q, token: t0k3n, user_key: us3r}]",
 	"victorops":  "victorops_configs: [{api_url: %q, api_key: k3y, routing_key: r}]",
 	"rocketchat": "rocketchat_configs: [{api_url: %q, token: t0k, token_id: us3r}]",
+	"incidentio": "incidentio_configs: [{url: %q, alert_source_token: t0k}]",
 	"webex":      "webex_configs: [{api_url: %q, room_id: r00m, http_config: {authorization: {credentials: w3bexT0k3n}}}]",
 }
 

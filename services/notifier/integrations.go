@@ -11,6 +11,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/services/notifier/discord"
 	"github.com/klaxon-alerts/klaxon/services/notifier/email"
+	"github.com/klaxon-alerts/klaxon/services/notifier/incidentio"
 	"github.com/klaxon-alerts/klaxon/services/notifier/mattermost"
 	"github.com/klaxon-alerts/klaxon/services/notifier/msteams"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
@@ -84,6 +85,7 @@ var builders = map[string]builder{
 	contract.IntegrationPushover:   {build: adapt(pushover.New), templated: true},
 	contract.IntegrationVictorOps:  {build: adapt(victorops.New), templated: true},
 	contract.IntegrationRocketchat: {build: adapt(rocketchat.New), templated: true},
+	contract.IntegrationIncidentio: {build: adapt(incidentio.New)},
 }
 
 // adapt turns an integration package's New into a builder's build.

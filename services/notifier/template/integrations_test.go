@@ -51,7 +51,7 @@ func TestIntegrationDefaults(t *testing.T) {
 // TestIntegrationExamples: every integration's example in configs/examples
 // loads and passes Check.
 func TestIntegrationExamples(t *testing.T) {
-	for _, name := range []string{"pagerduty.yml", "opsgenie.yml", "discord.yml", "msteams.yml", "telegram.yml", "webex.yml", "mattermost.yml", "pushover.yml", "victorops.yml", "rocketchat.yml"} {
+	for _, name := range []string{"pagerduty.yml", "opsgenie.yml", "discord.yml", "msteams.yml", "telegram.yml", "webex.yml", "mattermost.yml", "pushover.yml", "victorops.yml", "rocketchat.yml", "incidentio.yml"} {
 		t.Run(name, func(t *testing.T) { loadExample(t, name) })
 	}
 }
