@@ -48,14 +48,14 @@ func TestErrorsHaveFileLineAndPath(t *testing.T) {
       group_wait: soon
 receivers:
   - name: r
-    pushover_configs: [{user_key: x}]
+    jira_configs: [{project: x}]
 `), "am.yml")
 	if err == nil {
 		t.Fatal("want errors")
 	}
 	for _, want := range []string{
 		`am.yml:6: route.routes[1].group_wait: `,
-		`am.yml:9: receivers[0].pushover_configs: integration pushover_configs is not supported yet`,
+		`am.yml:9: receivers[0].jira_configs: integration jira_configs is not supported yet`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q\nlacks %q", err, want)

@@ -9,7 +9,7 @@ import (
 
 // GlobalConfig holds the global section: parameters valid everywhere and the
 // defaults that receivers fall back to. Integrations Klaxon does not support
-// yet (WeChat, VictorOps, Rocket.Chat, Jira) still have their global fields
+// yet (WeChat, Jira) still have their global fields
 // here, so that an Alertmanager file loads unchanged.
 type GlobalConfig struct {
 	// ResolveTimeout is how long after its last update an alert without an
@@ -38,7 +38,8 @@ type GlobalConfig struct {
 	SlackAppTokenFile string     `yaml:"slack_app_token_file,omitempty" json:"slack_app_token_file,omitempty"`
 	SlackAppURL       *URL       `yaml:"slack_app_url,omitempty" json:"slack_app_url,omitempty"`
 
-	// The fallbacks of PagerDuty, Opsgenie, Telegram, Webex and Mattermost,
+	// The fallbacks of PagerDuty, Opsgenie, Telegram, Webex, Mattermost,
+	// VictorOps and Rocket.Chat,
 	// and the fields of integrations not supported yet (parsed and
 	// validated so that existing files load).
 	PagerdutyURL             *URL       `yaml:"pagerduty_url,omitempty" json:"pagerduty_url,omitempty"`

@@ -27,6 +27,10 @@ type Receiver struct {
 	TelegramConfigs   []*TelegramConfig   `yaml:"telegram_configs,omitempty" json:"telegram_configs,omitempty"`
 	WebexConfigs      []*WebexConfig      `yaml:"webex_configs,omitempty" json:"webex_configs,omitempty"`
 	MattermostConfigs []*MattermostConfig `yaml:"mattermost_configs,omitempty" json:"mattermost_configs,omitempty"`
+	PushoverConfigs   []*PushoverConfig   `yaml:"pushover_configs,omitempty" json:"pushover_configs,omitempty"`
+	VictorOpsConfigs  []*VictorOpsConfig  `yaml:"victorops_configs,omitempty" json:"victorops_configs,omitempty"`
+	RocketchatConfigs []*RocketchatConfig `yaml:"rocketchat_configs,omitempty" json:"rocketchat_configs,omitempty"`
+	IncidentioConfigs []*IncidentioConfig `yaml:"incidentio_configs,omitempty" json:"incidentio_configs,omitempty"`
 	// SendResolvedSilenced is Klaxon's opt-in (Alertmanager has none: its
 	// issue 226) to still notify this receiver of an alert's resolution while
 	// a silence mutes the alert; firing alerts stay silenced. Alertmanager
@@ -40,9 +44,9 @@ type Receiver struct {
 // recognises but does not implement yet. A receiver that configures one is
 // rejected with "integration X is not supported yet".
 var UnsupportedIntegrations = []string{
-	"incidentio_configs", "jira_configs",
-	"pushover_configs", "rocketchat_configs", "sns_configs",
-	"victorops_configs", "wechat_configs",
+	"jira_configs",
+	"sns_configs",
+	"wechat_configs",
 }
 
 // ErrUnsupportedIntegration is wrapped by the error for an integration that
@@ -115,6 +119,10 @@ func (r *Receiver) Integrations() []Integration {
 	out = appendIntegrations(out, contract.IntegrationTelegram, r.TelegramConfigs)
 	out = appendIntegrations(out, contract.IntegrationWebex, r.WebexConfigs)
 	out = appendIntegrations(out, contract.IntegrationMattermost, r.MattermostConfigs)
+	out = appendIntegrations(out, contract.IntegrationPushover, r.PushoverConfigs)
+	out = appendIntegrations(out, contract.IntegrationVictorOps, r.VictorOpsConfigs)
+	out = appendIntegrations(out, contract.IntegrationRocketchat, r.RocketchatConfigs)
+	out = appendIntegrations(out, contract.IntegrationIncidentio, r.IncidentioConfigs)
 	return out
 }
 

@@ -176,6 +176,18 @@ func (v *validation) fallbacks(g *GlobalConfig, r *Receiver, path string) {
 	for i, c := range r.TelegramConfigs {
 		v.telegramFallbacks(g, c, r.pos.at("telegram_configs"), fmt.Sprintf("%s.telegram_configs[%d]", path, i))
 	}
+	for _, c := range r.PushoverConfigs {
+		c.HTTPConfig = cmp.Or(c.HTTPConfig, g.HTTPConfig)
+	}
+	for i, c := range r.VictorOpsConfigs {
+		v.victorOpsFallbacks(g, c, r.pos.at("victorops_configs"), fmt.Sprintf("%s.victorops_configs[%d]", path, i))
+	}
+	for i, c := range r.RocketchatConfigs {
+		v.rocketchatFallbacks(g, c, r.pos.at("rocketchat_configs"), fmt.Sprintf("%s.rocketchat_configs[%d]", path, i))
+	}
+	for _, c := range r.IncidentioConfigs {
+		c.HTTPConfig = cmp.Or(c.HTTPConfig, g.HTTPConfig)
+	}
 	for i, c := range r.OpsGenieConfigs {
 		v.opsGenieFallbacks(g, c, r.pos.at("opsgenie_configs"), fmt.Sprintf("%s.opsgenie_configs[%d]", path, i))
 	}

@@ -16,4 +16,8 @@ const (
 	IntegrationTelegram   = "telegram"
 	IntegrationWebex      = "webex"
 	IntegrationMattermost = "mattermost"
+	IntegrationPushover   = "pushover"
+	IntegrationVictorOps  = "victorops"
+	IntegrationRocketchat = "rocketchat"
+	IntegrationIncidentio = "incidentio"
 )

@@ -39,13 +39,18 @@ var httpIntegrations = map[string]string{
 	"msteamsv2":  "msteamsv2_configs: [{webhook_url: %q}]",
 	"telegram":   "telegram_configs: [{api_url: %q, bot_token: '123:b0t', chat_id: 42}]",
 	"mattermost": "mattermost_configs: [{webhook_url: %q}]",
+	"pushover":   "pushover_configs: [{api_url: %q, token: t0k3n, user_key: us3r}]",
+	"victorops":  "victorops_configs: [{api_url: %q, api_key: k3y, routing_key: r}]",
+	"rocketchat": "rocketchat_configs: [{api_url: %q, token: t0k, token_id: us3r}]",
+	"incidentio": "incidentio_configs: [{url: %q, alert_source_token: t0k}]",
 	"webex":      "webex_configs: [{api_url: %q, room_id: r00m, http_config: {authorization: {credentials: w3bexT0k3n}}}]",
 }
 
 // okAnswers are the success answers of integrations whose vendor answers
 // more than "ok".
 var okAnswers = map[string]string{
-	"telegram": `{"ok": true, "result": {"message_id": 1}}`,
+	"telegram":   `{"ok": true, "result": {"message_id": 1}}`,
+	"rocketchat": `{"success": true}`,
 }
 
 // TestHTTPConformance runs the same checks against every HTTP integration,

@@ -11,14 +11,18 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/services/notifier/discord"
 	"github.com/klaxon-alerts/klaxon/services/notifier/email"
+	"github.com/klaxon-alerts/klaxon/services/notifier/incidentio"
 	"github.com/klaxon-alerts/klaxon/services/notifier/mattermost"
 	"github.com/klaxon-alerts/klaxon/services/notifier/msteams"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 	"github.com/klaxon-alerts/klaxon/services/notifier/opsgenie"
 	"github.com/klaxon-alerts/klaxon/services/notifier/pagerduty"
+	"github.com/klaxon-alerts/klaxon/services/notifier/pushover"
+	"github.com/klaxon-alerts/klaxon/services/notifier/rocketchat"
 	"github.com/klaxon-alerts/klaxon/services/notifier/slack"
 	"github.com/klaxon-alerts/klaxon/services/notifier/telegram"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
+	"github.com/klaxon-alerts/klaxon/services/notifier/victorops"
 	"github.com/klaxon-alerts/klaxon/services/notifier/webex"
 	"github.com/klaxon-alerts/klaxon/services/notifier/webhook"
 )
@@ -78,6 +82,10 @@ var builders = map[string]builder{
 	contract.IntegrationTelegram:   {build: adapt(telegram.New), templated: true},
 	contract.IntegrationWebex:      {build: adapt(webex.New), templated: true},
 	contract.IntegrationMattermost: {build: adapt(mattermost.New), templated: true},
+	contract.IntegrationPushover:   {build: adapt(pushover.New), templated: true},
+	contract.IntegrationVictorOps:  {build: adapt(victorops.New), templated: true},
+	contract.IntegrationRocketchat: {build: adapt(rocketchat.New), templated: true},
+	contract.IntegrationIncidentio: {build: adapt(incidentio.New)},
 }
 
 // adapt turns an integration package's New into a builder's build.

@@ -29,6 +29,10 @@ func TestVendorIntegrationsThroughStage(t *testing.T) {
 		"telegram":   notifytest.NewServer(t, ok(`{"ok":true,"result":{}}`)),
 		"webex":      notifytest.NewServer(t, ok(`{"id":"x"}`)),
 		"mattermost": notifytest.NewServer(t, ok("ok")),
+		"pushover":   notifytest.NewServer(t, ok(`{"status":1}`)),
+		"victorops":  notifytest.NewServer(t, ok(`{"result":"success"}`)),
+		"rocketchat": notifytest.NewServer(t, ok(`{"success":true}`)),
+		"incidentio": notifytest.NewServer(t, notifytest.Status(http.StatusAccepted, `{"status":"success"}`)),
 	}
 	s := startStageConfig(t, fmt.Sprintf(`
 route: {receiver: team}
@@ -42,8 +46,14 @@ receivers:
     telegram_configs: [{api_url: %q, bot_token: "1:t", chat_id: 5}]
     webex_configs: [{api_url: %q, room_id: room, http_config: {authorization: {credentials: w}}}]
     mattermost_configs: [{webhook_url: %q}]
+    pushover_configs: [{api_url: %q, token: t, user_key: u}]
+    victorops_configs: [{api_url: %q, api_key: k, routing_key: r}]
+    rocketchat_configs: [{api_url: %q, token: t, token_id: i}]
+    incidentio_configs: [{url: %q, alert_source_token: t}]
 `, vendors["pagerduty"].URL, vendors["opsgenie"].URL, opsgenieKey, vendors["discord"].URL, vendors["msteams"].URL,
-		vendors["msteamsv2"].URL, vendors["telegram"].URL, vendors["webex"].URL, vendors["mattermost"].URL))
+		vendors["msteamsv2"].URL, vendors["telegram"].URL, vendors["webex"].URL, vendors["mattermost"].URL,
+		vendors["pushover"].URL, vendors["victorops"].URL, vendors["rocketchat"].URL,
+		vendors["incidentio"].URL))
 
 	for typ := range vendors {
 		s.publishTo(t, contract.Integration{Receiver: "team", Type: typ}, 1, t0, firingAlert("a"))

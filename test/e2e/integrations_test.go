@@ -27,6 +27,10 @@ var vendorReceivers = map[string]struct {
 	"msteamsv2":  {"msteamsv2_configs: [{webhook_url: '%[1]s/workflows/x'}]", 202, ""},
 	"telegram":   {"telegram_configs: [{api_url: '%[1]s', bot_token: '1:t', chat_id: 42}]", 200, `{"ok":true,"result":{}}`},
 	"webex":      {"webex_configs: [{api_url: '%[1]s/v1/messages', room_id: room, http_config: {authorization: {credentials: w}}}]", 200, `{"id":"m"}`},
+	"pushover":   {"pushover_configs: [{api_url: '%[1]s/1/messages.json', token: t0k3n, user_key: us3r}]", 200, `{"status":1,"request":"r"}`},
+	"victorops":  {"victorops_configs: [{api_url: '%[1]s/alert/', api_key: k3y, routing_key: ops}]", 200, `{"result":"success"}`},
+	"rocketchat": {"rocketchat_configs: [{api_url: '%[1]s/', token: t, token_id: i, channel: '#ops', send_resolved: true}]", 200, `{"success":true}`},
+	"incidentio": {"incidentio_configs: [{url: '%[1]s/v2/alert_events/http/x', alert_source_token: t}]", 202, `{"status":"success"}`},
 	"mattermost": {"mattermost_configs: [{webhook_url: '%[1]s/hooks/x'}]", 200, "ok"},
 }
 

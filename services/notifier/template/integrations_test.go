@@ -25,6 +25,9 @@ func TestIntegrationDefaults(t *testing.T) {
 		"discord.default.title": subject, "discord.default.content": "",
 		"mattermost.default.title": subject, "mattermost.default.titlelink": link, "mattermost.default.username": "Klaxon",
 		"mattermost.default.fallback": subject + " | " + link, "mattermost.default.color": "danger",
+		"pushover.default.title": subject, "pushover.default.url": link,
+		"victorops.default.entity_display_name": subject, "victorops.default.monitoring_tool": "Klaxon",
+		"rocketchat.default.title": subject, "rocketchat.default.titlelink": link, "rocketchat.default.alias": "Klaxon", "rocketchat.default.text": "",
 	} {
 		if got := text(t, tmpl, `{{ template "`+name+`" . }}`, d); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
@@ -32,7 +35,7 @@ func TestIntegrationDefaults(t *testing.T) {
 	}
 	for _, name := range []string{
 		"opsgenie.default.description", "msteams.default.text", "msteamsv2.default.text", "discord.default.message",
-		"telegram.default.message", "webex.default.message", "mattermost.default.text",
+		"telegram.default.message", "webex.default.message", "mattermost.default.text", "pushover.default.message", "victorops.default.state_message",
 	} {
 		got := text(t, tmpl, `{{ template "`+name+`" . }}`, d)
 		firingAt, resolvedAt := strings.Index(got, "p99 above 1s on a"), strings.Index(got, "p99 above 1s on b")
@@ -48,7 +51,7 @@ func TestIntegrationDefaults(t *testing.T) {
 // TestIntegrationExamples: every integration's example in configs/examples
 // loads and passes Check.
 func TestIntegrationExamples(t *testing.T) {
-	for _, name := range []string{"pagerduty.yml", "opsgenie.yml", "discord.yml", "msteams.yml", "telegram.yml", "webex.yml", "mattermost.yml"} {
+	for _, name := range []string{"pagerduty.yml", "opsgenie.yml", "discord.yml", "msteams.yml", "telegram.yml", "webex.yml", "mattermost.yml", "pushover.yml", "victorops.yml", "rocketchat.yml", "incidentio.yml"} {
 		t.Run(name, func(t *testing.T) { loadExample(t, name) })
 	}
 }
