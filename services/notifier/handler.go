@@ -2,13 +2,10 @@ package notifier
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
-
-	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
@@ -29,18 +26,6 @@ const (
 	// send resolved alerts and nothing else was left; the log is updated.
 	suppressedResolvedOnly = "resolved_not_sent"
 )
-
-// handle is the bus handler: decode, then process. A nil return acks.
-func (n *Notifier) handle(msg *message.Message) error {
-	var note contract.Notification
-	if err := json.Unmarshal(msg.Payload, &note); err != nil {
-		return fault.Final(fmt.Errorf("decode notification: %w", err))
-	}
-	if note.Version != contract.Version {
-		return fault.Final(fmt.Errorf("notification version %d, want %d", note.Version, contract.Version))
-	}
-	return n.process(msg.Context(), &note)
-}
 
 // process applies one flush to its integration: the DedupStage decision
 // against the log, the send, the log write. It is straight-line on purpose;

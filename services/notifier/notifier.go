@@ -34,7 +34,6 @@ package notifier
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -60,6 +59,7 @@ type Options struct {
 
 // Notifier is the notifier stage.
 type Notifier struct {
+	deps         stage.Deps
 	js           jetstream.JetStream
 	config       func() *config.Config
 	externalURL  string
@@ -94,6 +94,7 @@ func New(opts Options) (*Notifier, error) {
 		ackWait = bus.DefaultAckWait
 	}
 	return &Notifier{
+		deps:         deps,
 		js:           opts.JS,
 		config:       opts.Config,
 		externalURL:  opts.ExternalURL,
@@ -125,21 +126,10 @@ func (n *Notifier) Run(ctx context.Context) error {
 			n.logger.Warn("close dead-letter publisher", slog.Any("err", err))
 		}
 	}()
-	router, err := bus.NewRouter(n.logger, dlq, contract.StageNotifier, n.reg, bus.WithClock(n.now))
-	if err != nil {
-		return fmt.Errorf("notifier: router: %w", err)
-	}
-	sub := bus.NewSubscriber(n.js, n.subCfg, n.logger)
-	router.AddConsumerHandler(contract.StageNotifier, contract.SubjectNotifyPrefix+">", sub, n.handle)
-
-	n.logger.Info("notifier started")
-	runErr := router.Run(ctx)
-	if err := router.Close(); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("close router: %w", err))
-	}
-	n.logger.Info("notifier stopped")
-	if runErr != nil {
-		return fmt.Errorf("notifier: %w", runErr)
-	}
-	return nil
+	return n.deps.Run(ctx, contract.StageNotifier, dlq, stage.Consumer{
+		Name: contract.StageNotifier, Subject: contract.SubjectNotifyPrefix + ">", Subscriber: n.subCfg,
+		Handle: stage.Handle(func(ctx context.Context, note contract.Notification) error {
+			return n.process(ctx, &note)
+		}),
+	})
 }

@@ -502,7 +502,7 @@ func TestDeadLetters(t *testing.T) {
 		t.Fatalf("unknown receiver: dead letter %+v", dl)
 	}
 	s.publishRaw(t, []byte("{not json"))
-	if dl := s.waitDeadLetter(t, 3); !strings.Contains(dl.Reason, "decode notification") || string(dl.Payload) != "{not json" {
+	if dl := s.waitDeadLetter(t, 3); !strings.Contains(dl.Reason, "decode contract.Notification") || string(dl.Payload) != "{not json" {
 		t.Fatalf("bad JSON: dead letter %+v", dl)
 	}
 	s.publishRaw(t, []byte(`{"version":99}`))
