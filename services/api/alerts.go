@@ -288,45 +288,14 @@ func (srv *API) getAlertGroups(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []alertGroup{}
 	for _, g := range groups {
-		if !q.receiverMatches(g.Route.Receiver) {
-			continue
-		}
-		mutedBy, err := e.ev.MutedBy(g.Route)
+		ag, ok, err := srv.groupView(ctx, e, q, g)
 		if err != nil {
 			srv.readFailed(w, "alert groups", err)
 			return
 		}
-		if !q.muted && len(mutedBy) > 0 {
-			continue
+		if ok {
+			out = append(out, ag)
 		}
-		ag := alertGroup{Labels: g.Route.GroupLabels, Receiver: apiReceiver{Name: g.Route.Receiver}, Alerts: []gettableAlert{}}
-		if ag.Labels == nil {
-			ag.Labels = model.LabelSet{}
-		}
-		for fp, stored := range g.Alerts {
-			a := &stored
-			if cur, ok := srv.opts.Alerts.Get(fp); ok {
-				a = cur // the group's copy is as of its last change; refreshes are in the alerts bucket
-			}
-			if !listed(a, e.now) {
-				continue
-			}
-			st, err := e.ev.Status(ctx, a.Labels, nil)
-			if err != nil {
-				srv.readFailed(w, "alert groups", err)
-				return
-			}
-			st.MutedBy = mutedBy
-			if !q.keep(st, a.Labels) {
-				continue
-			}
-			ag.Alerts = append(ag.Alerts, toAPIAlert(a, st, e.receivers(e.tree.Routes(a.Labels))))
-		}
-		if len(ag.Alerts) == 0 {
-			continue
-		}
-		slices.SortFunc(ag.Alerts, func(a, b gettableAlert) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
-		out = append(out, ag)
 	}
 	slices.SortFunc(out, func(a, b alertGroup) int {
 		switch {
@@ -340,6 +309,42 @@ func (srv *API) getAlertGroups(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	writeJSON(w, http.StatusOK, out)
+}
+
+// groupView is one aggregation group as the API shows it, with its listed
+// alerts in their current state; ok is false when the query leaves the
+// group out (or nothing of it is listed).
+func (srv *API) groupView(ctx context.Context, e *evaluation, q alertQuery, g contract.Group) (ag alertGroup, ok bool, err error) {
+	if !q.receiverMatches(g.Route.Receiver) {
+		return ag, false, nil
+	}
+	mutedBy, err := e.ev.MutedBy(g.Route)
+	if err != nil || (!q.muted && len(mutedBy) > 0) {
+		return ag, false, err
+	}
+	ag = alertGroup{Labels: g.Route.GroupLabels, Receiver: apiReceiver{Name: g.Route.Receiver}, Alerts: []gettableAlert{}}
+	if ag.Labels == nil {
+		ag.Labels = model.LabelSet{}
+	}
+	for fp, stored := range g.Alerts {
+		a := &stored
+		if cur, ok := srv.opts.Alerts.Get(fp); ok {
+			a = cur // the group's copy is as of its last change; refreshes are in the alerts bucket
+		}
+		if !listed(a, e.now) {
+			continue
+		}
+		st, err := e.ev.Status(ctx, a.Labels, nil)
+		if err != nil {
+			return ag, false, err
+		}
+		st.MutedBy = mutedBy
+		if q.keep(st, a.Labels) {
+			ag.Alerts = append(ag.Alerts, toAPIAlert(a, st, e.receivers(e.tree.Routes(a.Labels))))
+		}
+	}
+	slices.SortFunc(ag.Alerts, func(a, b gettableAlert) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
+	return ag, len(ag.Alerts) > 0, nil
 }
 
 // groups reads every aggregation group.
