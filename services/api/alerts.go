@@ -200,21 +200,31 @@ func nonNil(s []string) []string {
 	return s
 }
 
+// startRead parses an alert read's query, waits for the writes before it
+// (readYourWrites) and takes the evaluation it judges alerts with; on
+// failure it has answered and ok is false.
+func (srv *API) startRead(ctx context.Context, w http.ResponseWriter, r *http.Request, what string) (q alertQuery, e *evaluation, ok bool) {
+	q, err := parseAlertQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return q, nil, false
+	}
+	srv.readYourWrites(ctx)
+	if e, err = srv.evaluation(ctx); err != nil {
+		srv.readFailed(w, what, err)
+		return q, nil, false
+	}
+	return q, e, true
+}
+
 // getAlerts is GET /api/v2/alerts: the alerts that are not resolved, with
 // their receivers and their status now, sorted by fingerprint. Every ingest
 // replica answers from its watched copies of the same buckets.
 func (srv *API) getAlerts(w http.ResponseWriter, r *http.Request) {
-	q, err := parseAlertQuery(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
 	defer cancel()
-	srv.readYourWrites(ctx)
-	e, err := srv.evaluation(ctx)
-	if err != nil {
-		srv.readFailed(w, "alerts", err)
+	q, e, ok := srv.startRead(ctx, w, r, "alerts")
+	if !ok {
 		return
 	}
 	all, _ := srv.opts.Alerts.Values()
@@ -268,17 +278,10 @@ func names(rs []apiReceiver) []string {
 // a group without any is left out. mutedBy names the time intervals muting
 // the group now.
 func (srv *API) getAlertGroups(w http.ResponseWriter, r *http.Request) {
-	q, err := parseAlertQuery(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
 	defer cancel()
-	srv.readYourWrites(ctx)
-	e, err := srv.evaluation(ctx)
-	if err != nil {
-		srv.readFailed(w, "alert groups", err)
+	q, e, ok := srv.startRead(ctx, w, r, "alert groups")
+	if !ok {
 		return
 	}
 	groups, err := srv.groups(ctx)

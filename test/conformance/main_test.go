@@ -12,7 +12,6 @@ package conformance
 import (
 	"flag"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/klaxon-alerts/klaxon/test/harness"
@@ -34,16 +33,5 @@ func TestMain(m *testing.M) {
 	if !explicit {
 		_ = flag.Set("test.parallel", fmt.Sprint(parallel))
 	}
-	dir, err := os.MkdirTemp("", "klaxon-conformance-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if bin, err = harness.Build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	harness.Main(m, &bin)
 }

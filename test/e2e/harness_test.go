@@ -25,20 +25,7 @@ import (
 // bin holds the binaries built once for all tests.
 var bin harness.Binaries
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "klaxon-e2e-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if bin, err = harness.Build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { harness.Main(m, &bin) }
 
 // The process and polling helpers of package harness, by their local names.
 type proc = harness.Proc

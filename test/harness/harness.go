@@ -47,6 +47,23 @@ func Build(dir string) (Binaries, error) {
 	return b, nil
 }
 
+// Main builds the binaries into a temporary folder, sets *bin, runs the
+// package's tests and exits with their code: a suite's TestMain.
+func Main(m *testing.M, bin *Binaries) {
+	dir, err := os.MkdirTemp("", "klaxon-test-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if *bin, err = Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // RequireE2E returns the path of an external binary. With KLAXON_E2E=1 (as
 // in CI) a missing binary fails the test; otherwise the test is skipped.
 func RequireE2E(t testing.TB, name string) string {
