@@ -215,7 +215,7 @@ actions:
 }
 
 // TestWebhookDefaults: with only api_url, the message has Alertmanager's
-// title, link and fallback, and a text listing each alert's summary.
+// title, link, fallback and (empty) text.
 func TestWebhookDefaults(t *testing.T) {
 	srv := newServer(t, nil)
 	n, _ := newNotifier(t, slackConfig(t, fmt.Sprintf("api_url: %q", srv.URL+hookPath)))
@@ -230,7 +230,6 @@ func TestWebhookDefaults(t *testing.T) {
 	    "title": "[FIRING:1] DiskFull (page)",
 	    "title_link": "http://klaxon.example/#/alerts?receiver=team",
 	    "fallback": "[FIRING:1] DiskFull (page) | http://klaxon.example/#/alerts?receiver=team",
-	    "text": ":red_circle: *Firing* Disk full on db-1 (db-1)\n:large_green_circle: *Resolved* Disk full on db-2 (db-2)\n",
 	    "color": "danger",
 	    "mrkdwn_in": ["fallback", "pretext", "text"]
 	  }]

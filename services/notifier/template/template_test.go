@@ -118,12 +118,12 @@ func TestSlackDefaultText(t *testing.T) {
 		mkAlert(map[string]string{"alertname": "DiskFull", "instance": "db-2"}, map[string]string{"description": "no summary here"}, at.Add(-time.Minute)),
 		mkAlert(map[string]string{"alertname": "DiskFull"}, nil, time.Time{}),
 	)
-	got := text(t, tmpl, `{{ template "slack.default.text" . }}`, d)
+	got := text(t, tmpl, `{{ template "klaxon.slack.text" . }}`, d)
 	want := ":red_circle: *Firing* Disk 95% full on db-1 (db-1)\n" +
 		":large_green_circle: *Resolved* no summary here (db-2)\n" +
 		":red_circle: *Firing* DiskFull\n"
 	if got != want {
-		t.Errorf("slack.default.text =\n%s\nwant\n%s", got, want)
+		t.Errorf("klaxon.slack.text =\n%s\nwant\n%s", got, want)
 	}
 }
 
