@@ -22,6 +22,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/bus"
@@ -129,6 +131,7 @@ func (d *Dedup) handle(ctx context.Context, kv jetstream.KeyValue, msg *message.
 	receivedAt := d.receivedAt(msg)
 	resolveTimeout := time.Duration(d.opts.Config().Global.ResolveTimeout)
 	var invalid []error
+	var valid []alert.Alert
 	limit := alert.SizeLimit(d.opts.JS.Conn().MaxPayload())
 	for i, p := range postables {
 		a, err := p.Normalize(receivedAt, resolveTimeout)
@@ -146,14 +149,48 @@ func (d *Dedup) handle(ctx context.Context, kv jetstream.KeyValue, msg *message.
 			}
 			continue
 		}
-		if err := d.apply(ctx, kv, a); err != nil {
-			return err
-		}
+		valid = append(valid, a)
 	}
 	if len(invalid) == len(postables) && len(postables) == 1 {
 		return fault.Final(invalid[0])
 	}
-	return nil
+	return d.applyAll(ctx, kv, valid)
+}
+
+// batchConcurrency is how many alerts of one input message dedup merges at
+// once: a batch's alerts are independent, and each waits on KV round trips.
+const batchConcurrency = 16
+
+// applyAll merges a batch's alerts, those of different alerts concurrently
+// and those of the same alert (fingerprint) in the order they came. An
+// error leaves the message to be redelivered; merging an alert again is
+// harmless (same state, same change ids).
+func (d *Dedup) applyAll(ctx context.Context, kv jetstream.KeyValue, alerts []alert.Alert) error {
+	if len(alerts) == 1 {
+		return d.apply(ctx, kv, alerts[0])
+	}
+	byAlert := map[model.Fingerprint][]alert.Alert{}
+	var order []model.Fingerprint
+	for _, a := range alerts {
+		fp := a.Fingerprint()
+		if _, ok := byAlert[fp]; !ok {
+			order = append(order, fp)
+		}
+		byAlert[fp] = append(byAlert[fp], a)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(batchConcurrency)
+	for _, fp := range order {
+		g.Go(func() error {
+			for _, a := range byAlert[fp] {
+				if err := d.apply(gctx, kv, a); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // checkSize refuses an alert too large to be stored end to end (a direct

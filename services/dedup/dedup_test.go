@@ -3,6 +3,7 @@ package dedup_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -211,4 +212,28 @@ func TestResolvedAlertForgotten(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // poll interval
 	}
 	t.Fatalf("resolved alert not removed (seen stored: %v)", seen)
+}
+
+// A batch's alerts are merged concurrently, but the posts of one alert in
+// the batch in the order they came: firing then resolved ends resolved.
+func TestBatchKeepsTheOrderOfOneAlert(t *testing.T) {
+	h := start(t)
+	now := time.Now()
+	var batch []string
+	for i := range 20 {
+		batch = append(batch, alertJSON(fmt.Sprint("Other", i), now, now.Add(time.Hour), ""))
+	}
+	batch = append(batch, alertJSON("Flap", now.Add(-time.Minute), now.Add(time.Hour), "firing"),
+		alertJSON("Flap", now.Add(-time.Minute), now, "resolved"))
+	h.publish(t, "["+strings.Join(batch, ",")+"]")
+	h.drained(t, contract.StreamInput, contract.ConsumerDedup)
+	var flap []contract.AlertChanged
+	for _, ev := range h.changes(t, 22) { // 20 others, Flap new and resolved
+		if ev.Alert.Labels["alertname"] == "Flap" {
+			flap = append(flap, ev)
+		}
+	}
+	if len(flap) == 0 || !flap[len(flap)-1].Alert.ResolvedAt(now.Add(time.Second)) || flap[len(flap)-1].Alert.Annotations["summary"] != "resolved" {
+		t.Fatalf("Flap's changes %+v, want it to end resolved by the later post", flap)
+	}
 }

@@ -157,11 +157,11 @@ func (in *Ingest) store(r *http.Request) (int, string) {
 	}
 	now := in.opts.Now()
 	var invalid []string
-	msgs := make([]*message.Message, 0, len(postables))
 	limit := in.opts.MaxAlertBytes
 	if limit <= 0 {
 		limit = alert.SizeLimit(in.opts.JS.Conn().MaxPayload())
 	}
+	var batch batcher
 	for i, p := range postables {
 		if err := p.Validate(); err != nil {
 			invalid = append(invalid, fmt.Sprintf("alert %d %s: %v", i, alert.Describe(p.Labels), err))
@@ -175,28 +175,67 @@ func (in *Ingest) store(r *http.Request) (int, string) {
 			invalid = append(invalid, fmt.Sprintf("alert %d %s: %v", i, alert.Describe(p.Labels), err))
 			continue
 		}
-		m := message.NewMessage("", payload)
-		m.Metadata.Set(contract.HeaderReceivedAt, now.UTC().Format(time.RFC3339Nano))
-		msgs = append(msgs, m)
+		batch.add(payload, 2*limit)
 	}
 	in.alerts.WithLabelValues("invalid").Add(float64(len(invalid)))
-	if len(msgs) > 0 {
+	if msgs := batch.messages(now); len(msgs) > 0 {
 		start := time.Now()
 		err := in.pub.Publish(contract.SubjectAlertsIn, msgs...)
 		in.latency.Observe(time.Since(start).Seconds())
 		if err != nil {
-			in.alerts.WithLabelValues("rejected").Add(float64(len(msgs)))
+			in.alerts.WithLabelValues("rejected").Add(float64(batch.alerts))
 			if errors.Is(err, bus.ErrStreamFull) {
-				in.log.Warn("alerts refused: input stream full", "alerts", len(msgs))
+				in.log.Warn("alerts refused: input stream full", "alerts", batch.alerts)
 				return http.StatusTooManyRequests, "alerts not stored: input stream full, retry later"
 			}
-			in.log.Error("alerts not stored", "alerts", len(msgs), "err", err)
+			in.log.Error("alerts not stored", "alerts", batch.alerts, "err", err)
 			return http.StatusServiceUnavailable, "alerts not stored: " + err.Error()
 		}
-		in.alerts.WithLabelValues("stored").Add(float64(len(msgs)))
+		in.alerts.WithLabelValues("stored").Add(float64(batch.alerts))
 	}
 	if len(invalid) > 0 {
 		return http.StatusBadRequest, strings.Join(invalid, "; ")
 	}
 	return http.StatusOK, ""
+}
+
+// maxBatchAlerts bounds the alerts of one input message, so that dedup works
+// on a large request's batches in parallel.
+const maxBatchAlerts = 64
+
+// batcher packs a request's valid alerts into input messages: JSON arrays
+// of at most maxBatchAlerts alerts and (beyond a single alert) maxBytes
+// bytes, as Alertmanager's postableAlerts. One message per batch instead of
+// one per alert: a Prometheus POST of 64 alerts is one publish.
+type batcher struct {
+	batches [][]byte
+	count   int // alerts in the last batch
+	alerts  int
+}
+
+func (b *batcher) add(alertJSON []byte, maxBytes int) {
+	last := len(b.batches) - 1
+	if last < 0 || b.count == maxBatchAlerts || len(b.batches[last])+len(alertJSON)+2 > maxBytes {
+		b.batches = append(b.batches, []byte{'['})
+		b.count = 0
+		last++
+	}
+	if b.count > 0 {
+		b.batches[last] = append(b.batches[last], ',')
+	}
+	b.batches[last] = append(b.batches[last], alertJSON...)
+	b.count++
+	b.alerts++
+}
+
+// messages closes the batches and returns them as messages stamped with
+// the time of receipt.
+func (b *batcher) messages(receivedAt time.Time) []*message.Message {
+	msgs := make([]*message.Message, 0, len(b.batches))
+	for _, batch := range b.batches {
+		m := message.NewMessage("", append(batch, ']'))
+		m.Metadata.Set(contract.HeaderReceivedAt, receivedAt.UTC().Format(time.RFC3339Nano))
+		msgs = append(msgs, m)
+	}
+	return msgs
 }

@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
@@ -83,8 +85,41 @@ func TestStoresEveryAlertBefore200(t *testing.T) {
 	if code, body, _ := e.post(t, twoAlerts); code != http.StatusOK {
 		t.Fatalf("POST = %d %s", code, body)
 	}
-	if n := e.stored(t); n != 2 {
-		t.Fatalf("stored %d messages, want one per alert", n)
+	if n := e.stored(t); n != 1 {
+		t.Fatalf("stored %d messages, want the request's alerts in one", n)
+	}
+}
+
+// A request's alerts are stored in batches of at most 64 alerts, each a
+// JSON array as Alertmanager's API takes them, all stamped with the time
+// of receipt.
+func TestAlertsStoredInBatches(t *testing.T) {
+	e := setup(t, streams.Options{}, ingest.Options{})
+	var alerts []string
+	for i := range 130 {
+		alerts = append(alerts, fmt.Sprintf(`{"labels":{"alertname":"A","i":"%d"}}`, i))
+	}
+	if code, body, _ := e.post(t, "["+strings.Join(alerts, ",")+"]"); code != http.StatusOK {
+		t.Fatalf("POST = %d %s", code, body)
+	}
+	s, err := e.js.Stream(t.Context(), contract.StreamInput)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int
+	for seq := uint64(1); seq <= 3; seq++ {
+		msg, err := s.GetMsg(t.Context(), seq)
+		if err != nil {
+			t.Fatalf("message %d: %v", seq, err)
+		}
+		ps, err := alert.DecodePostable(msg.Data)
+		if err != nil || msg.Header.Get(contract.HeaderReceivedAt) == "" {
+			t.Fatalf("message %d: %v, headers %v", seq, err, msg.Header)
+		}
+		sizes = append(sizes, len(ps))
+	}
+	if fmt.Sprint(sizes) != "[64 64 2]" || e.stored(t) != 3 {
+		t.Fatalf("batches of %v (%d messages), want [64 64 2]", sizes, e.stored(t))
 	}
 }
 
