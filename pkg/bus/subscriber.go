@@ -13,98 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Subscriber defaults.
-const (
-	DefaultAckWait      = 30 * time.Second
-	DefaultMaxDeliver   = 10
-	DefaultConcurrency  = 8
-	DefaultDrainTimeout = 10 * time.Second
-
-	// ackTimeout bounds the wait for the server to confirm an Ack.
-	ackTimeout = 5 * time.Second
-	// minPullBatch is the fewest messages one pull asks for (see consume).
-	minPullBatch = 16
-	// pullExpiry bounds a pull request, and so any stall of the client's
-	// pulling (see consume).
-	pullExpiry = 5 * time.Second
-	// Pauses between failed pulls grow from pullRetryMin to pullRetryMax.
-	pullRetryMin = 100 * time.Millisecond
-	pullRetryMax = 10 * time.Second
-)
-
-// ErrSubscriberClosed is returned by Subscribe after Close.
-var ErrSubscriberClosed = errors.New("subscriber closed")
-
-// SubscriberConfig configures a Subscriber. The zero value is usable.
-type SubscriberConfig struct {
-	// Stream holds the topic; "" looks it up with js.StreamNameBySubject.
-	Stream string
-	// Durable names the consumer of a topic; default Name(topic). All
-	// replicas of a stage use the same name and so share the consumer
-	// (a work queue).
-	Durable func(topic string) string
-	// AckWait is how long the server waits for an Ack before redelivering;
-	// default 30s.
-	AckWait time.Duration
-	// MaxDeliver is how many times a message is delivered at most; default
-	// 10, -1 unlimited. The Router dead-letters a message on its last
-	// delivery.
-	MaxDeliver int
-	// Backoff is the redelivery delay after the n-th delivery was nacked;
-	// default exponential from 1s, doubling, capped at 1m. A MetaRetryAfter
-	// set on the message before Nack takes precedence.
-	Backoff func(deliveries int) time.Duration
-	// Concurrency is how many messages of one subscription may be in
-	// flight (handed out and not yet acked or nacked); default 8. With 1,
-	// messages of one Subscriber arrive in stream order.
-	Concurrency int
-	// DrainTimeout bounds how long a stopping subscription (Close, or the
-	// Subscribe context cancelled) waits for messages already handed out to
-	// be acked or nacked; default 10s. Past it their contexts are cancelled
-	// and they are nacked for immediate redelivery.
-	DrainTimeout time.Duration
-}
-
-// WithConcurrency returns c with Concurrency n.
-func (c SubscriberConfig) WithConcurrency(n int) SubscriberConfig {
-	c.Concurrency = n
-	return c
-}
-
-func (c SubscriberConfig) withDefaults() SubscriberConfig {
-	if c.Durable == nil {
-		c.Durable = Name
-	}
-	if c.AckWait <= 0 {
-		c.AckWait = DefaultAckWait
-	}
-	if c.MaxDeliver == 0 || c.MaxDeliver < -1 {
-		c.MaxDeliver = DefaultMaxDeliver
-	}
-	if c.Backoff == nil {
-		c.Backoff = ExponentialBackoff(time.Second, time.Minute)
-	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = DefaultConcurrency
-	}
-	if c.DrainTimeout <= 0 {
-		c.DrainTimeout = DefaultDrainTimeout
-	}
-	return c
-}
-
-// ExponentialBackoff returns min after the first delivery, doubling with
-// each further delivery, capped at max.
-func ExponentialBackoff(minDelay, maxDelay time.Duration) func(deliveries int) time.Duration {
-	return func(deliveries int) time.Duration {
-		d := minDelay
-		for i := 1; i < deliveries && d < maxDelay; i++ {
-			d *= 2
-		}
-		return min(d, maxDelay)
-	}
-}
-
 // Subscriber consumes JetStream durable pull consumers as watermill
 // messages. It implements message.Subscriber. The caller owns js and its
 // connection.
@@ -344,6 +252,11 @@ func (sub *subscription) consume(ctx context.Context, cons jetstream.Consumer, m
 		jetstream.PullMaxMessages(max(2*sub.cfg.Concurrency, minPullBatch)),
 		jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, nats.ErrNoResponders) {
+				// The server tells a deletion only to a pending pull; one that
+				// came between pulls shows as silence. Ask.
+				err = consumerGone(ctx, cons, err)
+			}
 			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
 				errors.Is(err, jetstream.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionClosed) {
 				select {
@@ -365,6 +278,18 @@ func (sub *subscription) consume(ctx context.Context, cons jetstream.Consumer, m
 		<-cc.Closed()
 		return fmt.Errorf("consume from consumer %q: %w", sub.durable, err)
 	}
+}
+
+// consumerGone checks, after missed heartbeats or an unanswered pull
+// (cause), whether the consumer still exists: ErrConsumerNotFound when it
+// does not, cause otherwise.
+func consumerGone(ctx context.Context, cons jetstream.Consumer, cause error) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := cons.Info(ctx); errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("%w (after %w)", err, cause)
+	}
+	return cause
 }
 
 // handBack keeps a message this stopping subscription will not handle. It
