@@ -39,6 +39,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/silencestore"
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
+	"github.com/klaxon-alerts/klaxon/pkg/version"
 	"github.com/klaxon-alerts/klaxon/pkg/web"
 	"github.com/klaxon-alerts/klaxon/services/api"
 	"github.com/klaxon-alerts/klaxon/services/dedup"
@@ -162,6 +163,7 @@ func Run(ctx context.Context, o Options) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(version.Collectors()...)
 	cfgStore, err := configstore.Open(ctx, configstore.Options{
 		JS: js, File: o.ConfigFile, Follow: o.ConfigFollow, Key: configKey, Loaded: loaded,
 		Validate: template.Check, Logger: log, Registerer: reg,
@@ -215,7 +217,7 @@ func Run(ctx context.Context, o Options) error {
 			in, err = ingest.New(ingest.Options{JS: js, Logger: log, Registerer: reg})
 			if err == nil {
 				reads, err = api.New(api.Options{JS: js, Logger: log,
-					Config: current, Silences: sup.silences, Alerts: sup.alerts, Muter: sup.muter})
+					Config: current, Silences: sup.silences, Alerts: sup.alerts, Muter: sup.muter, Registerer: reg})
 			}
 			if err == nil {
 				in.Register(mux)

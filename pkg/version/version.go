@@ -1,0 +1,66 @@
+// Package version is this binary's build: its version, VCS revision and Go
+// version, from the build information Go records (no -ldflags needed), for
+// /api/v2/status and the build_info metrics.
+package version
+
+import (
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Release is Klaxon's version when the module's own is not known: a binary
+// built from a checkout (go build, go run) reports "(devel)" or a
+// pseudo-version, which tools reading Alertmanager's version (amtool,
+// karma) cannot use.
+const Release = "0.1.0"
+
+// Info is a build, as Alertmanager's versionInfo names its parts.
+type Info struct {
+	Version, Revision, Branch, BuildUser, BuildDate, GoVersion string
+}
+
+// Get returns this binary's build.
+func Get() Info {
+	v := Info{Version: Release, Revision: "unknown", Branch: "unknown", BuildUser: "unknown", BuildDate: "unknown", GoVersion: runtime.Version()}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	if m := bi.Main.Version; m != "" && m != "(devel)" && !strings.HasPrefix(m, "v0.0.0-") {
+		v.Version = strings.TrimSuffix(strings.TrimPrefix(m, "v"), "+dirty")
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v.Revision = s.Value
+		case "vcs.time":
+			v.BuildDate = s.Value
+		}
+	}
+	return v
+}
+
+// Collectors returns klaxon_build_info and Alertmanager's
+// alertmanager_build_info (karma reads its version label): constant 1,
+// labelled with the build.
+func Collectors() []prometheus.Collector {
+	v := Get()
+	labels := prometheus.Labels{
+		"version": v.Version, "revision": v.Revision, "branch": v.Branch,
+		"goversion": v.GoVersion, "goos": runtime.GOOS, "goarch": runtime.GOARCH, "tags": "unknown",
+	}
+	var out []prometheus.Collector
+	for _, prefix := range []string{"klaxon", "alertmanager"} {
+		g := prometheus.NewGauge(prometheus.GaugeOpts{
+			Name:        prefix + "_build_info",
+			Help:        "A metric with a constant '1' value labeled by version, revision, branch, goversion from which " + prefix + " was built, and the goos and goarch for the build.",
+			ConstLabels: labels,
+		})
+		g.Set(1)
+		out = append(out, g)
+	}
+	return out
+}
