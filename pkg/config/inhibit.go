@@ -37,11 +37,7 @@ func (r *InhibitRule) validate() error {
 	names("source_match", r.SourceMatch)
 	names("target_match", r.TargetMatch)
 	for field, m := range map[string]map[string]Regexp{"source_match_re": r.SourceMatchRE, "target_match_re": r.TargetMatchRE} {
-		for k := range m {
-			if !model.LegacyValidation.IsValidLabelName(k) {
-				errs = append(errs, inField(field, fmt.Errorf("invalid label name %q", k)))
-			}
-		}
+		errs = append(errs, checkMatchRE(field, m)...)
 	}
 	for _, l := range r.Equal {
 		if !model.UTF8Validation.IsValidLabelName(l) {

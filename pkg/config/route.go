@@ -57,11 +57,7 @@ func (r *Route) validate() error {
 			errs = append(errs, inField("match", fmt.Errorf("invalid label name %q", k)))
 		}
 	}
-	for k := range r.MatchRE {
-		if !model.LegacyValidation.IsValidLabelName(k) {
-			errs = append(errs, inField("match_re", fmt.Errorf("invalid label name %q", k)))
-		}
-	}
+	errs = append(errs, checkMatchRE("match_re", r.MatchRE)...)
 	r.GroupBy, r.GroupByAll = nil, false
 	if r.GroupByStr != nil {
 		r.GroupBy = []model.LabelName{}
@@ -97,6 +93,22 @@ func (r *Route) validate() error {
 		errs = append(errs, inField("repeat_interval", errors.New("cannot be zero")))
 	}
 	return errors.Join(errs...)
+}
+
+// checkMatchRE checks a deprecated match_re map: valid label names, and a
+// regular expression for each (a null value decodes to none; Alertmanager
+// rejects it).
+func checkMatchRE(field string, m map[string]Regexp) []error {
+	var errs []error
+	for k, v := range m {
+		if !model.LegacyValidation.IsValidLabelName(k) {
+			errs = append(errs, inField(field, fmt.Errorf("invalid label name %q", k)))
+		}
+		if v.Regexp == nil && v.original == "" {
+			errs = append(errs, inField(field, fmt.Errorf("invalid regexp value for %q", k)))
+		}
+	}
+	return errs
 }
 
 // AllMatchers returns the route's matchers, the deprecated match and

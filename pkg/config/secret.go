@@ -241,6 +241,7 @@ func (re *Regexp) UnmarshalYAML(n *yaml.Node) error {
 	}
 	r, err := regexp.Compile("^(?:" + s + ")$")
 	if err != nil {
+		re.original = s // reported here, not again as a missing value
 		return fmt.Errorf("invalid regular expression %q: %w", s, err)
 	}
 	re.Regexp, re.original = r, s

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 
 	commoncfg "github.com/prometheus/common/config"
 	"gopkg.in/yaml.v3"
@@ -253,6 +254,11 @@ func (v *validation) slackFallbacks(g *GlobalConfig, s *SlackConfig, line int, p
 	}
 	if s.APIURL == nil && s.APIURLFile == "" && s.AppToken == "" && s.AppTokenFile == "" {
 		v.at(line, path, errors.New("no Slack API URL nor App token set either inline or in a file"))
+		return
+	}
+	if s.UpdateMessage && s.AppToken == "" && s.AppTokenFile == "" && s.APIURL != nil && s.APIURL.URL != nil &&
+		!strings.HasSuffix(s.APIURL.URL.Path, "/chat.postMessage") {
+		v.at(line, path, errors.New("update_message needs an app token or the Web API's chat.postMessage as api_url: an incoming webhook cannot edit messages"))
 		return
 	}
 	if s.HTTPConfig == nil {

@@ -93,9 +93,7 @@ type Store struct {
 	kv     jetstream.KeyValue
 	reload sync.Mutex // one reload at a time in this process
 
-	lastSuccess prometheus.Gauge
-	lastTime    prometheus.Gauge
-	hash        prometheus.Gauge
+	metrics *reloadMetrics
 }
 
 // ErrInvalid wraps the error of a config that was rejected.
@@ -124,26 +122,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s := &Store{
 		opts: opts,
 		log:  opts.Logger.With("component", "config"),
-		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "klaxon_config_last_reload_successful", Help: "Whether the last configuration reload attempt was successful.",
-		}),
-		lastTime: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "klaxon_config_last_reload_success_timestamp_seconds", Help: "Timestamp of the last successful configuration reload.",
-		}),
-		hash: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "klaxon_config_hash", Help: "Hash of the running configuration.",
-		}),
 	}
-	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.lastSuccess, s.lastTime, s.hash} {
-			if err := opts.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("config metrics: %w", err)
-			}
-		}
+	m, err := newReloadMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
 	}
+	s.metrics = m
 	cfg := opts.Loaded
 	if cfg == nil && opts.File != "" {
-		var err error
 		if cfg, err = s.loadFile(); err != nil {
 			return nil, err
 		}
@@ -221,12 +207,12 @@ func (s *Store) Reload(ctx context.Context) error {
 	defer s.reload.Unlock()
 	cfg, err := s.loadFile()
 	if err != nil {
-		s.lastSuccess.Set(0)
+		s.metrics.failed()
 		s.log.Error("config reload rejected; the running config stays", "file", s.opts.File, "err", err)
 		return err
 	}
 	if err := s.publish(ctx, cfg); err != nil {
-		s.lastSuccess.Set(0)
+		s.metrics.failed()
 		return err
 	}
 	return nil
@@ -255,7 +241,7 @@ func (s *Store) Run(ctx context.Context) error {
 				continue
 			}
 			if err := s.adopt(e.Value()); err != nil {
-				s.lastSuccess.Set(0)
+				s.metrics.failed()
 				s.log.Error("stored config rejected; the running config stays", "err", err)
 			}
 		}
@@ -381,7 +367,5 @@ func (s *Store) resolve(r Revision) (*config.Config, error) {
 }
 
 func (s *Store) applied(cfg *config.Config) {
-	s.lastSuccess.Set(1)
-	s.lastTime.Set(float64(s.opts.Now().Unix()))
-	s.hash.Set(cfg.HashValue())
+	s.metrics.applied(s.opts.Now(), cfg.HashValue())
 }

@@ -24,8 +24,8 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
-	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	"github.com/klaxon-alerts/klaxon/pkg/kvjson"
+	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 )
 
 // Defaults.
@@ -128,12 +128,15 @@ func New(opts Options) (*Silences, error) {
 	log := opts.Logger.With("component", "silences")
 	s := &Silences{opts: opts, log: log, cache: kvcache.New(opts.JS, contract.BucketSilences, decodeCached, log)}
 	if opts.Registerer != nil {
-		for _, st := range []silence.State{silence.StateActive, silence.StatePending, silence.StateExpired} {
-			g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Name: "klaxon_silences", Help: "Silences by state.", ConstLabels: prometheus.Labels{"state": string(st)},
-			}, func() float64 { return float64(s.count(st)) })
-			if err := opts.Registerer.Register(g); err != nil {
-				return nil, fmt.Errorf("silence metrics: %w", err)
+		// Klaxon's name and Alertmanager's (silence.newMetrics).
+		for _, name := range []string{"klaxon_silences", "alertmanager_silences"} {
+			for _, st := range []silence.State{silence.StateActive, silence.StatePending, silence.StateExpired} {
+				g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+					Name: name, Help: "How many silences by state.", ConstLabels: prometheus.Labels{"state": string(st)},
+				}, func() float64 { return float64(s.count(st)) })
+				if err := opts.Registerer.Register(g); err != nil {
+					return nil, fmt.Errorf("silence metrics: %w", err)
+				}
 			}
 		}
 	}

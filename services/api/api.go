@@ -8,11 +8,13 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
@@ -31,6 +33,8 @@ type Options struct {
 	Silences *silencestore.Silences
 	Alerts   *kvcache.Alerts
 	Muter    *mute.Muter
+	// Registerer, if set, gets alertmanager_alerts{state}.
+	Registerer prometheus.Registerer
 }
 
 // API serves the read and silence endpoints.
@@ -52,7 +56,13 @@ func New(opts Options) (*API, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &API{opts: opts, log: opts.Logger.With("component", "api"), started: opts.Now()}, nil
+	srv := &API{opts: opts, log: opts.Logger.With("component", "api"), started: opts.Now()}
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(newAlertsCollector(srv)); err != nil {
+			return nil, fmt.Errorf("api metrics: %w", err)
+		}
+	}
+	return srv, nil
 }
 
 // Register mounts the API on mux.

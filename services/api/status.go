@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
+	"github.com/klaxon-alerts/klaxon/pkg/version"
 )
 
 type (
@@ -50,7 +50,8 @@ type (
 func (srv *API) getStatus(w http.ResponseWriter, _ *http.Request) {
 	var st alertmanagerStatus
 	st.Config.Original = redactedOriginal(srv.opts.Config())
-	st.VersionInfo = buildVersion()
+	v := version.AsAlertmanager()
+	st.VersionInfo = versionInfo{Version: v.Version, Revision: v.Revision, Branch: v.Branch, BuildUser: v.BuildUser, BuildDate: v.BuildDate, GoVersion: v.GoVersion}
 	st.Uptime = srv.started.UTC()
 	st.Cluster = natsCluster(srv.opts.JS.Conn())
 	writeJSON(w, http.StatusOK, st)
@@ -101,28 +102,6 @@ func redactURL(s string) string {
 	}
 	u.User = nil
 	return u.String()
-}
-
-// buildVersion reads the binary's build information.
-func buildVersion() versionInfo {
-	v := versionInfo{Version: "unknown", Revision: "unknown", Branch: "unknown", BuildUser: "unknown", BuildDate: "unknown", GoVersion: "unknown"}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return v
-	}
-	v.GoVersion = bi.GoVersion
-	if bi.Main.Version != "" {
-		v.Version = bi.Main.Version
-	}
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			v.Revision = s.Value
-		case "vcs.time":
-			v.BuildDate = s.Value
-		}
-	}
-	return v
 }
 
 // writeJSON answers with a JSON body; API answers are never cached.

@@ -62,6 +62,10 @@ type Ingest struct {
 	alerts   *prometheus.CounterVec
 	requests *prometheus.CounterVec
 	latency  prometheus.Histogram
+	// Alertmanager's names (api/metrics): every alert received, by status,
+	// and the invalid ones, of API version v2.
+	received *prometheus.CounterVec
+	invalid  prometheus.Counter
 	started  time.Time
 
 	trees route.Memo
@@ -99,8 +103,18 @@ func New(opts Options) (*Ingest, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
 	}
+	received := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "alertmanager_alerts_received_total", Help: "The total number of received alerts.",
+	}, []string{"status", "version"})
+	invalid := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "alertmanager_alerts_invalid_total", Help: "The total number of received alerts that were invalid.",
+	}, []string{"version"})
+	in.received = received.MustCurryWith(prometheus.Labels{"version": apiVersion})
+	in.received.WithLabelValues(statusFiring)
+	in.received.WithLabelValues(statusResolved)
+	in.invalid = invalid.WithLabelValues(apiVersion)
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{in.alerts, in.requests, in.latency} {
+		for _, c := range []prometheus.Collector{in.alerts, in.requests, in.latency, received, invalid} {
 			if err := opts.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("ingest metrics: %w", err)
 			}
@@ -163,6 +177,7 @@ func (in *Ingest) store(r *http.Request) (int, string) {
 	}
 	var batch batcher
 	for i, p := range postables {
+		in.countReceived(p, now)
 		if err := p.Validate(); err != nil {
 			invalid = append(invalid, fmt.Sprintf("alert %d %s: %v", i, alert.Describe(p.Labels), err))
 			continue
@@ -178,6 +193,7 @@ func (in *Ingest) store(r *http.Request) (int, string) {
 		batch.add(payload, 2*limit)
 	}
 	in.alerts.WithLabelValues("invalid").Add(float64(len(invalid)))
+	in.invalid.Add(float64(len(invalid)))
 	if msgs := batch.messages(now); len(msgs) > 0 {
 		start := time.Now()
 		err := in.pub.Publish(contract.SubjectAlertsIn, msgs...)
@@ -238,4 +254,21 @@ func (b *batcher) messages(receivedAt time.Time) []*message.Message {
 		msgs = append(msgs, m)
 	}
 	return msgs
+}
+
+// The labels of alertmanager_alerts_received_total.
+const (
+	apiVersion     = "v2"
+	statusFiring   = "firing"
+	statusResolved = "resolved"
+)
+
+// countReceived counts an alert as Alertmanager does: resolved when it
+// ends before now, firing otherwise.
+func (in *Ingest) countReceived(p alert.Postable, now time.Time) {
+	status := statusFiring
+	if !p.EndsAt.IsZero() && !p.EndsAt.After(now) {
+		status = statusResolved
+	}
+	in.received.WithLabelValues(status).Inc()
 }

@@ -5,12 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	"github.com/klaxon-alerts/klaxon/pkg/route"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
@@ -63,18 +63,21 @@ func checkConfigMain(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// routesMain is `klaxon routes show|test`, as `amtool config routes`.
+// routesMain is `klaxon routes show|test`, printing what `amtool config
+// routes show|test` prints.
 func routesMain(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("klaxon routes", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("config.file", "configs/klaxon.yml", "Alertmanager configuration file.")
 	verify := fs.String("verify.receivers", "", "Comma-separated receivers the labels must route to (test only); exit 1 otherwise.")
+	showTree := fs.Bool("tree", false, "Also print the matching routes as a tree (test only), as amtool's --tree.")
+	groupKeys := fs.Bool("group-keys", false, "Also print each receiver's group key (test only; Klaxon's addition).")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: klaxon routes show [--config.file F]
-       klaxon routes test [--config.file F] [--verify.receivers r1,r2] label=value... | '{label="value"}'
+       klaxon routes test [--config.file F] [--verify.receivers r1,r2] [--tree] [--group-keys] label=value...
 
-show prints the routing tree; test prints the receivers (and group keys) that
-alerts with the given labels are routed to.
+show prints the routing tree; test prints the receivers that alerts with the
+given labels are routed to, as amtool config routes show|test.
 
 Flags:
 `)
@@ -99,66 +102,88 @@ Flags:
 	}
 	switch verb {
 	case "show":
-		fmt.Fprintln(stdout, "Routing tree:")
-		printTree(stdout, tree.Root, "", true, true)
+		fmt.Fprintf(stdout, "Routing tree:\n.\n")
+		printTree(stdout, tree.Root, "", true, nil)
+		fmt.Fprintln(stdout)
 		return nil
 	case "test":
 		labels, err := parseLabels(positional)
 		if err != nil {
 			return err
 		}
-		routes := tree.Routes(labels)
-		var receivers []string
-		for _, r := range routes {
-			receivers = append(receivers, r.Receiver)
+		if *showTree {
+			fmt.Fprintf(stdout, "Matching routes:\n.\n")
+			printTree(stdout, tree.Root, "", true, labels)
+			fmt.Fprint(stdout, "\n\n")
 		}
-		fmt.Fprintln(stdout, strings.Join(receivers, ","))
-		for _, r := range routes {
-			fmt.Fprintf(stdout, "  %s  group key: %s\n", r.Receiver, r.GroupKey)
-		}
-		if *verify != "" && *verify != strings.Join(receivers, ",") {
-			fmt.Fprintf(stderr, "WARNING: expected receivers %q, got %q\n", *verify, strings.Join(receivers, ","))
-			return errFailed
-		}
-		return nil
+		return printReceivers(stdout, tree.Routes(labels), *verify, *groupKeys)
 	}
 	fs.Usage()
 	return fmt.Errorf("routes: unknown command %q", verb)
 }
 
-// printTree prints a route and its children in amtool's tree shape.
-func printTree(w io.Writer, n *route.Node, prefix string, last, root bool) {
-	branch, childPrefix := "├── ", prefix+"│   "
+// printReceivers prints amtool's receivers line, and the group keys if
+// asked; with verify, a different line is a failure, as amtool's.
+func printReceivers(w io.Writer, routes []contract.Route, verify string, groupKeys bool) error {
+	receivers := make([]string, 0, len(routes))
+	for _, r := range routes {
+		receivers = append(receivers, r.Receiver)
+	}
+	line := strings.Join(receivers, ",")
+	fmt.Fprintln(w, line)
+	if groupKeys {
+		for _, r := range routes {
+			fmt.Fprintf(w, "  %s  group key: %s\n", r.Receiver, r.GroupKey)
+		}
+	}
+	if verify != "" && verify != line {
+		fmt.Fprintln(w, "WARNING: Expected receivers did not match resolved receivers.")
+		return errFailed
+	}
+	return nil
+}
+
+// printTree prints a route and its children as amtool does (treeprint's
+// shape). With labels nil, every route, each with its receiver; otherwise
+// only the routes the labels take, the receiver on the last of each path.
+func printTree(w io.Writer, n *route.Node, prefix string, last bool, labels model.LabelSet) {
+	branch, childPrefix := "├── ", prefix+"│\u00a0\u00a0 "
 	if last {
 		branch, childPrefix = "└── ", prefix+"    "
 	}
-	name := n.Matchers.String()
-	if root {
-		name = "default-route"
+	children := n.Routes
+	if labels != nil {
+		children = matching(n, labels)
 	}
-	line := prefix + branch + name
-	if n.Continue {
+	line := prefix + branch + "default-route"
+	if len(n.Matchers) > 0 {
+		line = prefix + branch + n.Matchers.String()
+	}
+	if n.Continue && labels == nil {
 		line += "  continue: true"
 	}
-	if len(n.GroupBy) > 0 || n.GroupByAll {
-		line += "  group_by: " + groupBy(n)
+	if labels == nil || len(children) == 0 {
+		line += "  receiver: " + n.Receiver
 	}
-	fmt.Fprintln(w, line+"  receiver: "+n.Receiver)
-	for i, c := range n.Routes {
-		printTree(w, c, childPrefix, i == len(n.Routes)-1, false)
+	fmt.Fprintln(w, line)
+	for i, c := range children {
+		printTree(w, c, childPrefix, i == len(children)-1, labels)
 	}
 }
 
-func groupBy(n *route.Node) string {
-	if n.GroupByAll {
-		return "[...]"
+// matching are the children of n that labels are routed through: each
+// that matches, up to the first without continue.
+func matching(n *route.Node, labels model.LabelSet) []*route.Node {
+	var out []*route.Node
+	for _, c := range n.Routes {
+		if c.Matchers.Matches(labels) {
+			out = append(out, c)
+			if !c.Continue {
+				break
+			}
+		}
 	}
-	var names []string
-	for l := range n.GroupBy {
-		names = append(names, string(l))
-	}
-	slices.Sort(names)
-	return "[" + strings.Join(names, ",") + "]"
+	return out
 }
 
 // parseLabels reads label=value arguments, or one {a="b",...} set.

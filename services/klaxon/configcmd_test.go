@@ -30,7 +30,7 @@ func TestCheckConfig(t *testing.T) {
 
 func TestRoutesTestAndShow(t *testing.T) {
 	var out, errOut bytes.Buffer
-	args := []string{"test", "--config.file", "../../configs/examples/teams.yml", "team=db", "severity=critical", "alertname=X"}
+	args := []string{"test", "--config.file", "../../configs/examples/teams.yml", "--group-keys", "team=db", "severity=critical", "alertname=X"}
 	if err := routesMain(args, &out, &errOut); err != nil {
 		t.Fatal(err, errOut.String())
 	}
@@ -47,7 +47,7 @@ func TestRoutesTestAndShow(t *testing.T) {
 	if err := routesMain([]string{"show", "--config.file", "../../configs/examples/teams.yml"}, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(out.String(), "Routing tree:\n└── default-route") || !strings.Contains(out.String(), "│   └── {severity=\"info\"}") {
+	if !strings.HasPrefix(out.String(), "Routing tree:\n.\n└── default-route") || !strings.Contains(out.String(), "│\u00a0\u00a0 └── {severity=\"info\"}") {
 		t.Fatalf("routes show:\n%s", out.String())
 	}
 }

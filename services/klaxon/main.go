@@ -61,6 +61,18 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) error {
+	o, err := parseRun(args, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return app.Run(ctx, o)
+}
+
+// parseRun parses the command line of running stages into Options, with
+// the logger writing to stderr.
+func parseRun(args []string, stderr io.Writer) (app.Options, error) {
 	var o app.Options
 	fs := flag.NewFlagSet("klaxon", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -71,7 +83,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.StringVar(&o.ListenAddress, "web.listen-address", ":9093", "Address for the API, /metrics, /-/healthy and /-/ready.")
 	fs.StringVar(&o.WebConfigFile, "web.config.file", "", "Web configuration file (exporter-toolkit: TLS, mutual TLS, basic auth, headers) for the HTTP listener; empty: plain HTTP.")
 	fs.BoolVar(&o.EnablePprof, "web.enable-pprof", false, "Serve /debug/pprof on the HTTP listener.")
-	fs.StringVar(&o.ExternalURL, "web.external-url", "", "URL under which Klaxon is reachable (used in notifications).")
+	fs.StringVar(&o.ExternalURL, "web.external-url", "", "URL under which Klaxon is reachable from outside (used in notifications); its path, if any, prefixes every endpoint unless --web.route-prefix says otherwise.")
 	fs.StringVar(&o.StoragePath, "storage.path", "data/", "Directory of the embedded NATS server's JetStream store.")
 	fs.StringVar(&o.NATSURL, "nats.url", "nats://127.0.0.1:4222", "NATS server URL (when stages are named).")
 	natsFlags(fs, &o.NATS)
@@ -79,23 +91,23 @@ func run(args []string, stderr io.Writer) error {
 	fs.StringVar(&o.NATSListenAddress, "nats.listen-address", "127.0.0.1:4222", "Client address of the embedded NATS server (one-process mode).")
 	level := fs.String("log.level", "info", "Log level: debug, info, warn, error.")
 	format := fs.String("log.format", "logfmt", "Log format: logfmt or json.")
+	warnIgnored := alertmanagerFlags(fs, &o)
 
 	positional, err := parseInterleaved(fs, args)
 	if err != nil {
-		return err
+		return o, err
 	}
 	o.Stages = positional
 	logger, err := newLogger(*level, *format, stderr)
 	if err != nil {
-		return err
+		return o, err
 	}
 	o.Logger = logger
+	warnIgnored(logger)
 	if o.ExternalURL == "" {
 		o.ExternalURL = externalURL(o.ListenAddress)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return app.Run(ctx, o)
+	return o, nil
 }
 
 // natsFlags registers the flags of how to authenticate to NATS, shared by

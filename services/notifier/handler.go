@@ -41,7 +41,7 @@ func (n *Notifier) process(ctx context.Context, note *contract.Notification) err
 
 	integ, err := n.integrations.get(n.config(), in)
 	if err != nil {
-		n.metrics.failed.WithLabelValues(in.Type, failedConfig).Inc()
+		n.metrics.unusable(in.Type)
 		return fault.Final(err)
 	}
 
@@ -140,9 +140,12 @@ func (n *Notifier) send(ctx context.Context, integ *integration, note *contract.
 	} else {
 		retryable, err = integ.notifier.Notify(ctx, nt)
 	}
-	n.metrics.latency.WithLabelValues(in.Type).Observe(n.now().Sub(start).Seconds())
+	failed := ""
 	if err != nil {
-		n.metrics.failed.WithLabelValues(in.Type, failureReason(err)).Inc()
+		failed = failureReason(err)
+	}
+	n.metrics.attempted(in.Type, n.now().Sub(start).Seconds(), failed)
+	if err != nil {
 		// Integrations redact their secrets from errors.
 		log.Warn("notify failed", slog.Bool("retryable", retryable), slog.Any("err", err))
 		err = fmt.Errorf("notify %s/%s[%d]: %w", in.Receiver, in.Type, in.Index, err)

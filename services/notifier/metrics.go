@@ -23,6 +23,13 @@ type metrics struct {
 	latency       *prometheus.HistogramVec
 	suppressed    *prometheus.CounterVec
 	repeated      prometheus.Counter
+
+	// Alertmanager's names (notify.Metrics), so the alertmanager-mixin's
+	// rules and dashboards work: one notification is one attempt here (a
+	// retry is a redelivery), so failed/total is the failed attempts' share.
+	amTotal   *prometheus.CounterVec
+	amFailed  *prometheus.CounterVec
+	amLatency *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,16 +55,76 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "klaxon_notifications_repeated_total",
 			Help: "Notifications sent although the log, when written, already recorded that flush (crash or concurrent replica).",
 		}),
+		amTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alertmanager_notifications_total",
+			Help: "The total number of attempted notifications.",
+		}, []string{"integration"}),
+		amFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alertmanager_notifications_failed_total",
+			Help: "The total number of failed notifications.",
+		}, []string{"integration", "reason"}),
+		amLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "alertmanager_notification_latency_seconds",
+			Help:    "The latency of notifications in seconds.",
+			Buckets: []float64{1, 5, 10, 15, 20},
+		}, []string{"integration"}),
+	}
+	// As Alertmanager, every integration's series exist from the start, so
+	// rate() over them is 0 rather than absent.
+	for integration := range builders {
+		m.amTotal.WithLabelValues(integration)
+		m.amLatency.WithLabelValues(integration)
+		for _, r := range amReasons {
+			m.amFailed.WithLabelValues(integration, r)
+		}
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.notifications, m.failed, m.latency, m.suppressed, m.repeated} {
+	for _, c := range []prometheus.Collector{m.notifications, m.failed, m.latency, m.suppressed, m.repeated, m.amTotal, m.amFailed, m.amLatency} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("notifier: register metrics: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// Alertmanager's failure reasons (notify.possibleFailureReasonCategory).
+var amReasons = []string{"other", "clientError", "serverError", "contextCanceled", "contextDeadlineExceeded"}
+
+// amReason maps a Klaxon failure reason to Alertmanager's.
+func amReason(reason string) string {
+	switch reason {
+	case notification.ReasonClientError, notification.ReasonRateLimited:
+		return "clientError"
+	case notification.ReasonServerError:
+		return "serverError"
+	case notification.ReasonCanceled:
+		return "contextCanceled"
+	case notification.ReasonTimeout:
+		return "contextDeadlineExceeded"
+	}
+	return "other"
+}
+
+// attempted counts a notification attempt of the integration that took
+// seconds and failed for reason ("" when it succeeded).
+func (m *metrics) attempted(integration string, seconds float64, reason string) {
+	m.latency.WithLabelValues(integration).Observe(seconds)
+	m.amLatency.WithLabelValues(integration).Observe(seconds)
+	m.amTotal.WithLabelValues(integration).Inc()
+	if reason != "" {
+		m.failed.WithLabelValues(integration, reason).Inc()
+		m.amFailed.WithLabelValues(integration, amReason(reason)).Inc()
+	}
+}
+
+// unusable counts an attempt that failed before sending: the receiver or
+// integration is missing from the config, or cannot be built.
+func (m *metrics) unusable(integration string) {
+	m.failed.WithLabelValues(integration, failedConfig).Inc()
+	m.amTotal.WithLabelValues(integration).Inc()
+	m.amFailed.WithLabelValues(integration, amReason(failedConfig)).Inc()
 }
 
 // failureReason classifies a send error for the failed counter.

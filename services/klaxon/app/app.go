@@ -39,6 +39,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/silencestore"
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
+	"github.com/klaxon-alerts/klaxon/pkg/version"
 	"github.com/klaxon-alerts/klaxon/pkg/web"
 	"github.com/klaxon-alerts/klaxon/services/api"
 	"github.com/klaxon-alerts/klaxon/services/dedup"
@@ -72,9 +73,19 @@ type Options struct {
 	// NATS is how to authenticate to the NATS at NATSURL.
 	NATS        natsconn.Credentials
 	ExternalURL string
+	// RoutePrefix is the path every endpoint is served under (Alertmanager's
+	// --web.route-prefix); "": ExternalURL's path.
+	RoutePrefix string
+	// GetConcurrency bounds the API's GET requests in flight (0: GOMAXPROCS,
+	// at least 8); APITimeout, if > 0, bounds an API request's duration.
+	GetConcurrency int
+	APITimeout     time.Duration
 	// DataRetention is how long an expired silence is kept (0: 120h).
 	DataRetention time.Duration
-	Logger        *slog.Logger
+	// MaintenanceInterval is how often expired silences past their
+	// retention are removed (0: 15m).
+	MaintenanceInterval time.Duration
+	Logger              *slog.Logger
 	// Listening, if set, is called with the HTTP address once it listens.
 	Listening func(addr string)
 }
@@ -82,62 +93,133 @@ type Options struct {
 // Embedded reports whether Options asks for the one-process Klaxon.
 func (o Options) Embedded() bool { return len(o.Stages) == 0 }
 
-// Run runs Klaxon until ctx is done or a part fails.
+// runner is a part of the process that runs until its ctx is done.
+type runner interface{ Run(context.Context) error }
+
+// Run runs Klaxon until ctx is done or a part fails: it checks the files,
+// connects to NATS (starting the embedded server in one-process mode),
+// builds the stages and serves HTTP.
 func Run(ctx context.Context, o Options) error {
 	log := o.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	stages := o.Stages
-	if o.Embedded() {
-		stages = contract.Stages
-	}
-	for _, s := range stages {
-		if !slices.Contains(contract.Stages, s) {
-			return fmt.Errorf("unknown stage %q (stages: %v)", s, contract.Stages)
-		}
-	}
-
-	// Fail fast on a bad file, before NATS is even reached.
-	natsOpts, err := o.NATS.Options()
+	stages, err := o.stages()
 	if err != nil {
 		return err
 	}
-	if err := web.ValidateConfig(o.WebConfigFile); err != nil {
+	files, err := loadFiles(o)
+	if err != nil {
 		return err
+	}
+	nc, closeNATS, err := connect(o, files.natsOpts, stages, log)
+	if err != nil {
+		return err
+	}
+	defer closeNATS()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	if !files.follower {
+		if err := provision(ctx, js, log); err != nil {
+			return err
+		}
+	}
+	reg := newRegistry()
+	cfgStore, err := configstore.Open(ctx, configstore.Options{
+		JS: js, File: o.ConfigFile, Follow: o.ConfigFollow, Key: files.configKey, Loaded: files.loaded,
+		Validate: template.Check, Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	mux := newMux(o, reg, nc, cfgStore)
+	runners, err := newStages(js, stages, cfgStore.Current, mux, o, log, reg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.ListenAddress)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.ListenAddress, err)
+	}
+	if o.Listening != nil {
+		o.Listening(ln.Addr().String())
+	}
+	log.Info("klaxon started", "stages", stages, "nats", nc.ConnectedUrlRedacted(), "config", o.ConfigFile)
+	handler := web.UnderPrefix(web.RoutePrefix(o.RoutePrefix, o.ExternalURL), web.LimitAPI(mux, o.GetConcurrency, o.APITimeout))
+	return serve(ctx, nc, ln, handler, runners, cfgStore, o.WebConfigFile, log)
+}
+
+// stages are the stages to run, checked.
+func (o Options) stages() ([]string, error) {
+	if o.Embedded() {
+		return contract.Stages, nil
+	}
+	for _, s := range o.Stages {
+		if !slices.Contains(contract.Stages, s) {
+			return nil, fmt.Errorf("unknown stage %q (stages: %v)", s, contract.Stages)
+		}
+	}
+	return o.Stages, nil
+}
+
+// files is what the files named by the options hold.
+type files struct {
+	natsOpts  []nats.Option
+	loaded    *config.Config
+	configKey []byte
+	// follower runs the config another process publishes.
+	follower bool
+}
+
+// loadFiles reads and checks the files, so that a bad one fails fast,
+// before NATS is even reached.
+func loadFiles(o Options) (files, error) {
+	var f files
+	var err error
+	if f.natsOpts, err = o.NATS.Options(); err != nil {
+		return f, err
+	}
+	if err := web.ValidateConfig(o.WebConfigFile); err != nil {
+		return f, err
 	}
 	// A follower (--config.follow, or no file) runs the config another
 	// process publishes: it neither provisions nor writes klaxon-config, so
 	// its NATS user needs no permission to (see the README's Security
 	// section). Its file, if any, only supplies the secrets.
-	follower := o.ConfigFile == "" || o.ConfigFollow
-	if follower && o.Embedded() {
-		return errors.New("one-process mode publishes its config: it needs --config.file and no --config.follow")
+	f.follower = o.ConfigFile == "" || o.ConfigFollow
+	if f.follower && o.Embedded() {
+		return f, errors.New("one-process mode publishes its config: it needs --config.file and no --config.follow")
 	}
-	var loaded *config.Config
 	if o.ConfigFile != "" {
-		if loaded, err = configstore.Load(o.ConfigFile, template.Check); err != nil {
-			return fmt.Errorf("load config: %w", err)
+		if f.loaded, err = configstore.Load(o.ConfigFile, template.Check); err != nil {
+			return f, fmt.Errorf("load config: %w", err)
 		}
 	}
-	var configKey []byte
 	if o.ConfigKeyFile != "" {
-		if configKey, err = configstore.LoadKey(o.ConfigKeyFile); err != nil {
-			return err
+		if f.configKey, err = configstore.LoadKey(o.ConfigKeyFile); err != nil {
+			return f, err
 		}
 	}
+	return f, nil
+}
 
+// connect connects to NATS, first starting the embedded server in
+// one-process mode; closeNATS closes the connection, then stops that server.
+func connect(o Options, natsOpts []nats.Option, stages []string, log *slog.Logger) (nc *nats.Conn, closeNATS func(), err error) {
 	natsURL := o.NATSURL
+	stop := func() {}
 	if o.Embedded() {
 		srv, err := startEmbedded(o, log)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		defer srv.Shutdown()
+		stop = srv.Shutdown
 		natsURL = srv.ClientURL()
 		natsOpts = srv.ConnectOptions()
 	}
-	nc, err := nats.Connect(natsURL, append(natsOpts,
+	nc, err = nats.Connect(natsURL, append(natsOpts,
 		nats.Name("klaxon "+fmt.Sprint(stages)),
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
@@ -147,36 +229,29 @@ func Run(ctx context.Context, o Options) error {
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
 	)...)
 	if err != nil {
-		return fmt.Errorf("connect to nats: %w", err)
+		stop()
+		return nil, nil, fmt.Errorf("connect to nats: %w", err)
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	if !follower {
-		if err := provision(ctx, js, log); err != nil {
-			return err
-		}
-	}
+	return nc, func() { nc.Close(); stop() }, nil
+}
 
+// newRegistry is the process's metrics registry with the Go runtime's, the
+// process's and the build's metrics.
+func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	cfgStore, err := configstore.Open(ctx, configstore.Options{
-		JS: js, File: o.ConfigFile, Follow: o.ConfigFollow, Key: configKey, Loaded: loaded,
-		Validate: template.Check, Logger: log, Registerer: reg,
-	})
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	current := cfgStore.Current
-	ready := func() error {
+	reg.MustRegister(version.Collectors()...)
+	return reg
+}
+
+// newMux serves the operational endpoints and POST /-/reload.
+func newMux(o Options, reg *prometheus.Registry, nc *nats.Conn, cfgStore *configstore.Store) *http.ServeMux {
+	mux := web.NewMux(reg, func() error {
 		if s := nc.Status(); s != nats.CONNECTED {
 			return fmt.Errorf("nats connection %s", s)
 		}
 		return nil
-	}
-	mux := web.NewMux(reg, ready)
+	})
 	if o.EnablePprof {
 		web.HandlePprof(mux)
 	}
@@ -190,16 +265,21 @@ func Run(ctx context.Context, o Options) error {
 		}
 		fmt.Fprintln(w, "OK")
 	})
+	return mux
+}
 
-	type runner interface{ Run(context.Context) error }
+// newStages builds the stages, mounting ingest's API on mux; it returns
+// what must run.
+func newStages(js jetstream.JetStream, stages []string, current func() *config.Config, mux *http.ServeMux, o Options, log *slog.Logger, reg prometheus.Registerer) ([]runner, error) {
 	var runners []runner
 	// Silences, inhibition and time muting: the grouper mutes with them at
 	// flush, ingest serves them in the API; both read watched copies of the
 	// silences and alerts buckets, which they run.
 	var sup suppression
 	if slices.Contains(stages, contract.StageIngest) || slices.Contains(stages, contract.StageGrouper) {
-		if sup, err = newSuppression(js, current, o.DataRetention, log, reg); err != nil {
-			return err
+		var err error
+		if sup, err = newSuppression(js, current, o, log, reg); err != nil {
+			return nil, err
 		}
 		runners = append(runners, sup.silences, sup.alerts)
 	}
@@ -209,18 +289,7 @@ func Run(ctx context.Context, o Options) error {
 		var err error
 		switch s {
 		case contract.StageIngest:
-			// ingest's write path and the read and silence API are served together.
-			var in *ingest.Ingest
-			var reads *api.API
-			in, err = ingest.New(ingest.Options{JS: js, Logger: log, Registerer: reg})
-			if err == nil {
-				reads, err = api.New(api.Options{JS: js, Logger: log,
-					Config: current, Silences: sup.silences, Alerts: sup.alerts, Muter: sup.muter})
-			}
-			if err == nil {
-				in.Register(mux)
-				reads.Register(mux)
-			}
+			err = mountIngest(js, current, sup, mux, log, reg)
 		case contract.StageDedup:
 			r, err = dedup.New(dedup.Options{Deps: deps})
 		case contract.StageRouter:
@@ -231,30 +300,43 @@ func Run(ctx context.Context, o Options) error {
 			r, err = notifier.New(notifier.Options{Deps: deps, ExternalURL: o.ExternalURL})
 		}
 		if err != nil {
-			return fmt.Errorf("stage %s: %w", s, err)
+			return nil, fmt.Errorf("stage %s: %w", s, err)
 		}
 		if r != nil {
 			runners = append(runners, r)
 		}
 	}
+	return runners, nil
+}
 
-	ln, err := net.Listen("tcp", o.ListenAddress)
+// mountIngest serves ingest's write path and the read and silence API
+// together.
+func mountIngest(js jetstream.JetStream, current func() *config.Config, sup suppression, mux *http.ServeMux, log *slog.Logger, reg prometheus.Registerer) error {
+	in, err := ingest.New(ingest.Options{JS: js, Logger: log, Registerer: reg})
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.ListenAddress, err)
+		return err
 	}
-	if o.Listening != nil {
-		o.Listening(ln.Addr().String())
+	reads, err := api.New(api.Options{JS: js, Logger: log,
+		Config: current, Silences: sup.silences, Alerts: sup.alerts, Muter: sup.muter, Registerer: reg})
+	if err != nil {
+		return err
 	}
-	log.Info("klaxon started", "stages", stages, "nats", nc.ConnectedUrlRedacted(), "config", o.ConfigFile)
+	in.Register(mux)
+	reads.Register(mux)
+	return nil
+}
 
+// serve serves HTTP, runs the runners and keeps the config current until ctx is done or one fails,
+// then drains the NATS connection.
+func serve(ctx context.Context, nc *nats.Conn, ln net.Listener, h http.Handler, runners []runner, cfgStore *configstore.Store, webConfigFile string, log *slog.Logger) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return web.Serve(gctx, ln, mux, o.WebConfigFile, log) })
+	g.Go(func() error { return web.Serve(gctx, ln, h, webConfigFile, log) })
 	for _, r := range runners {
 		g.Go(func() error { return r.Run(gctx) })
 	}
 	g.Go(func() error { return cfgStore.Run(gctx) })
 	g.Go(func() error { return reloadOnHangup(gctx, cfgStore) })
-	err = g.Wait()
+	err := g.Wait()
 	if drainErr := nc.Drain(); drainErr != nil && !errors.Is(drainErr, nats.ErrConnectionClosed) {
 		log.Warn("nats drain", "err", drainErr)
 	}
@@ -300,8 +382,8 @@ func (s suppression) latest(fp string) (alert.Alert, bool) {
 	return *a, true
 }
 
-func newSuppression(js jetstream.JetStream, current func() *config.Config, retention time.Duration, log *slog.Logger, reg prometheus.Registerer) (suppression, error) {
-	sils, err := silencestore.New(silencestore.Options{JS: js, Retention: retention, Logger: log, Registerer: reg})
+func newSuppression(js jetstream.JetStream, current func() *config.Config, o Options, log *slog.Logger, reg prometheus.Registerer) (suppression, error) {
+	sils, err := silencestore.New(silencestore.Options{JS: js, Retention: o.DataRetention, GCInterval: o.MaintenanceInterval, Logger: log, Registerer: reg})
 	if err != nil {
 		return suppression{}, err
 	}

@@ -48,9 +48,25 @@ func Check(cfg *config.Config) error {
 		return err
 	}
 	data := Sample(cfg)
+	// A source is checked once: fields with the same source (two
+	// email_configs with the default html) share one parsed template, and
+	// once executed, html/template has renamed its calls to escaped
+	// variants that Lookup does not find, so a second walk would report
+	// them undefined.
+	type source struct {
+		html bool
+		src  string
+	}
+	checked := map[source]error{}
 	var errs []error
 	for _, f := range Fields(cfg) {
-		if err := t.check(f, data); err != nil {
+		key := source{f.HTML, f.Src}
+		err, ok := checked[key]
+		if !ok {
+			err = t.check(f, data)
+			checked[key] = err
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f.Path, err))
 		}
 	}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/klaxon-alerts/klaxon/test/harness"
+)
+
+// amtoolPredates are fixtures valid for Alertmanager 0.34 (and Klaxon) with
+// a field or integration the amtool of CI (0.25) does not know, so it
+// rejects them.
+var amtoolPredates = map[string]string{
+	"alertmanager/mattermost-global-webhook-url.yml":            "mattermost_configs: 0.30",
+	"alertmanager/mattermost-global-webhook-url-file.yml":       "mattermost_configs: 0.30",
+	"alertmanager/msteams-valid.yml":                            "msteams_configs: 0.26",
+	"alertmanager/msteamsv2-valid.yml":                          "msteamsv2_configs: 0.28",
+	"alertmanager/pagerduty-structured-details-and-timeout.yml": "pagerduty timeout: 0.28",
+	"alertmanager/telegram-chat-id-file.yml":                    "telegram chat_id_file: 0.29",
+	"alertmanager/telegram-global-bot-token.yml":                "global telegram_bot_token: 0.28",
+	"alertmanager/telegram-global-bot-token-file.yml":           "global telegram_bot_token_file: 0.28",
+	"valid/full.yml": `a quoted UTF-8 label name in a matcher ("dotted.name"): 0.27`,
+}
+
+// klaxon check-config accepts and rejects every configuration fixture as
+// amtool check-config does.
+func TestCheckConfigAgreesWithAmtool(t *testing.T) {
+	amtool := harness.RequireE2E(t, "amtool")
+	root := filepath.Join("..", "..", "pkg", "config", "testdata")
+	var files []string
+	for _, dir := range []string{"valid", "invalid", "alertmanager"} {
+		fs, err := filepath.Glob(filepath.Join(root, dir, "*.yml"))
+		if err != nil || len(fs) == 0 {
+			t.Fatalf("no fixtures in %s: %v", dir, err)
+		}
+		files = append(files, fs...)
+	}
+	for _, file := range files {
+		name, _ := filepath.Rel(root, file)
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, amtool, "check-config", file).CombinedOutput()
+			var exit *exec.ExitError
+			if err != nil && !errors.As(err, &exit) {
+				t.Fatal(err)
+			}
+			amOK := err == nil
+			if why, ok := amtoolPredates[name]; ok {
+				if amOK {
+					t.Errorf("amtool now accepts %s (%s): drop it from amtoolPredates", name, why)
+				}
+				amOK = true
+			}
+			var stdout, stderr bytes.Buffer
+			kerr := checkConfigMain([]string{file}, &stdout, &stderr)
+			if amOK != (kerr == nil) {
+				t.Errorf("amtool ok=%v:\n%s\nklaxon ok=%v:\n%s", amOK, out, kerr == nil, stdout.String())
+			}
+		})
+	}
+}
