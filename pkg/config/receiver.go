@@ -31,6 +31,7 @@ type Receiver struct {
 	VictorOpsConfigs  []*VictorOpsConfig  `yaml:"victorops_configs,omitempty" json:"victorops_configs,omitempty"`
 	RocketchatConfigs []*RocketchatConfig `yaml:"rocketchat_configs,omitempty" json:"rocketchat_configs,omitempty"`
 	IncidentioConfigs []*IncidentioConfig `yaml:"incidentio_configs,omitempty" json:"incidentio_configs,omitempty"`
+	WeChatConfigs     []*WeChatConfig     `yaml:"wechat_configs,omitempty" json:"wechat_configs,omitempty"`
 	// SendResolvedSilenced is Klaxon's opt-in (Alertmanager has none: its
 	// issue 226) to still notify this receiver of an alert's resolution while
 	// a silence mutes the alert; firing alerts stay silenced. Alertmanager
@@ -46,7 +47,6 @@ type Receiver struct {
 var UnsupportedIntegrations = []string{
 	"jira_configs",
 	"sns_configs",
-	"wechat_configs",
 }
 
 // ErrUnsupportedIntegration is wrapped by the error for an integration that
@@ -123,6 +123,7 @@ func (r *Receiver) Integrations() []Integration {
 	out = appendIntegrations(out, contract.IntegrationVictorOps, r.VictorOpsConfigs)
 	out = appendIntegrations(out, contract.IntegrationRocketchat, r.RocketchatConfigs)
 	out = appendIntegrations(out, contract.IntegrationIncidentio, r.IncidentioConfigs)
+	out = appendIntegrations(out, contract.IntegrationWeChat, r.WeChatConfigs)
 	return out
 }
 

@@ -20,4 +20,5 @@ const (
 	IntegrationVictorOps  = "victorops"
 	IntegrationRocketchat = "rocketchat"
 	IntegrationIncidentio = "incidentio"
+	IntegrationWeChat     = "wechat"
 )

@@ -25,6 +25,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/services/notifier/victorops"
 	"github.com/klaxon-alerts/klaxon/services/notifier/webex"
 	"github.com/klaxon-alerts/klaxon/services/notifier/webhook"
+	"github.com/klaxon-alerts/klaxon/services/notifier/wechat"
 )
 
 // Errors resolving an integration; all are final for the message.
@@ -86,6 +87,7 @@ var builders = map[string]builder{
 	contract.IntegrationVictorOps:  {build: adapt(victorops.New), templated: true},
 	contract.IntegrationRocketchat: {build: adapt(rocketchat.New), templated: true},
 	contract.IntegrationIncidentio: {build: adapt(incidentio.New)},
+	contract.IntegrationWeChat:     {build: adapt(wechat.New), templated: true},
 }
 
 // adapt turns an integration package's New into a builder's build.
