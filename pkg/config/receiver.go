@@ -32,6 +32,7 @@ type Receiver struct {
 	RocketchatConfigs []*RocketchatConfig `yaml:"rocketchat_configs,omitempty" json:"rocketchat_configs,omitempty"`
 	IncidentioConfigs []*IncidentioConfig `yaml:"incidentio_configs,omitempty" json:"incidentio_configs,omitempty"`
 	WeChatConfigs     []*WeChatConfig     `yaml:"wechat_configs,omitempty" json:"wechat_configs,omitempty"`
+	SNSConfigs        []*SNSConfig        `yaml:"sns_configs,omitempty" json:"sns_configs,omitempty"`
 	// SendResolvedSilenced is Klaxon's opt-in (Alertmanager has none: its
 	// issue 226) to still notify this receiver of an alert's resolution while
 	// a silence mutes the alert; firing alerts stay silenced. Alertmanager
@@ -46,7 +47,6 @@ type Receiver struct {
 // rejected with "integration X is not supported yet".
 var UnsupportedIntegrations = []string{
 	"jira_configs",
-	"sns_configs",
 }
 
 // ErrUnsupportedIntegration is wrapped by the error for an integration that
@@ -124,6 +124,7 @@ func (r *Receiver) Integrations() []Integration {
 	out = appendIntegrations(out, contract.IntegrationRocketchat, r.RocketchatConfigs)
 	out = appendIntegrations(out, contract.IntegrationIncidentio, r.IncidentioConfigs)
 	out = appendIntegrations(out, contract.IntegrationWeChat, r.WeChatConfigs)
+	out = appendIntegrations(out, contract.IntegrationSNS, r.SNSConfigs)
 	return out
 }
 

@@ -188,6 +188,9 @@ func (v *validation) fallbacks(g *GlobalConfig, r *Receiver, path string) {
 	for _, c := range r.IncidentioConfigs {
 		c.HTTPConfig = cmp.Or(c.HTTPConfig, g.HTTPConfig)
 	}
+	for _, c := range r.SNSConfigs {
+		c.HTTPConfig = cmp.Or(c.HTTPConfig, g.HTTPConfig)
+	}
 	for i, c := range r.WeChatConfigs {
 		v.weChatFallbacks(g, c, r.pos.at("wechat_configs"), fmt.Sprintf("%s.wechat_configs[%d]", path, i))
 	}

@@ -21,4 +21,5 @@ const (
 	IntegrationRocketchat = "rocketchat"
 	IntegrationIncidentio = "incidentio"
 	IntegrationWeChat     = "wechat"
+	IntegrationSNS        = "sns"
 )

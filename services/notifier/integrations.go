@@ -20,6 +20,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/services/notifier/pushover"
 	"github.com/klaxon-alerts/klaxon/services/notifier/rocketchat"
 	"github.com/klaxon-alerts/klaxon/services/notifier/slack"
+	"github.com/klaxon-alerts/klaxon/services/notifier/sns"
 	"github.com/klaxon-alerts/klaxon/services/notifier/telegram"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
 	"github.com/klaxon-alerts/klaxon/services/notifier/victorops"
@@ -88,6 +89,7 @@ var builders = map[string]builder{
 	contract.IntegrationRocketchat: {build: adapt(rocketchat.New), templated: true},
 	contract.IntegrationIncidentio: {build: adapt(incidentio.New)},
 	contract.IntegrationWeChat:     {build: adapt(wechat.New), templated: true},
+	contract.IntegrationSNS:        {build: adapt(sns.New), templated: true},
 }
 
 // adapt turns an integration package's New into a builder's build.

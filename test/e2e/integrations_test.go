@@ -35,6 +35,7 @@ var vendorReceivers = map[string]struct {
 	"rocketchat": {"rocketchat_configs: [{api_url: '%[1]s/', token: t, token_id: i, channel: '#ops', send_resolved: true}]", 200, `{"success":true}`, ""},
 	"incidentio": {"incidentio_configs: [{url: '%[1]s/v2/alert_events/http/x', alert_source_token: t}]", 202, `{"status":"success"}`, ""},
 	"mattermost": {"mattermost_configs: [{webhook_url: '%[1]s/hooks/x'}]", 200, "ok", ""},
+	"sns":        {"sns_configs: [{api_url: '%[1]s/', topic_arn: 'arn:aws:sns:eu-west-1:1:alerts', sigv4: {region: eu-west-1, access_key: AKID, secret_key: s}}]", 200, `<PublishResponse><PublishResult><MessageId>m</MessageId></PublishResult></PublishResponse>`, ""},
 	"wechat":     {"wechat_configs: [{api_url: '%[1]s/cgi-bin/', api_secret: s, corp_id: c, to_user: '@all', send_resolved: true}]", 200, `{"errcode":0,"errmsg":"ok","access_token":"t","expires_in":7200}`, "/message/send"},
 }
 
