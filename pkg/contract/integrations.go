@@ -22,4 +22,5 @@ const (
 	IntegrationIncidentio = "incidentio"
 	IntegrationWeChat     = "wechat"
 	IntegrationSNS        = "sns"
+	IntegrationJira       = "jira"
 )

@@ -12,6 +12,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/services/notifier/discord"
 	"github.com/klaxon-alerts/klaxon/services/notifier/email"
 	"github.com/klaxon-alerts/klaxon/services/notifier/incidentio"
+	"github.com/klaxon-alerts/klaxon/services/notifier/jira"
 	"github.com/klaxon-alerts/klaxon/services/notifier/mattermost"
 	"github.com/klaxon-alerts/klaxon/services/notifier/msteams"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
@@ -90,6 +91,7 @@ var builders = map[string]builder{
 	contract.IntegrationIncidentio: {build: adapt(incidentio.New)},
 	contract.IntegrationWeChat:     {build: adapt(wechat.New), templated: true},
 	contract.IntegrationSNS:        {build: adapt(sns.New), templated: true},
+	contract.IntegrationJira:       {build: adapt(jira.New), templated: true},
 }
 
 // adapt turns an integration package's New into a builder's build.

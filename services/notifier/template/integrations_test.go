@@ -28,7 +28,7 @@ func TestIntegrationDefaults(t *testing.T) {
 		"pushover.default.title": subject, "pushover.default.url": link,
 		"victorops.default.entity_display_name": subject, "victorops.default.monitoring_tool": "Klaxon",
 		"rocketchat.default.title": subject, "rocketchat.default.titlelink": link, "rocketchat.default.alias": "Klaxon", "rocketchat.default.text": "",
-		"sns.default.subject": subject,
+		"sns.default.subject": subject, "jira.default.summary": subject, "jira.default.priority": "",
 		"wechat.default.to_user": "", "wechat.default.agent_id": "",
 	} {
 		if got := text(t, tmpl, `{{ template "`+name+`" . }}`, d); got != want {
