@@ -84,6 +84,19 @@ var amFixtures = []struct {
 	{"incidentio-url-and-file.yml", "at most one of url & url_file must be configured", false, ""},
 	{"incidentio-token-and-authorization.yml", "cannot specify alert_source_token or alert_source_token_file when using http_config.authorization", false, ""},
 	{"incidentio-http-config-without-token.yml", "at least one of alert_source_token, alert_source_token_file or http_config.authorization must be configured", false, ""},
+	{"wechat-global-api-secret-file.yml", "", false, ""},
+	{"wechat-global-api-secret-and-file.yml", "at most one of wechat_api_secret & wechat_api_secret_file must be configured", false, ""},
+	{"wechat-api-secret-and-file.yml", "at most one of api_secret & api_secret_file must be configured", false, ""},
+	{"wechat-no-api-secret.yml", "no global Wechat Api Secret set either inline or in a file", true, "no global Wechat ApiSecret set"},
+	{"wechat-no-corp-id.yml", "no global Wechat CorpID set", true, ""},
+	{"wechat-bad-message-type.yml", `weChat message type "html" does not match valid options ^(text|markdown)$`, true, ""},
+	{"sns-topic-arn.yml", "", true, ""},
+	{"sns-no-target.yml", "must provide either a Target ARN, Topic ARN, or Phone Number for SNS config", true, ""},
+	{"sns-topic-and-phone.yml", "must provide either a Target ARN, Topic ARN, or Phone Number for SNS config", true, ""},
+	{"sns-access-key-without-secret.yml", "must provide a AWS SigV4 Access key and Secret Key if credentials are specified in the SigV4 config", true, ""},
+	// Klaxon cannot assume a role yet and refuses the file, which amtool
+	// accepts: a deliberate difference, not checked against amtool.
+	{"sns-role-arn.yml", "assuming a role is not supported by Klaxon yet", false, ""},
 }
 
 // TestAlertmanagerFixtures loads every fixture and wants Alertmanager's

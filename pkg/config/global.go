@@ -8,9 +8,7 @@ import (
 )
 
 // GlobalConfig holds the global section: parameters valid everywhere and the
-// defaults that receivers fall back to. Integrations Klaxon does not support
-// yet (WeChat, Jira) still have their global fields
-// here, so that an Alertmanager file loads unchanged.
+// defaults that receivers fall back to.
 type GlobalConfig struct {
 	// ResolveTimeout is how long after its last update an alert without an
 	// end time is considered resolved (default 5m).

@@ -31,6 +31,9 @@ type Receiver struct {
 	VictorOpsConfigs  []*VictorOpsConfig  `yaml:"victorops_configs,omitempty" json:"victorops_configs,omitempty"`
 	RocketchatConfigs []*RocketchatConfig `yaml:"rocketchat_configs,omitempty" json:"rocketchat_configs,omitempty"`
 	IncidentioConfigs []*IncidentioConfig `yaml:"incidentio_configs,omitempty" json:"incidentio_configs,omitempty"`
+	WeChatConfigs     []*WeChatConfig     `yaml:"wechat_configs,omitempty" json:"wechat_configs,omitempty"`
+	SNSConfigs        []*SNSConfig        `yaml:"sns_configs,omitempty" json:"sns_configs,omitempty"`
+	JiraConfigs       []*JiraConfig       `yaml:"jira_configs,omitempty" json:"jira_configs,omitempty"`
 	// SendResolvedSilenced is Klaxon's opt-in (Alertmanager has none: its
 	// issue 226) to still notify this receiver of an alert's resolution while
 	// a silence mutes the alert; firing alerts stay silenced. Alertmanager
@@ -43,11 +46,7 @@ type Receiver struct {
 // UnsupportedIntegrations are the Alertmanager integrations Klaxon
 // recognises but does not implement yet. A receiver that configures one is
 // rejected with "integration X is not supported yet".
-var UnsupportedIntegrations = []string{
-	"jira_configs",
-	"sns_configs",
-	"wechat_configs",
-}
+var UnsupportedIntegrations = []string{}
 
 // ErrUnsupportedIntegration is wrapped by the error for an integration that
 // Klaxon recognises but does not support yet.
@@ -123,6 +122,9 @@ func (r *Receiver) Integrations() []Integration {
 	out = appendIntegrations(out, contract.IntegrationVictorOps, r.VictorOpsConfigs)
 	out = appendIntegrations(out, contract.IntegrationRocketchat, r.RocketchatConfigs)
 	out = appendIntegrations(out, contract.IntegrationIncidentio, r.IncidentioConfigs)
+	out = appendIntegrations(out, contract.IntegrationWeChat, r.WeChatConfigs)
+	out = appendIntegrations(out, contract.IntegrationSNS, r.SNSConfigs)
+	out = appendIntegrations(out, contract.IntegrationJira, r.JiraConfigs)
 	return out
 }
 

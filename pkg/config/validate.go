@@ -189,6 +189,15 @@ func (v *validation) fallbacks(g *GlobalConfig, r *Receiver, path string) {
 	for _, c := range r.IncidentioConfigs {
 		c.HTTPConfig = cmp.Or(c.HTTPConfig, g.HTTPConfig)
 	}
+	for i, c := range r.JiraConfigs {
+		v.jiraFallbacks(g, c, r.pos.at("jira_configs"), fmt.Sprintf("%s.jira_configs[%d]", path, i))
+	}
+	for _, c := range r.SNSConfigs {
+		c.HTTPConfig = cmp.Or(c.HTTPConfig, g.HTTPConfig)
+	}
+	for i, c := range r.WeChatConfigs {
+		v.weChatFallbacks(g, c, r.pos.at("wechat_configs"), fmt.Sprintf("%s.wechat_configs[%d]", path, i))
+	}
 	for i, c := range r.OpsGenieConfigs {
 		v.opsGenieFallbacks(g, c, r.pos.at("opsgenie_configs"), fmt.Sprintf("%s.opsgenie_configs[%d]", path, i))
 	}

@@ -20,4 +20,7 @@ const (
 	IntegrationVictorOps  = "victorops"
 	IntegrationRocketchat = "rocketchat"
 	IntegrationIncidentio = "incidentio"
+	IntegrationWeChat     = "wechat"
+	IntegrationSNS        = "sns"
+	IntegrationJira       = "jira"
 )

@@ -43,6 +43,9 @@ var httpIntegrations = map[string]string{
 	"victorops":  "victorops_configs: [{api_url: %q, api_key: k3y, routing_key: r}]",
 	"rocketchat": "rocketchat_configs: [{api_url: %q, token: t0k, token_id: us3r}]",
 	"incidentio": "incidentio_configs: [{url: %q, alert_source_token: t0k}]",
+	"jira":       "jira_configs: [{api_url: %q, project: OPS, issue_type: Bug}]",
+	"sns":        "sns_configs: [{api_url: %q, topic_arn: 'arn:aws:sns:eu-west-1:1:t', sigv4: {region: eu-west-1, access_key: AKID, secret_key: s3cr3t}}]",
+	"wechat":     "wechat_configs: [{api_url: %q, api_secret: s3cr3t, corp_id: c0rp, to_user: '@all'}]",
 	"webex":      "webex_configs: [{api_url: %q, room_id: r00m, http_config: {authorization: {credentials: w3bexT0k3n}}}]",
 }
 
@@ -51,6 +54,8 @@ var httpIntegrations = map[string]string{
 var okAnswers = map[string]string{
 	"telegram":   `{"ok": true, "result": {"message_id": 1}}`,
 	"rocketchat": `{"success": true}`,
+	"jira":       `{"issues": [], "key": "OPS-1"}`,
+	"wechat":     `{"errcode": 0, "errmsg": "ok", "access_token": "t0k3n", "expires_in": 7200}`,
 }
 
 // TestHTTPConformance runs the same checks against every HTTP integration,

@@ -12,6 +12,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/services/notifier/discord"
 	"github.com/klaxon-alerts/klaxon/services/notifier/email"
 	"github.com/klaxon-alerts/klaxon/services/notifier/incidentio"
+	"github.com/klaxon-alerts/klaxon/services/notifier/jira"
 	"github.com/klaxon-alerts/klaxon/services/notifier/mattermost"
 	"github.com/klaxon-alerts/klaxon/services/notifier/msteams"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
@@ -20,11 +21,13 @@ import (
 	"github.com/klaxon-alerts/klaxon/services/notifier/pushover"
 	"github.com/klaxon-alerts/klaxon/services/notifier/rocketchat"
 	"github.com/klaxon-alerts/klaxon/services/notifier/slack"
+	"github.com/klaxon-alerts/klaxon/services/notifier/sns"
 	"github.com/klaxon-alerts/klaxon/services/notifier/telegram"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
 	"github.com/klaxon-alerts/klaxon/services/notifier/victorops"
 	"github.com/klaxon-alerts/klaxon/services/notifier/webex"
 	"github.com/klaxon-alerts/klaxon/services/notifier/webhook"
+	"github.com/klaxon-alerts/klaxon/services/notifier/wechat"
 )
 
 // Errors resolving an integration; all are final for the message.
@@ -86,6 +89,9 @@ var builders = map[string]builder{
 	contract.IntegrationVictorOps:  {build: adapt(victorops.New), templated: true},
 	contract.IntegrationRocketchat: {build: adapt(rocketchat.New), templated: true},
 	contract.IntegrationIncidentio: {build: adapt(incidentio.New)},
+	contract.IntegrationWeChat:     {build: adapt(wechat.New), templated: true},
+	contract.IntegrationSNS:        {build: adapt(sns.New), templated: true},
+	contract.IntegrationJira:       {build: adapt(jira.New), templated: true},
 }
 
 // adapt turns an integration package's New into a builder's build.

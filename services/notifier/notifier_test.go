@@ -644,7 +644,7 @@ receivers:
 		{cfg, contract.Integration{Receiver: "x", Type: "webhook"}, ErrUnknownReceiver},
 		{cfg, contract.Integration{Receiver: "r", Type: "webhook", Index: 2}, ErrUnknownIntegration},
 		{cfg, contract.Integration{Receiver: "r", Type: "webhook", Index: -1}, ErrUnknownIntegration},
-		{cfg, contract.Integration{Receiver: "r", Type: "jira"}, ErrUnsupported},
+		{cfg, contract.Integration{Receiver: "r", Type: "carrierpigeon"}, ErrUnsupported},
 	} {
 		if _, err := c.get(tt.cfg, tt.in); !errors.Is(err, tt.want) {
 			t.Errorf("get(%+v) = %v, want %v", tt.in, err, tt.want)

@@ -33,6 +33,8 @@ func TestVendorIntegrationsThroughStage(t *testing.T) {
 		"victorops":  notifytest.NewServer(t, ok(`{"result":"success"}`)),
 		"rocketchat": notifytest.NewServer(t, ok(`{"success":true}`)),
 		"incidentio": notifytest.NewServer(t, notifytest.Status(http.StatusAccepted, `{"status":"success"}`)),
+		"sns":        notifytest.NewServer(t, ok(`<PublishResponse/>`)),
+		"wechat":     notifytest.NewServer(t, ok(`{"errcode":0,"errmsg":"ok","access_token":"t","expires_in":7200}`)),
 	}
 	s := startStageConfig(t, fmt.Sprintf(`
 route: {receiver: team}
@@ -50,10 +52,12 @@ receivers:
     victorops_configs: [{api_url: %q, api_key: k, routing_key: r}]
     rocketchat_configs: [{api_url: %q, token: t, token_id: i}]
     incidentio_configs: [{url: %q, alert_source_token: t}]
+    wechat_configs: [{api_url: %q, api_secret: s, corp_id: c, to_user: '@all'}]
+    sns_configs: [{api_url: %q, topic_arn: 'arn:aws:sns:eu-west-1:1:t', sigv4: {region: eu-west-1, access_key: a, secret_key: s}}]
 `, vendors["pagerduty"].URL, vendors["opsgenie"].URL, opsgenieKey, vendors["discord"].URL, vendors["msteams"].URL,
 		vendors["msteamsv2"].URL, vendors["telegram"].URL, vendors["webex"].URL, vendors["mattermost"].URL,
 		vendors["pushover"].URL, vendors["victorops"].URL, vendors["rocketchat"].URL,
-		vendors["incidentio"].URL))
+		vendors["incidentio"].URL, vendors["wechat"].URL, vendors["sns"].URL))
 
 	for typ := range vendors {
 		s.publishTo(t, contract.Integration{Receiver: "team", Type: typ}, 1, t0, firingAlert("a"))
@@ -77,7 +81,11 @@ receivers:
 		t.Errorf("trigger %v / resolve %v: want one dedup key, trigger then resolve", trigger["event_action"], resolve["event_action"])
 	}
 	for typ, srv := range vendors {
-		if n, want := len(srv.Requests()), map[bool]int{true: 2, false: 1}[typ == "pagerduty"]; n != want {
+		want := map[bool]int{true: 2, false: 1}[typ == "pagerduty"]
+		if typ == "wechat" {
+			want = 2 // gettoken, then the message
+		}
+		if n := len(srv.Requests()); n != want {
 			t.Errorf("%s: %d requests, want %d (a final failure is not retried)", typ, n, want)
 		}
 	}

@@ -28,6 +28,8 @@ func TestIntegrationDefaults(t *testing.T) {
 		"pushover.default.title": subject, "pushover.default.url": link,
 		"victorops.default.entity_display_name": subject, "victorops.default.monitoring_tool": "Klaxon",
 		"rocketchat.default.title": subject, "rocketchat.default.titlelink": link, "rocketchat.default.alias": "Klaxon", "rocketchat.default.text": "",
+		"sns.default.subject": subject, "jira.default.summary": subject, "jira.default.priority": "",
+		"wechat.default.to_user": "", "wechat.default.agent_id": "",
 	} {
 		if got := text(t, tmpl, `{{ template "`+name+`" . }}`, d); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
@@ -51,7 +53,7 @@ func TestIntegrationDefaults(t *testing.T) {
 // TestIntegrationExamples: every integration's example in configs/examples
 // loads and passes Check.
 func TestIntegrationExamples(t *testing.T) {
-	for _, name := range []string{"pagerduty.yml", "opsgenie.yml", "discord.yml", "msteams.yml", "telegram.yml", "webex.yml", "mattermost.yml", "pushover.yml", "victorops.yml", "rocketchat.yml", "incidentio.yml"} {
+	for _, name := range []string{"pagerduty.yml", "opsgenie.yml", "discord.yml", "msteams.yml", "telegram.yml", "webex.yml", "mattermost.yml", "pushover.yml", "victorops.yml", "rocketchat.yml", "incidentio.yml", "wechat.yml", "sns.yml"} {
 		t.Run(name, func(t *testing.T) { loadExample(t, name) })
 	}
 }
