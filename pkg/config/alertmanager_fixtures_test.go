@@ -94,6 +94,15 @@ var amFixtures = []struct {
 	{"sns-no-target.yml", "must provide either a Target ARN, Topic ARN, or Phone Number for SNS config", true, ""},
 	{"sns-topic-and-phone.yml", "must provide either a Target ARN, Topic ARN, or Phone Number for SNS config", true, ""},
 	{"sns-access-key-without-secret.yml", "must provide a AWS SigV4 Access key and Secret Key if credentials are specified in the SigV4 config", true, ""},
+	{"jira-valid.yml", "", false, ""},
+	{"jira-global-api-url.yml", "", false, ""},
+	{"jira-api-v3-description.yml", "", false, ""},
+	{"jira-no-api-url.yml", "no global Jira Cloud URL set", false, ""},
+	{"jira-no-project.yml", "missing project in jira_config", false, ""},
+	{"jira-no-issue-type.yml", "missing issue_type in jira_config", false, ""},
+	{"jira-bad-api-type.yml", "unknown api_type on jira_config, must be auto, cloud or datacenter", false, ""},
+	// custom_fields is the JSON name of fields, not a YAML key.
+	{"jira-unknown-field.yml", `unknown field "custom_fields"`, false, ""},
 	// Klaxon cannot assume a role yet and refuses the file, which amtool
 	// accepts: a deliberate difference, not checked against amtool.
 	{"sns-role-arn.yml", "assuming a role is not supported by Klaxon yet", false, ""},

@@ -8,18 +8,21 @@ import (
 	"time"
 
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/services/notifier/jira/jiratest"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notifytest"
 )
 
 // TestVendorIntegrationsThroughStage: one receiver with each vendor
 // integration, each vendor an httptest server. A flush of a firing group
-// reaches every vendor once through the stage (JetStream, notification
+// reaches every vendor once through the stage (Jira: a search, then the
+// new issue) (JetStream, notification
 // log, builders); the group's resolution reaches PagerDuty as a resolve
 // event under the same dedup key. A vendor refusing (Opsgenie: 422) is
 // final: dead-lettered at once with its error text and without its key.
 func TestVendorIntegrationsThroughStage(t *testing.T) {
 	const opsgenieKey = "st4ge-0psg3n13-k3y"
 	ok := func(body string) notifytest.Answer { return notifytest.Status(http.StatusOK, body) }
+	jira := jiratest.NewServer(t)
 	vendors := map[string]*notifytest.Server{
 		"pagerduty":  notifytest.NewServer(t, notifytest.Status(http.StatusAccepted, `{"status":"success"}`)),
 		"opsgenie":   notifytest.NewServer(t, notifytest.Status(http.StatusUnprocessableEntity, `{"message":"Request body is not processable.","errors":{"responders":"Invalid responder"}}`)),
@@ -35,6 +38,7 @@ func TestVendorIntegrationsThroughStage(t *testing.T) {
 		"incidentio": notifytest.NewServer(t, notifytest.Status(http.StatusAccepted, `{"status":"success"}`)),
 		"sns":        notifytest.NewServer(t, ok(`<PublishResponse/>`)),
 		"wechat":     notifytest.NewServer(t, ok(`{"errcode":0,"errmsg":"ok","access_token":"t","expires_in":7200}`)),
+		"jira":       jira.Server,
 	}
 	s := startStageConfig(t, fmt.Sprintf(`
 route: {receiver: team}
@@ -54,10 +58,11 @@ receivers:
     incidentio_configs: [{url: %q, alert_source_token: t}]
     wechat_configs: [{api_url: %q, api_secret: s, corp_id: c, to_user: '@all'}]
     sns_configs: [{api_url: %q, topic_arn: 'arn:aws:sns:eu-west-1:1:t', sigv4: {region: eu-west-1, access_key: a, secret_key: s}}]
+    jira_configs: [{api_url: '%s/rest/api/2/', project: OPS, issue_type: Bug}]
 `, vendors["pagerduty"].URL, vendors["opsgenie"].URL, opsgenieKey, vendors["discord"].URL, vendors["msteams"].URL,
 		vendors["msteamsv2"].URL, vendors["telegram"].URL, vendors["webex"].URL, vendors["mattermost"].URL,
 		vendors["pushover"].URL, vendors["victorops"].URL, vendors["rocketchat"].URL,
-		vendors["incidentio"].URL, vendors["wechat"].URL, vendors["sns"].URL))
+		vendors["incidentio"].URL, vendors["wechat"].URL, vendors["sns"].URL, jira.URL))
 
 	for typ := range vendors {
 		s.publishTo(t, contract.Integration{Receiver: "team", Type: typ}, 1, t0, firingAlert("a"))
@@ -73,6 +78,11 @@ receivers:
 		t.Error("the Opsgenie key leaks into the dead letter or the logs")
 	}
 
+	waitFor(t, "jira issue created", func() bool { return len(jira.Issues()) >= 1 })
+	if issues := jira.Issues(); len(issues) != 1 || !strings.HasPrefix(jira.Issue(issues[0]).Labels[0], "ALERT{") {
+		t.Errorf("jira issues %v: want one, labelled with the group's hash", issues)
+	}
+
 	s.publishTo(t, contract.Integration{Receiver: "team", Type: "pagerduty"}, 2, t0.Add(time.Minute), alertAt("a", t0.Add(30*time.Second)))
 	pd := vendors["pagerduty"]
 	waitFor(t, "pagerduty resolve", func() bool { return len(pd.Requests()) >= 2 })
@@ -82,8 +92,11 @@ receivers:
 	}
 	for typ, srv := range vendors {
 		want := map[bool]int{true: 2, false: 1}[typ == "pagerduty"]
-		if typ == "wechat" {
+		switch typ {
+		case "wechat":
 			want = 2 // gettoken, then the message
+		case "jira":
+			want = 2 // the search for the group's issue, then its creation
 		}
 		if n := len(srv.Requests()); n != want {
 			t.Errorf("%s: %d requests, want %d (a final failure is not retried)", typ, n, want)

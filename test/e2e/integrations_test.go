@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klaxon-alerts/klaxon/services/notifier/jira/jiratest"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notifytest"
 )
 
@@ -108,4 +109,75 @@ func notifications(vendor string, srv *notifytest.Server) []notifytest.Request {
 		}
 	}
 	return out
+}
+
+// TestVendorIntegrationsJira: Jira through the whole pipeline, against the
+// stateful fake Jira of jiratest. A firing alert opens one issue (labelled
+// with the group's hash, priority from its severity); while it fires the
+// issue is updated, not duplicated; once it resolves the issue is moved to
+// Done; firing again within reopen_duration reopens the same issue.
+func TestVendorIntegrationsJira(t *testing.T) {
+	jira := jiratest.NewServer(t)
+	cfg := fmt.Sprintf(`route:
+  receiver: jira
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: jira
+    jira_configs:
+      - api_url: '%s/rest/api/2/'
+        project: OPS
+        issue_type: Bug
+        resolve_transition: Done
+        reopen_transition: Reopen
+        reopen_duration: 1h
+`, jira.URL)
+	path := filepath.Join(t.TempDir(), "klaxon.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, web, _ := klaxonOne(t, path, t.TempDir())
+	issue := func() *jiratest.Issue {
+		if keys := jira.Issues(); len(keys) > 0 {
+			return jira.Issue(keys[0])
+		}
+		return nil
+	}
+
+	alert := firingAlert("alertname", "JiraTest", "severity", "critical", "instance", "a")
+	if code := postAlerts(t, web, []postable{alert}); code != http.StatusOK {
+		t.Fatalf("post alerts: %d", code)
+	}
+	eventually(t, 20*time.Second, "jira issue created", func() bool { return issue() != nil })
+	i := issue()
+	if !strings.HasPrefix(i.Labels[0], "ALERT{") || !strings.Contains(string(i.Fields["summary"]), "JiraTest") || string(i.Fields["priority"]) != `{"name":"High"}` {
+		t.Errorf("issue %s: labels %v, summary %s, priority %s", i.Key, i.Labels, i.Fields["summary"], i.Fields["priority"])
+	}
+
+	// A second alert joins the group: the same issue is updated.
+	second := firingAlert("alertname", "JiraTest", "severity", "critical", "instance", "b")
+	if code := postAlerts(t, web, []postable{alert, second}); code != http.StatusOK {
+		t.Fatalf("post alerts: %d", code)
+	}
+	eventually(t, 20*time.Second, "jira issue updated", func() bool { return issue().Updates >= 1 })
+
+	alert.EndsAt, second.EndsAt = time.Now(), time.Now() // not before second.StartsAt
+	if code := postAlerts(t, web, []postable{alert, second}); code != http.StatusOK {
+		t.Fatalf("post resolved alerts: %d", code)
+	}
+	eventually(t, 20*time.Second, "jira issue resolved", func() bool { return issue().Done })
+	if i := issue(); i.Resolution != "Done" {
+		t.Errorf("resolution %q, want Done", i.Resolution)
+	}
+
+	again := firingAlert("alertname", "JiraTest", "severity", "critical", "instance", "a")
+	if code := postAlerts(t, web, []postable{again}); code != http.StatusOK {
+		t.Fatalf("post alerts: %d", code)
+	}
+	eventually(t, 20*time.Second, "jira issue reopened", func() bool { return !issue().Done })
+	if keys := jira.Issues(); len(keys) != 1 {
+		t.Errorf("issues %v: want the one issue reopened", keys)
+	}
 }

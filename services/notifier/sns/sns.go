@@ -14,7 +14,9 @@
 // AWS_SESSION_TOKEN, read at each send; the region is sigv4's, else
 // AWS_REGION. Alertmanager's shared-config profile and role assumption are
 // refused by package config. Failures: SNS's <Error><Code>/<Message> on
-// refusal; 4xx final, 429, 5xx and network errors retried. The secret key
+// refusal; 4xx final, except a throttling refusal (400 with a throttling
+// code: Throttling, TooManyRequests and the rest of the AWS SDK's list),
+// rate-limited and retried as 429, 5xx and network errors are. The secret key
 // and session token never appear in an error or a log line.
 package sns
 
@@ -39,6 +41,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
@@ -124,6 +127,9 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (b
 		return false, secrets.Redact(notification.Failed(notification.ReasonConfig, err))
 	}
 	answer, retryable, err := n.client.Send(ctx, delivery.Request{URL: u, Header: header, ContentType: contentType, Body: body, Secrets: secrets})
+	if throttled(err) {
+		return true, notification.Failed(notification.ReasonRateLimited, err)
+	}
 	if err != nil {
 		return retryable, err
 	}
@@ -226,7 +232,6 @@ func (n *Notifier) sign(ctx context.Context, creds aws.Credentials, region strin
 	return header, nil
 }
 
-
 // errorDetail is SNS's error: <ErrorResponse><Error><Code>, <Message>.
 func errorDetail(_ int, body []byte) string {
 	var e struct {
@@ -237,4 +242,17 @@ func errorDetail(_ int, body []byte) string {
 		return ""
 	}
 	return strings.TrimSpace(e.Code + ": " + e.Message)
+}
+
+// throttled reports whether err is SNS's throttling refusal: a 400 (not a
+// 429) whose error code, the start of errorDetail's text, is one of the
+// AWS SDK's throttle codes or TooManyRequests.
+func throttled(err error) bool {
+	var status *notification.StatusError
+	if !errors.As(err, &status) || status.Code != http.StatusBadRequest {
+		return false
+	}
+	code, _, _ := strings.Cut(status.Body, ":")
+	_, ok := retry.DefaultThrottleErrorCodes[code]
+	return ok || code == "TooManyRequests"
 }

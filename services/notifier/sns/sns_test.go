@@ -19,6 +19,7 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/logtest"
+	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 	nt "github.com/klaxon-alerts/klaxon/services/notifier/notifytest"
 )
 
@@ -137,6 +138,27 @@ func TestRefused(t *testing.T) {
 	}
 	if strings.Contains(err.Error()+logs.String(), secretKey) {
 		t.Errorf("secret key leaked: %v", err)
+	}
+}
+
+// SNS's throttling refusal, a 400 with the code Throttling or
+// TooManyRequests, is rate-limited and retried, its text kept; another 400
+// (InvalidParameter) stays final.
+func TestThrottlingIsRetried(t *testing.T) {
+	for code, wantRetry := range map[string]bool{"Throttling": true, "TooManyRequests": true, "ThrottledException": true, "InvalidParameter": false} {
+		t.Run(code, func(t *testing.T) {
+			srv := nt.NewServer(t, nt.Status(http.StatusBadRequest, `<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>`+code+`</Code><Message>Rate exceeded</Message></Error><RequestId>r</RequestId></ErrorResponse>`))
+			n, logs := newNotifier(t, fmt.Sprintf("    sns_configs: [{api_url: %s, topic_arn: 'arn:aws:sns:eu-west-1:1:t', sigv4: {region: eu-west-1, access_key: %s, secret_key: %s}}]", srv.URL, accessKey, secretKey))
+			retryable, err := n.Notify(t.Context(), nt.Notification(nt.Alert("web-1", false)))
+			reason, _ := notification.FailureReason(err)
+			wantReason := map[bool]string{true: notification.ReasonRateLimited, false: notification.ReasonClientError}[wantRetry]
+			if err == nil || retryable != wantRetry || reason != wantReason || !strings.Contains(err.Error(), code+": Rate exceeded") {
+				t.Fatalf("retryable %v (want %v), reason %q (want %q), err %v", retryable, wantRetry, reason, wantReason, err)
+			}
+			if strings.Contains(err.Error()+logs.String(), secretKey) {
+				t.Errorf("secret key leaked: %v", err)
+			}
+		})
 	}
 }
 

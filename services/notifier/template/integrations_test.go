@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/klaxon-alerts/klaxon/pkg/alert"
 )
 
 // TestIntegrationDefaults: the eight integrations' default templates exist
@@ -12,8 +14,8 @@ import (
 // alerts.
 func TestIntegrationDefaults(t *testing.T) {
 	tmpl := mustNew(t)
-	firing := mkAlert(map[string]string{"alertname": "HighLatency", "job": "api", "instance": "a"}, map[string]string{"summary": "p99 above 1s on a"}, time.Time{})
-	resolved := mkAlert(map[string]string{"alertname": "HighLatency", "job": "api", "instance": "b"}, map[string]string{"summary": "p99 above 1s on b"}, at.Add(-time.Minute))
+	firing := mkAlert(map[string]string{"alertname": "HighLatency", "job": "api", "instance": "a", "severity": "warning"}, map[string]string{"summary": "p99 above 1s on a"}, time.Time{})
+	resolved := mkAlert(map[string]string{"alertname": "HighLatency", "job": "api", "instance": "b", "severity": "critical"}, map[string]string{"summary": "p99 above 1s on b"}, at.Add(-time.Minute))
 	d := data(map[string]string{"alertname": "HighLatency"}, firing, resolved)
 	const subject = "[FIRING:1] HighLatency (api)"
 	const link = "http://klaxon.example/#/alerts?receiver=team-x"
@@ -28,7 +30,7 @@ func TestIntegrationDefaults(t *testing.T) {
 		"pushover.default.title": subject, "pushover.default.url": link,
 		"victorops.default.entity_display_name": subject, "victorops.default.monitoring_tool": "Klaxon",
 		"rocketchat.default.title": subject, "rocketchat.default.titlelink": link, "rocketchat.default.alias": "Klaxon", "rocketchat.default.text": "",
-		"sns.default.subject": subject, "jira.default.summary": subject, "jira.default.priority": "",
+		"sns.default.subject": subject, "jira.default.summary": subject, "jira.default.priority": "Medium", // the firing alert's warning, not the resolved one's critical
 		"wechat.default.to_user": "", "wechat.default.agent_id": "",
 	} {
 		if got := text(t, tmpl, `{{ template "`+name+`" . }}`, d); got != want {
@@ -45,6 +47,35 @@ func TestIntegrationDefaults(t *testing.T) {
 			t.Errorf("%s lists neither the firing then the resolved alerts:\n%s", name, got)
 		}
 	}
+	// jira.default.priority: the most severe firing alert; with none firing
+	// the most severe resolved one; no severity label, no priority.
+	for _, c := range []struct {
+		severities []string
+		resolved   bool
+		want       string
+	}{
+		{[]string{"info", "critical", "warning"}, false, "High"},
+		{[]string{"info", "warning"}, false, "Medium"},
+		{[]string{"info"}, false, "Low"},
+		{[]string{"critical", "info"}, true, "High"},
+		{[]string{"page"}, false, ""},
+		{nil, false, ""},
+	} {
+		var alerts []alert.Alert
+		for i, s := range c.severities {
+			ends := time.Time{}
+			if c.resolved {
+				ends = at.Add(-time.Minute)
+			}
+			alerts = append(alerts, mkAlert(map[string]string{"alertname": "A", "instance": string(rune('a' + i)), "severity": s}, nil, ends))
+		}
+		if len(alerts) == 0 {
+			alerts = append(alerts, mkAlert(map[string]string{"alertname": "A"}, nil, time.Time{}))
+		}
+		if got := text(t, tmpl, `{{ template "jira.default.priority" . }}`, data(nil, alerts...)); got != c.want {
+			t.Errorf("jira.default.priority of %v (resolved %v) = %q, want %q", c.severities, c.resolved, got, c.want)
+		}
+	}
 	if got := text(t, tmpl, `{{ template "pagerduty.default.instances" .Alerts }}`, d); !strings.Contains(got, "instance = a") || !strings.Contains(got, "instance = b") {
 		t.Errorf("pagerduty.default.instances:\n%s", got)
 	}
@@ -53,7 +84,7 @@ func TestIntegrationDefaults(t *testing.T) {
 // TestIntegrationExamples: every integration's example in configs/examples
 // loads and passes Check.
 func TestIntegrationExamples(t *testing.T) {
-	for _, name := range []string{"pagerduty.yml", "opsgenie.yml", "discord.yml", "msteams.yml", "telegram.yml", "webex.yml", "mattermost.yml", "pushover.yml", "victorops.yml", "rocketchat.yml", "incidentio.yml", "wechat.yml", "sns.yml"} {
+	for _, name := range []string{"pagerduty.yml", "opsgenie.yml", "discord.yml", "msteams.yml", "telegram.yml", "webex.yml", "mattermost.yml", "pushover.yml", "victorops.yml", "rocketchat.yml", "incidentio.yml", "wechat.yml", "sns.yml", "jira.yml"} {
 		t.Run(name, func(t *testing.T) { loadExample(t, name) })
 	}
 }
