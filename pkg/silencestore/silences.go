@@ -10,10 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/klaxon-alerts/klaxon/pkg/silence"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/klaxon-alerts/klaxon/pkg/silence"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
@@ -197,6 +199,20 @@ func (s *Silences) kv(ctx context.Context) (jetstream.KeyValue, error) {
 	return kv, nil
 }
 
+// validKey reports whether id can be a KV key (letters, digits, - _ = and
+// dots between tokens); the ids Klaxon makes are UUIDs.
+func validKey(id string) bool {
+	if id == "" || strings.HasPrefix(id, ".") || strings.HasSuffix(id, ".") || strings.Contains(id, "..") {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_=/.", r)) {
+			return false
+		}
+	}
+	return true
+}
+
 // Set creates or changes a silence, with Alertmanager's semantics, and
 // returns its id. Without an id a new silence is created. With an id the
 // silence must exist (silence.ErrNotFound otherwise); if the change is allowed in
@@ -220,6 +236,10 @@ func (s *Silences) Set(ctx context.Context, sil silence.Silence, by string) (str
 	newID := s.opts.NewID()
 	replaces := ""
 	if sil.ID != "" {
+		if _, known := s.cache.Get(sil.ID); !known && !validKey(sil.ID) {
+			// Not a key the bucket can hold ("a.b.>"): no such silence.
+			return "", silence.ErrNotFound
+		}
 		replace := false
 		entry, err := kvjson.Mutate(ctx, kv, sil.ID, func(cur *Record) (*Record, error) {
 			replace = false

@@ -142,9 +142,11 @@ func TestSetGetUpdateReplaceExpire(t *testing.T) {
 		t.Fatalf("expire unknown = %v", err)
 	}
 	unknown := in
-	unknown.ID = "nope"
-	if _, err := s.Set(ctx, unknown, "x"); !errors.Is(err, silence.ErrNotFound) {
-		t.Fatalf("set unknown id = %v", err)
+	for _, id := range []string{"nope", "a.b.>", "a b", ".x"} { // the last three cannot be KV keys
+		unknown.ID = id
+		if _, err := s.Set(ctx, unknown, "x"); !errors.Is(err, silence.ErrNotFound) {
+			t.Fatalf("set unknown id %q = %v, want not found", id, err)
+		}
 	}
 	if _, err := s.Get(ctx, "nope"); !errors.Is(err, silence.ErrNotFound) {
 		t.Fatalf("get unknown = %v", err)
