@@ -25,9 +25,8 @@ type Consumer struct {
 	Handle     func(msg *message.Message) error
 }
 
-// Run runs a stage's consumers on one router until ctx is done, and then
-// returns nil. Final failures are dead-lettered through pub, stamped with
-// the stage's clock.
+// Run runs a stage's consumers on one router until ctx is done. Final
+// failures are dead-lettered through pub, stamped with the stage's clock.
 func (d Deps) Run(ctx context.Context, name string, pub *bus.Publisher, consumers ...Consumer) error {
 	router, err := bus.NewRouter(d.Logger, pub, name, d.Registerer, bus.WithClock(d.Now))
 	if err != nil {
@@ -39,11 +38,9 @@ func (d Deps) Run(ctx context.Context, name string, pub *bus.Publisher, consumer
 	d.Logger.Info("stage started", "consumers", len(consumers))
 	err = router.Run(ctx)
 	d.Logger.Info("stage stopped")
-	if err != nil && ctx.Err() == nil {
+	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	// Stopped by its owner: whatever failed on the way out (a consumer
-	// still being created when ctx ended) is not the stage's error.
 	return nil
 }
 

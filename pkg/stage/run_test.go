@@ -88,26 +88,3 @@ func deadLetter(t *testing.T, js jetstream.JetStream) contract.DeadLetter {
 	}
 	return dl
 }
-
-// A stage stopped while it is still subscribing returns nil: its owner
-// stopped it, nothing failed.
-func TestRunStoppedWhileStartingIsNotAnError(t *testing.T) {
-	_, js := natstest.Start(t)
-	if err := streams.Provision(t.Context(), js, streams.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	deps, err := stage.Deps{JS: js, Config: func() *config.Config { return &config.Config{} }}.Resolve("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	err = deps.Run(ctx, contract.StageGrouper, bus.NewPublisher(js, nil), stage.Consumer{
-		Name: "ticks", Subject: contract.SubjectTickGroupPrefix + ">",
-		Subscriber: stage.Durable(contract.StreamTimers, contract.ConsumerTicks),
-		Handle:     func(*message.Message) error { return nil },
-	})
-	if err != nil {
-		t.Fatalf("Run after cancel = %v, want nil", err)
-	}
-}
