@@ -54,6 +54,14 @@ type Matcher struct {
 	IsEqual bool   `json:"isEqual"`
 }
 
+// Equal is the matcher name="value".
+func Equal(name, value string) Matcher { return Matcher{Name: name, Value: value, IsEqual: true} }
+
+// Regexp is the matcher name=~"value".
+func Regexp(name, value string) Matcher {
+	return Matcher{Name: name, Value: value, IsRegex: true, IsEqual: true}
+}
+
 // UnmarshalJSON reads a matcher; an absent isEqual is true, as the API's
 // schema defaults it.
 func (m *Matcher) UnmarshalJSON(b []byte) error {

@@ -23,13 +23,7 @@ type clock struct{ ns atomic.Int64 }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func eq(name, value string) silence.Matcher {
-	return silence.Matcher{Name: name, Value: value, IsEqual: true}
-}
-
-func re(name, value string) silence.Matcher {
-	return silence.Matcher{Name: name, Value: value, IsRegex: true, IsEqual: true}
-}
+var eq, re = silence.Equal, silence.Regexp
 
 func sil(start, end time.Duration, ms ...silence.Matcher) silence.Silence {
 	return silence.Silence{ID: "s1", Matchers: ms, StartsAt: t0.Add(start), EndsAt: t0.Add(end), CreatedBy: "me", Comment: "c"}
