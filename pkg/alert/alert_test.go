@@ -276,3 +276,32 @@ func TestCompareIsAlertmanagersOrder(t *testing.T) {
 		t.Fatal("equal label sets compare unequal")
 	}
 }
+
+// startsAt and endsAt take the date-time forms Alertmanager's API takes
+// (found side by side in the conformance suite): RFC 3339, offsets without
+// a colon after millis or micros, no zone (UTC), minutes only, and ""/null
+// for no time.
+func TestPostableDateTimes(t *testing.T) {
+	want := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for s, at := range map[string]time.Time{
+		`"2026-01-02T03:04:05Z"`:            want,
+		`"2026-01-02T05:04:05+02:00"`:       want,
+		`"2026-01-02T05:04:05.000+0200"`:    want,
+		`"2026-01-02T05:04:05.000000+0200"`: want,
+		`"2026-01-02T03:04:05"`:             want,
+		`"2026-01-02T03:04Z"`:               want.Truncate(time.Minute),
+		`"2026-01-02T03:04"`:                want.Truncate(time.Minute),
+		`""`:                                {},
+		`null`:                              {},
+	} {
+		ps, err := DecodePostable([]byte(`{"labels":{"a":"b"},"startsAt":` + s + `}`))
+		if err != nil || !ps[0].StartsAt.Equal(at) {
+			t.Errorf("startsAt %s = %v, %v; want %v", s, ps, err, at)
+		}
+	}
+	for _, s := range []string{`"2026-01-02"`, `"2026-13-02T03:04:05Z"`, `"2026-01-02T03:04:05+0200"`, `1700000000`, `"yesterday"`} {
+		if _, err := DecodePostable([]byte(`{"labels":{"a":"b"},"startsAt":` + s + `}`)); err == nil {
+			t.Errorf("startsAt %s accepted; Alertmanager refuses it", s)
+		}
+	}
+}

@@ -156,3 +156,54 @@ func Describe(labels map[string]string) string {
 	}
 	return s
 }
+
+// apiTimeLayouts are the date-time forms Alertmanager's API accepts for
+// startsAt and endsAt (its OpenAPI date-time), tried in order.
+var apiTimeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.000000Z0700",
+	"2006-01-02T15:04:05.000Z0700",
+	"2006-01-02T15:04:05",
+	"2006-01-02T15:04Z",
+	"2006-01-02T15:04",
+}
+
+// apiTime is a startsAt or endsAt as posted: null or "" is no time.
+type apiTime time.Time
+
+func (t *apiTime) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a date-time must be a string: %s", b)
+	}
+	if s == "" {
+		return nil
+	}
+	for _, layout := range apiTimeLayouts {
+		if v, err := time.Parse(layout, s); err == nil {
+			*t = apiTime(v)
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not a date-time (RFC 3339)", s)
+}
+
+// UnmarshalJSON reads a posted alert as Alertmanager's API does, with its
+// date-time forms.
+func (p *Postable) UnmarshalJSON(b []byte) error {
+	type plain Postable
+	var raw struct {
+		plain
+		StartsAt apiTime `json:"startsAt"`
+		EndsAt   apiTime `json:"endsAt"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*p = Postable(raw.plain)
+	p.StartsAt, p.EndsAt = time.Time(raw.StartsAt), time.Time(raw.EndsAt)
+	return nil
+}
