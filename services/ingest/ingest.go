@@ -210,7 +210,7 @@ func (in *Ingest) store(r *http.Request) (int, string) {
 		in.alerts.WithLabelValues("stored").Add(float64(batch.alerts))
 	}
 	if len(invalid) > 0 {
-		return http.StatusBadRequest, strings.Join(invalid, "; ")
+		return http.StatusBadRequest, describeInvalid(invalid)
 	}
 	return http.StatusOK, ""
 }
@@ -271,4 +271,17 @@ func (in *Ingest) countReceived(p alert.Postable, now time.Time) {
 		status = statusResolved
 	}
 	in.received.WithLabelValues(status).Inc()
+}
+
+// maxNamedInvalid bounds how many invalid alerts a 400 answer names, so that
+// the answer to a large bad request stays small.
+const maxNamedInvalid = 20
+
+// describeInvalid is the 400 answer's text: the first invalid alerts, each
+// with its reason, and how many more there were.
+func describeInvalid(invalid []string) string {
+	if len(invalid) <= maxNamedInvalid {
+		return strings.Join(invalid, "; ")
+	}
+	return strings.Join(invalid[:maxNamedInvalid], "; ") + fmt.Sprintf("; and %d more invalid alerts", len(invalid)-maxNamedInvalid)
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -205,4 +206,53 @@ func TestUnreachableNATSAnswers503(t *testing.T) {
 		}
 	}
 	t.Fatal("no 503 with Retry-After while NATS is down")
+}
+
+// A request with thousands of invalid alerts gets a 400 that names the
+// first ones and counts the rest: its answer stays small.
+func TestManyInvalidAlertsAnsweredBriefly(t *testing.T) {
+	e := setup(t, streams.Options{}, ingest.Options{})
+	var alerts []string
+	for i := range 5000 {
+		alerts = append(alerts, fmt.Sprintf(`{"labels":{"alertname":"A","i":"%d","":"%s"}}`, i, strings.Repeat("x", 100)))
+	}
+	code, body, _ := e.post(t, "["+strings.Join(alerts, ",")+"]")
+	if code != http.StatusBadRequest || !strings.Contains(body, "alert 0 ") || !strings.Contains(body, "and 4980 more invalid alerts") {
+		t.Fatalf("POST = %d %.300s", code, body)
+	}
+	if len(body) > 16<<10 {
+		t.Fatalf("answer of %d bytes for 5000 invalid alerts", len(body))
+	}
+}
+
+// Thirty concurrent requests of 1,000 alerts each, on a healthy NATS, are
+// all stored and all answered 200 (a request once cost one publish per
+// alert, and slow acknowledgements turned into 503 for stored alerts).
+func TestConcurrentLargeRequestsAllStored(t *testing.T) {
+	e := setup(t, streams.Options{}, ingest.Options{})
+	body := func(r int) string {
+		var alerts []string
+		for i := range 1000 {
+			alerts = append(alerts, fmt.Sprintf(`{"labels":{"alertname":"A","r":"%d","i":"%d"}}`, r, i))
+		}
+		return "[" + strings.Join(alerts, ",") + "]"
+	}
+	codes := make(chan int, 30)
+	var wg sync.WaitGroup
+	for r := range 30 {
+		wg.Go(func() {
+			code, _, _ := e.post(t, body(r))
+			codes <- code
+		})
+	}
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != http.StatusOK {
+			t.Errorf("a request answered %d", code)
+		}
+	}
+	if n := e.stored(t); n != 30*16 {
+		t.Fatalf("stored %d messages, want 30 requests × 16 batches", n)
+	}
 }
