@@ -2,7 +2,9 @@ package alert
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -303,5 +305,27 @@ func TestPostableDateTimes(t *testing.T) {
 		if _, err := DecodePostable([]byte(`{"labels":{"a":"b"},"startsAt":` + s + `}`)); err == nil {
 			t.Errorf("startsAt %s accepted; Alertmanager refuses it", s)
 		}
+	}
+}
+
+// Labels past the limits are refused, naming the limit.
+func TestLabelLimits(t *testing.T) {
+	many := map[string]string{}
+	for i := range MaxLabels + 1 {
+		many[fmt.Sprint("l", i)] = "v"
+	}
+	for name, p := range map[string]Postable{
+		"labels":     {Labels: many},
+		"name":       {Labels: map[string]string{strings.Repeat("n", MaxLabelNameBytes+1): "v"}},
+		"value":      {Labels: map[string]string{"a": strings.Repeat("v", MaxLabelValueSize+1)}},
+		"annotation": {Labels: map[string]string{"a": "b"}, Annotations: many},
+	} {
+		if err := p.Validate(); !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "at most") {
+			t.Errorf("%s: %v, want the limit named", name, err)
+		}
+	}
+	ok := Postable{Labels: map[string]string{"a": strings.Repeat("v", MaxLabelValueSize)}, Annotations: map[string]string{"long": strings.Repeat("x", MaxLabelValueSize*4)}}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("within the limits: %v", err)
 	}
 }

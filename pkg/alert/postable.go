@@ -67,8 +67,29 @@ func (p Postable) Validate() error {
 	return nil
 }
 
+// Limits on one alert's labels and annotations, far beyond what senders
+// use; the whole alert is also bounded (SizeLimit). A larger one is refused
+// with the limit named.
+const (
+	MaxLabels         = 1000     // labels, and annotations, per alert
+	MaxLabelNameBytes = 1 << 10  // a label or annotation name
+	MaxLabelValueSize = 64 << 10 // a label value (annotation values: SizeLimit only)
+)
+
+// ErrLimit is returned for a label set over one of the limits.
+var ErrLimit = errors.New("over the limit")
+
 func validateLabels(field string, ls map[string]string) error {
+	if len(ls) > MaxLabels {
+		return fmt.Errorf("%s: %w: %d, at most %d", field, ErrLimit, len(ls), MaxLabels)
+	}
 	for name, value := range ls {
+		if len(name) > MaxLabelNameBytes {
+			return fmt.Errorf("%s: %w: a name of %d bytes, at most %d", field, ErrLimit, len(name), MaxLabelNameBytes)
+		}
+		if field == "labels" && len(value) > MaxLabelValueSize {
+			return fmt.Errorf("%s.%s: %w: a value of %d bytes, at most %d", field, name, ErrLimit, len(value), MaxLabelValueSize)
+		}
 		if !model.LabelName(name).IsValid() {
 			return fmt.Errorf("%s: %w %q", field, ErrLabelName, name)
 		}

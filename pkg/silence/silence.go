@@ -148,12 +148,27 @@ func (s *Silence) State(now time.Time) State {
 	return StateActive
 }
 
+// Limits on a silence, far beyond what operators write: every process
+// matches every alert against every silence's matchers.
+const (
+	MaxMatchers          = 100
+	MaxMatcherValueBytes = 16 << 10 // a value or regular expression
+)
+
 // Validate checks what Alertmanager checks on every stored silence: at least
 // one matcher, each valid, not all of them matching the empty string, both
 // times set, and the end not before the start.
 func (s *Silence) Validate() error {
 	if len(s.Matchers) == 0 {
 		return fmt.Errorf("%w: at least one matcher required", ErrInvalid)
+	}
+	if len(s.Matchers) > MaxMatchers {
+		return fmt.Errorf("%w: %d matchers, at most %d", ErrInvalid, len(s.Matchers), MaxMatchers)
+	}
+	for i, m := range s.Matchers {
+		if len(m.Value) > MaxMatcherValueBytes {
+			return fmt.Errorf("%w: matcher %d: a value of %d bytes, at most %d", ErrInvalid, i, len(m.Value), MaxMatcherValueBytes)
+		}
 	}
 	allMatchEmpty := true
 	for i, m := range s.Matchers {

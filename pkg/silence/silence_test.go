@@ -3,6 +3,7 @@ package silence_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -257,4 +258,20 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A silence past the limits is invalid, with the limit named.
+func TestSilenceLimits(t *testing.T) {
+	var ms []silence.Matcher
+	for i := range silence.MaxMatchers + 1 {
+		ms = append(ms, eq(fmt.Sprint("l", i), "v"))
+	}
+	for name, s := range map[string]silence.Silence{
+		"matchers": sil(0, time.Hour, ms...),
+		"regex":    sil(0, time.Hour, re("a", strings.Repeat("x", silence.MaxMatcherValueBytes+1))),
+	} {
+		if err := s.Validate(); !errors.Is(err, silence.ErrInvalid) || !strings.Contains(err.Error(), "at most") {
+			t.Errorf("%s: %v, want invalid naming the limit", name, err)
+		}
+	}
 }
