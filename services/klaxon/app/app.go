@@ -88,6 +88,8 @@ type Options struct {
 	Logger              *slog.Logger
 	// Listening, if set, is called with the HTTP address once it listens.
 	Listening func(addr string)
+	// Ready, if set, is called once the stages run and HTTP is theirs.
+	Ready func()
 }
 
 // Embedded reports whether Options asks for the one-process Klaxon.
@@ -97,8 +99,9 @@ func (o Options) Embedded() bool { return len(o.Stages) == 0 }
 type runner interface{ Run(context.Context) error }
 
 // Run runs Klaxon until ctx is done or a part fails: it checks the files,
-// connects to NATS (starting the embedded server in one-process mode),
-// builds the stages and serves HTTP.
+// listens for HTTP (from then on /-/healthy answers, and /-/ready says what
+// the process waits for), connects to NATS (starting the embedded server in
+// one-process mode), builds the stages and serves them.
 func Run(ctx context.Context, o Options) error {
 	log := o.Logger
 	if log == nil {
@@ -112,33 +115,6 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	nc, closeNATS, err := connect(o, files.natsOpts, stages, log)
-	if err != nil {
-		return err
-	}
-	defer closeNATS()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	if !files.follower {
-		if err := provision(ctx, js, log); err != nil {
-			return err
-		}
-	}
-	reg := newRegistry()
-	cfgStore, err := configstore.Open(ctx, configstore.Options{
-		JS: js, File: o.ConfigFile, Follow: o.ConfigFollow, Key: files.configKey, Loaded: files.loaded,
-		Validate: template.Check, Logger: log, Registerer: reg,
-	})
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	mux := newMux(o, reg, nc, cfgStore)
-	runners, err := newStages(js, stages, cfgStore.Current, mux, o, log, reg)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", o.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.ListenAddress, err)
@@ -146,9 +122,87 @@ func Run(ctx context.Context, o Options) error {
 	if o.Listening != nil {
 		o.Listening(ln.Addr().String())
 	}
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sw := web.NewSwitch()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return web.Serve(gctx, ln, sw, o.WebConfigFile, log) })
+	stopNATS, err := start(gctx, g, sw, o, stages, files, log)
+	if err != nil {
+		cancel()
+	}
+	if waitErr := g.Wait(); err == nil && !errors.Is(waitErr, context.Canceled) {
+		err = waitErr
+	}
+	if stopNATS != nil {
+		stopNATS()
+	}
+	if errors.Is(parent.Err(), context.Canceled) {
+		return nil // stopped by its owner, also while still starting
+	}
+	return err
+}
+
+// start connects to NATS and builds the stages while sw tells /-/ready what
+// it waits for, then hands HTTP to the real handler and runs the stages and
+// the config store in g. It returns stopNATS, which drains the connection
+// (and stops an embedded server), for when g's parts are done; on error it
+// has closed the connection itself.
+func start(ctx context.Context, g *errgroup.Group, sw *web.Switch, o Options, stages []string, files files, log *slog.Logger) (stopNATS func(), err error) {
+	natsAt := o.NATSURL
+	if o.Embedded() {
+		natsAt = "the embedded server"
+	}
+	sw.Waiting("connecting to NATS at " + natsAt)
+	nc, closeNATS, err := connect(o, files.natsOpts, stages, log)
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		closeNATS()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if !files.follower {
+		sw.Waiting("creating the streams on NATS at " + natsAt)
+		if err := provision(ctx, js, natsAt, sw, log); err != nil {
+			closeNATS()
+			return nil, err
+		}
+	}
+	sw.Waiting("reading the running config from NATS at " + natsAt)
+	reg := newRegistry()
+	cfgStore, err := configstore.Open(ctx, configstore.Options{
+		JS: js, File: o.ConfigFile, Follow: o.ConfigFollow, Key: files.configKey, Loaded: files.loaded,
+		Validate: template.Check, Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		closeNATS()
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	mux := newMux(o, reg, nc, cfgStore)
+	runners, err := newStages(js, stages, cfgStore.Current, mux, o, log, reg)
+	if err != nil {
+		closeNATS()
+		return nil, err
+	}
 	log.Info("klaxon started", "stages", stages, "nats", nc.ConnectedUrlRedacted(), "config", o.ConfigFile)
-	handler := web.UnderPrefix(web.RoutePrefix(o.RoutePrefix, o.ExternalURL), web.LimitAPI(mux, o.GetConcurrency, o.APITimeout))
-	return serve(ctx, nc, ln, handler, runners, cfgStore, o.WebConfigFile, log)
+	sw.Set(web.UnderPrefix(web.RoutePrefix(o.RoutePrefix, o.ExternalURL), web.LimitAPI(mux, o.GetConcurrency, o.APITimeout)))
+	for _, r := range runners {
+		g.Go(func() error { return r.Run(ctx) })
+	}
+	g.Go(func() error { return cfgStore.Run(ctx) })
+	g.Go(func() error { return reloadOnHangup(ctx, cfgStore) })
+	if o.Ready != nil {
+		o.Ready()
+	}
+	return func() {
+		if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			log.Warn("nats drain", "err", err)
+		}
+		closeNATS()
+	}, nil
 }
 
 // stages are the stages to run, checked.
@@ -326,26 +380,6 @@ func mountIngest(js jetstream.JetStream, current func() *config.Config, sup supp
 	return nil
 }
 
-// serve serves HTTP, runs the runners and keeps the config current until ctx is done or one fails,
-// then drains the NATS connection.
-func serve(ctx context.Context, nc *nats.Conn, ln net.Listener, h http.Handler, runners []runner, cfgStore *configstore.Store, webConfigFile string, log *slog.Logger) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return web.Serve(gctx, ln, h, webConfigFile, log) })
-	for _, r := range runners {
-		g.Go(func() error { return r.Run(gctx) })
-	}
-	g.Go(func() error { return cfgStore.Run(gctx) })
-	g.Go(func() error { return reloadOnHangup(gctx, cfgStore) })
-	err := g.Wait()
-	if drainErr := nc.Drain(); drainErr != nil && !errors.Is(drainErr, nats.ErrConnectionClosed) {
-		log.Warn("nats drain", "err", drainErr)
-	}
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
-}
-
 // startEmbedded starts the one-process Klaxon's nats-server. The stages
 // connect in process; TCP clients without credentials may only publish
 // alerts, and --nats.user with --nats.password(-file), if given, admit an
@@ -396,16 +430,20 @@ func newSuppression(js jetstream.JetStream, current func() *config.Config, o Opt
 }
 
 // provision creates the streams and buckets, retrying while NATS is not
-// reachable yet (a stage may start before its NATS).
-func provision(ctx context.Context, js jetstream.JetStream, log *slog.Logger) error {
+// reachable yet (a stage may start before its NATS); the log and /-/ready
+// (through sw) name the NATS it waits for and why.
+func provision(ctx context.Context, js jetstream.JetStream, natsAt string, sw *web.Switch, log *slog.Logger) error {
 	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		// Short first tries, so that a NATS that is not there is named
+		// within a second or so.
+		pctx, cancel := context.WithTimeout(ctx, min(4*delay, 10*time.Second))
 		err := streams.Provision(pctx, js, streams.Options{})
 		cancel()
 		if err == nil {
 			return nil
 		}
-		log.Warn("provisioning streams failed; retrying", "err", err, "in", delay)
+		sw.Waiting(fmt.Sprintf("creating the streams on NATS at %s: %v", natsAt, err))
+		log.Warn("NATS not reachable or not ready; retrying", "nats", natsAt, "err", err, "in", delay)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("provision streams: %w", errors.Join(ctx.Err(), err))

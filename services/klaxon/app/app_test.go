@@ -42,8 +42,9 @@ func run(t *testing.T, o app.Options) string {
 	if o.Logger == nil {
 		o.Logger, _ = logtest.New()
 	}
-	addrc := make(chan string, 1)
+	addrc, readyc := make(chan string, 1), make(chan struct{})
 	o.Listening = func(addr string) { addrc <- addr }
+	o.Ready = func() { close(readyc) }
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx, o) }()
@@ -53,13 +54,22 @@ func run(t *testing.T, o app.Options) string {
 			t.Errorf("Run: %v", err)
 		}
 	})
+	// Listening comes first; ready once NATS and the stages are.
+	addr := ""
 	select {
-	case addr := <-addrc:
-		return addr
+	case addr = <-addrc:
 	case err := <-done:
 		t.Fatalf("Run ended before listening: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not listen within 30s")
+	}
+	select {
+	case <-readyc:
+		return addr
+	case err := <-done:
+		t.Fatalf("Run ended before it was ready: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run not ready within 30s")
 	}
 	return ""
 }
@@ -258,5 +268,53 @@ func TestOneProcessRefusesOtherNATSCredentials(t *testing.T) {
 				t.Fatalf("Run = %v, want a one-process mode error", err)
 			}
 		})
+	}
+}
+
+// While its NATS is not there, a process is alive and says so: /-/healthy
+// answers 200 at once, /-/ready 503 naming the NATS it waits for, and the
+// log names it within a couple of seconds; stopped, it ends cleanly.
+func TestHealthyWhileNATSIsUnreachable(t *testing.T) {
+	dead := "nats://" + freeAddr(t)
+	logger, logs := logtest.New()
+	addrc := make(chan string, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Run(ctx, app.Options{Stages: []string{contract.StageRouter}, NATSURL: dead,
+			ConfigFile: testfile.Write(t, "klaxon.yml", minimalConfig), ListenAddress: "127.0.0.1:0",
+			Logger: logger, Listening: func(a string) { addrc <- a }})
+	}()
+	addr := <-addrc
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/-/healthy"); code != http.StatusOK {
+		t.Errorf("/-/healthy = %d while NATS is unreachable, want 200", code)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), dead) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log does not name %s:\n%s", dead, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+	if code, body := get("/-/ready"); code != http.StatusServiceUnavailable || !strings.Contains(body, dead) {
+		t.Errorf("/-/ready = %d %q, want 503 naming %s", code, body, dead)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run stopped = %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not stop")
 	}
 }
