@@ -48,7 +48,9 @@ func (srv *API) caughtUp(ctx context.Context) (bool, error) {
 			}
 			return false, fmt.Errorf("consumer %s: %w", contract.ConsumerDedup, err)
 		}
-		if ci.AckFloor.Stream >= stored || (ci.NumPending == 0 && ci.NumAckPending == 0) {
+		// Only the floor says it: right after a publish the consumer may
+		// not count the new message as pending yet.
+		if ci.AckFloor.Stream >= stored {
 			break
 		}
 		select {
