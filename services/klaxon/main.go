@@ -26,6 +26,7 @@ const usage = `Usage: klaxon [stage...] [flags]
        klaxon routes show|test [flags] ...    print the routing tree, or test labels against it
        klaxon dlq list|redrive [flags]        see and resend dead letters (klaxon dlq -h)
        klaxon bench [flags]                   load a target and measure (klaxon bench -h)
+       klaxon webhook-echo [flags]            print the webhook notifications it receives (:5001)
 
 With no stage, runs all five stages and an embedded NATS server in one process.
 Stages: ingest dedup router grouper notifier (several may be named).
@@ -39,6 +40,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) error{
 	"check-config": checkConfigMain,
 	"dlq":          dlqMain,
 	"routes":       routesMain,
+	"webhook-echo": webhookEchoMain,
 }
 
 func main() {
