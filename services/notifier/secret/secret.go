@@ -104,9 +104,24 @@ func (s Set) Redact(err error) error {
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		ue.URL = Redacted
+		ue.URL = whereTo(ue.URL)
 	}
 	return &redactedError{msg: s.Scrub(err.Error()), err: err}
+}
+
+// whereTo is a URL as an error may show it: where the request went (scheme
+// and host), its path, query and credentials — which may be the secret, as
+// in a Slack webhook — masked.
+func whereTo(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return Redacted
+	}
+	where := u.Scheme + "://" + u.Host
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		where += "/" + Redacted
+	}
+	return where
 }
 
 // redactedError is an error whose text had its secrets removed.
