@@ -6,8 +6,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/kvjson"
+	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 )
 
 type counter struct{ N int }
