@@ -2,13 +2,13 @@ package config_test
 
 import (
 	"cmp"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/test/harness"
 )
 
 // amFixtures are Alertmanager's configuration fixtures for the
@@ -135,13 +135,7 @@ func TestAlertmanagerFixtures(t *testing.T) {
 // than an unknown field, the error text) of amFixtures. Skipped without
 // amtool unless KLAXON_E2E=1.
 func TestAlertmanagerFixturesAgreeWithAmtool(t *testing.T) {
-	amtool, err := exec.LookPath("amtool")
-	if err != nil {
-		if os.Getenv("KLAXON_E2E") == "1" {
-			t.Fatalf("KLAXON_E2E=1 but amtool is not installed: %v", err)
-		}
-		t.Skip("amtool not installed (set KLAXON_E2E=1 to require it)")
-	}
+	amtool := harness.RequireE2E(t, "amtool")
 	for _, f := range amFixtures {
 		if !f.amtool {
 			continue

@@ -78,6 +78,19 @@ func RequireE2E(t testing.TB, name string) string {
 	return path
 }
 
+// RequireFile is RequireE2E for a file an installed package brings (such as
+// Debian's copy of Alertmanager's default.tmpl).
+func RequireFile(t testing.TB, path string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("KLAXON_E2E") == "1" {
+			t.Fatalf("KLAXON_E2E=1 but %s is missing: %v", path, err)
+		}
+		t.Skipf("%s not installed (set KLAXON_E2E=1 to require it)", path)
+	}
+	return path
+}
+
 // FreeAddr returns a loopback address with a port that was free just now.
 func FreeAddr(t testing.TB) string {
 	t.Helper()

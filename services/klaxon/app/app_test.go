@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -23,6 +22,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/testfile"
 	"github.com/klaxon-alerts/klaxon/pkg/tlstest"
 	"github.com/klaxon-alerts/klaxon/services/klaxon/app"
+	"github.com/klaxon-alerts/klaxon/test/harness"
 )
 
 const minimalConfig = "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n"
@@ -77,13 +77,7 @@ func run(t *testing.T, o app.Options) string {
 // amtool runs the real amtool against url with an HTTP client config.
 func amtool(t *testing.T, url, httpConfig string, args ...string) (string, error) {
 	t.Helper()
-	bin, err := exec.LookPath("amtool")
-	if err != nil {
-		if os.Getenv("KLAXON_E2E") == "1" {
-			t.Fatalf("KLAXON_E2E=1 but amtool is not installed: %v", err)
-		}
-		t.Skip("amtool not installed")
-	}
+	bin := harness.RequireE2E(t, "amtool")
 	args = append([]string{"--alertmanager.url=" + url, "--http.config.file=" + httpConfig}, args...)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
