@@ -51,8 +51,8 @@ func Configs(o Options) []jetstream.StreamConfig {
 	o = o.withDefaults()
 	return []jetstream.StreamConfig{{
 		Name:        contract.StreamInput,
-		Description: "Raw alerts from ingest and direct publishers; removed once dedup acked them.",
-		Subjects:    []string{contract.SubjectAlertsIn},
+		Description: "Raw alerts from ingest and direct publishers, by partition; removed once dedup acked them.",
+		Subjects:    []string{contract.SubjectAlertsIn, contract.SubjectAlertsInPartitionPrefix + "*"},
 		Retention:   jetstream.WorkQueuePolicy,
 		Discard:     jetstream.DiscardNew,
 		MaxBytes:    o.InputMaxBytes,
@@ -70,12 +70,9 @@ func Configs(o Options) []jetstream.StreamConfig {
 		Replicas:    o.Replicas,
 		Storage:     jetstream.FileStorage,
 	}, {
-		Name:        contract.StreamTimers,
-		Description: "Scheduled group flushes and alert expiries (klaxon.timers.>) and their ticks (klaxon.ticks.>).",
-		Subjects: []string{
-			contract.SubjectTimerGroupPrefix + ">", contract.SubjectTickGroupPrefix + ">",
-			contract.SubjectTimerAlertPrefix + ">", contract.SubjectTickAlertPrefix + ">",
-		},
+		Name:              contract.StreamTimers,
+		Description:       "Scheduled group flushes (klaxon.timers.group.>) and their ticks (klaxon.ticks.group.>).",
+		Subjects:          []string{contract.SubjectTimerGroupPrefix + ">", contract.SubjectTickGroupPrefix + ">"},
 		Retention:         jetstream.LimitsPolicy,
 		AllowMsgSchedules: true,
 		AllowRollup:       true,
@@ -119,7 +116,7 @@ func Configs(o Options) []jetstream.StreamConfig {
 func BucketConfigs(o Options) []jetstream.KeyValueConfig {
 	o = o.withDefaults()
 	return []jetstream.KeyValueConfig{
-		{Bucket: contract.BucketAlerts, Description: "Alert state by fingerprint.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: contract.BucketAlerts, Description: "Alert state by fingerprint, written behind by each partition's dedup owner.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: contract.BucketGroups, Description: "Aggregation groups by group id.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
 		// Entries not rewritten for NflogRetention expire, as Alertmanager's
 		// notification log does (--data.retention, 120h).
@@ -127,6 +124,8 @@ func BucketConfigs(o Options) []jetstream.KeyValueConfig {
 		{Bucket: contract.BucketConfig, Description: "The running configuration; history keeps earlier revisions.", History: 16, Replicas: o.Replicas, Storage: jetstream.FileStorage},
 		// Every revision of a silence is kept (up to the KV maximum of 64):
 		// the audit trail of who created, changed and expired it.
+		// Partition owners and replicas (pkg/lease); kept small, no history.
+		{Bucket: contract.BucketLeases, Description: "Partition leases and stage replicas.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: contract.BucketSilences, Description: "Silences by id; history is the audit trail.", History: 64, Replicas: o.Replicas, Storage: jetstream.FileStorage},
 	}
 }

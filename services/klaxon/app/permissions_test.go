@@ -251,7 +251,8 @@ func TestComposeRunsEachStageAsItsUser(t *testing.T) {
 func TestStageFailsWithoutOneOfItsPermissions(t *testing.T) {
 	for _, tc := range []struct{ stage, drop string }{
 		{contract.StageIngest, "$KV.klaxon-config.>"},
-		{contract.StageDedup, "$JS.API.CONSUMER.CREATE.KLAXON_INPUT.dedup.>"},
+		{contract.StageDedup, "$JS.API.CONSUMER.CREATE.KLAXON_INPUT.>"},
+		{contract.StageDedup, "$KV.klaxon-leases.dedup.>"},
 		{contract.StageRouter, "$JS.API.CONSUMER.CREATE.KLAXON_ALERTS.router.>"},
 		{contract.StageRouter, "$JS.API.DIRECT.GET.KV_klaxon-config.>"},
 		{contract.StageGrouper, "$JS.API.STREAM.INFO.KV_klaxon-groups"},
