@@ -128,7 +128,7 @@ func (p *Publisher) PublishMsgs(msgs ...*nats.Msg) error {
 		for i, nm := range window {
 			f, err := p.js.PublishMsgAsync(nm)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("message to %s: %w", nm.Subject, classify(err)))
+				errs = append(errs, fmt.Errorf("message %s to %s: %w", nm.Header.Get(jetstream.MsgIDHeader), nm.Subject, classify(err)))
 				continue
 			}
 			futures[i] = f
@@ -140,7 +140,7 @@ func (p *Publisher) PublishMsgs(msgs ...*nats.Msg) error {
 			ack, err := awaitAck(f, deadline.C, &expired)
 			switch {
 			case err != nil:
-				errs = append(errs, fmt.Errorf("message to %s: %w", f.Msg().Subject, err))
+				errs = append(errs, fmt.Errorf("message %s to %s: %w", f.Msg().Header.Get(jetstream.MsgIDHeader), f.Msg().Subject, err))
 			case ack.Duplicate:
 				p.logger.Debug("duplicate publish dropped by stream",
 					"subject", f.Msg().Subject, "stream", ack.Stream, "seq", ack.Sequence, "msg_id", f.Msg().Header.Get(MetaMsgID))
