@@ -348,8 +348,14 @@ func scanStream(ctx context.Context, js jetstream.JetStream, name string, since 
 	if err != nil {
 		return 0, false, fmt.Errorf("read %s: %w", name, err)
 	}
-	for {
-		batch, err := cons.Fetch(min(256, maxHistoryScan-scanned), jetstream.FetchMaxWait(time.Second))
+	// Ask for no more than the window holds: a fetch waits for a full
+	// batch.
+	want := uint64(maxHistoryScan)
+	if info := cons.CachedInfo(); info != nil {
+		want = info.NumPending
+	}
+	for want > 0 {
+		batch, err := cons.Fetch(int(min(256, want, uint64(maxHistoryScan-scanned))), jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
 			return scanned, false, fmt.Errorf("read %s: %w", name, err)
 		}
@@ -372,5 +378,10 @@ func scanStream(ctx context.Context, js jetstream.JetStream, name string, since 
 		if scanned >= maxHistoryScan {
 			return scanned, true, nil
 		}
+		want = pending
 	}
+	return scanned, false, nil
 }
+
+// fetchWait bounds the wait for a batch the stream said it holds.
+const fetchWait = 5 * time.Second

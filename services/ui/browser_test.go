@@ -306,7 +306,7 @@ inhibit_rules:
 			run(t, ctx, "load history",
 				chromedp.Navigate(base+"/history?fingerprint="+db1.Fingerprint),
 				chromedp.WaitVisible(`#timeline`))
-		text = textOf(t, ctx, `#timeline`)
+			text = textOf(t, ctx, `#timeline`)
 			return strings.Contains(text, "notified")
 		})
 		for _, want := range []string{"received", "routed to receiver oncall", "flushed to oncall / webhook[0]"} {
@@ -329,7 +329,7 @@ inhibit_rules:
 		var text string
 		harness.Eventually(t, 20*time.Second, "the broken receiver's dead letter listed", func() bool {
 			run(t, ctx, "load dead letters", chromedp.Navigate(base+"/deadletters"), chromedp.WaitReady(`main`))
-		text = textOf(t, ctx, `main`)
+			text = textOf(t, ctx, `main`)
 			return strings.Contains(text, "klaxon.notify.webhook")
 		})
 		if !strings.Contains(text, "404") {
