@@ -48,6 +48,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/services/notifier"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
 	"github.com/klaxon-alerts/klaxon/services/router"
+	"github.com/klaxon-alerts/klaxon/services/ui"
 )
 
 // Options is what the flags say.
@@ -187,8 +188,20 @@ func start(ctx context.Context, g *errgroup.Group, sw *web.Switch, o Options, st
 		closeNATS()
 		return nil, err
 	}
+	prefix := web.RoutePrefix(o.RoutePrefix, o.ExternalURL)
+	handler := web.LimitAPI(mux, o.GetConcurrency, o.APITimeout)
+	if slices.Contains(stages, contract.StageIngest) {
+		// The web UI, where the API is: it calls the API through the same
+		// limits, behind the same listener and --web.config.file.
+		page, err := ui.New(ui.Options{API: handler, Config: cfgStore.Current, Prefix: prefix, Logger: log})
+		if err != nil {
+			closeNATS()
+			return nil, err
+		}
+		page.Register(mux)
+	}
 	log.Info("klaxon started", "stages", stages, "nats", nc.ConnectedUrlRedacted(), "config", o.ConfigFile)
-	sw.Set(web.UnderPrefix(web.RoutePrefix(o.RoutePrefix, o.ExternalURL), web.LimitAPI(mux, o.GetConcurrency, o.APITimeout)))
+	sw.Set(web.UnderPrefix(prefix, handler))
 	for _, r := range runners {
 		g.Go(func() error { return r.Run(ctx) })
 	}
