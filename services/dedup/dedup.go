@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -33,6 +32,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
 	"github.com/klaxon-alerts/klaxon/pkg/lease"
+	"github.com/klaxon-alerts/klaxon/pkg/partition"
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
 )
 
@@ -55,15 +55,7 @@ type Dedup struct {
 	pub     *bus.Publisher
 	metrics metrics
 
-	mu    sync.Mutex
-	owned map[int]*running // the partitions this replica owns
-}
-
-// running is an owned partition's goroutine.
-type running struct {
-	stop   chan struct{} // closed: hand back after a checkpoint
-	cancel context.CancelFunc
-	done   chan struct{}
+	partitions *partition.Runner
 }
 
 type metrics struct {
@@ -93,7 +85,11 @@ func New(opts Options) (*Dedup, error) {
 	if err := opts.Register(m.changes, m.invalid); err != nil {
 		return nil, err
 	}
-	return &Dedup{opts: opts, log: log, pub: bus.NewPublisher(opts.JS, log), metrics: m, owned: map[int]*running{}}, nil
+	d := &Dedup{opts: opts, log: log, pub: bus.NewPublisher(opts.JS, log), metrics: m}
+	d.partitions = &partition.Runner{JS: opts.JS, Pub: d.pub, Log: log, Input: partition.Input{
+		Stream: contract.StreamInput, Subject: contract.AlertsInSubject, Consumer: contract.ConsumerDedupPartition, WorkQueue: true,
+	}}
+	return d, nil
 }
 
 // Run shares the partitions with the other replicas and splits direct
@@ -151,22 +147,23 @@ func (d *Dedup) split(msg *message.Message) error {
 }
 
 // Acquire starts owning partitions (lease.Owner): their alerts are loaded
-// from the bucket, then their consumers are created afresh, so that what a
-// gone owner had taken but not acknowledged is delivered again at once,
-// not after the ack wait.
+// from the bucket, then they run (pkg/partition).
 func (d *Dedup) Acquire(ctx context.Context, ps []int) error {
 	states, err := d.load(ctx, ps)
 	if err != nil {
 		return err
 	}
 	for _, p := range ps {
-		if err := d.start(ctx, p, states[p]); err != nil {
-			d.Release(ctx, ps, false)
-			return err
+		if err := d.partitions.Start(ctx, p, d.newPartition(p, states[p])); err != nil {
+			d.partitions.Stop(ps, false)
+			return fmt.Errorf("dedup: %w", err)
 		}
 	}
 	return nil
 }
+
+// Release stops owning partitions (lease.Owner).
+func (d *Dedup) Release(_ context.Context, ps []int, graceful bool) { d.partitions.Stop(ps, graceful) }
 
 // load reads the bucket's alerts of partitions ps.
 func (d *Dedup) load(ctx context.Context, ps []int) (map[int]map[string]*alert.Stored, error) {
@@ -201,24 +198,10 @@ func (d *Dedup) load(ctx context.Context, ps []int) (map[int]map[string]*alert.S
 	return nil, fmt.Errorf("dedup: load: %w", errors.Join(ctx.Err(), errors.New("watch ended")))
 }
 
-// start runs partition p from its loaded state.
-func (d *Dedup) start(ctx context.Context, p int, alerts map[string]*alert.Stored) error {
-	name := contract.ConsumerDedupPartition(p)
-	if err := d.opts.JS.DeleteConsumer(ctx, contract.StreamInput, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fmt.Errorf("dedup: partition %d: %w", p, err)
-	}
-	cons, err := d.opts.JS.CreateOrUpdateConsumer(ctx, contract.StreamInput, jetstream.ConsumerConfig{
-		Durable: name, FilterSubject: contract.AlertsInSubject(p),
-		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxAckPending: 4 * maxPending,
-		Description: "dedup partition, consumed by its owner only",
-	})
-	if err != nil {
-		return fmt.Errorf("dedup: partition %d: %w", p, err)
-	}
-	pt := &partition{
-		d: d, p: p, in: make(chan jetstream.Msg, maxPending), alerts: alerts,
-		dirty: map[string]struct{}{},
-	}
+// newPartition is partition p's state from its loaded alerts, with their
+// timers armed.
+func (d *Dedup) newPartition(p int, alerts map[string]*alert.Stored) *alertPartition {
+	pt := &alertPartition{d: d, p: p, alerts: alerts, dirty: map[string]struct{}{}}
 	for fp, s := range alerts {
 		at := s.ExpiryAt
 		if at.IsZero() {
@@ -228,51 +211,7 @@ func (d *Dedup) start(ctx context.Context, p int, alerts map[string]*alert.Store
 		pt.timers = append(pt.timers, expiry{at: at, fp: fp})
 	}
 	heap.Init(&pt.timers)
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r := &running{stop: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
-	pt.sub, err = cons.Consume(func(msg jetstream.Msg) {
-		select {
-		case pt.in <- msg:
-		case <-runCtx.Done():
-		}
-	}, jetstream.PullMaxMessages(maxPending))
-	if err != nil {
-		cancel()
-		return fmt.Errorf("dedup: partition %d: %w", p, err)
-	}
-	go func() {
-		defer close(r.done)
-		pt.run(runCtx, r.stop)
-	}()
-	d.mu.Lock()
-	d.owned[p] = r
-	d.mu.Unlock()
-	return nil
-}
-
-// Release stops owning partitions (lease.Owner): handed back, each writes
-// a last checkpoint; lost, each stops at once.
-func (d *Dedup) Release(_ context.Context, ps []int, graceful bool) {
-	d.mu.Lock()
-	var rs []*running
-	for _, p := range ps {
-		if r, ok := d.owned[p]; ok {
-			rs = append(rs, r)
-			delete(d.owned, p)
-		}
-	}
-	d.mu.Unlock()
-	for _, r := range rs {
-		if graceful {
-			close(r.stop)
-		} else {
-			r.cancel()
-		}
-	}
-	for _, r := range rs {
-		<-r.done
-		r.cancel()
-	}
+	return pt
 }
 
 // checkSize refuses an alert too large to be stored end to end (a direct

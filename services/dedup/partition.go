@@ -21,94 +21,31 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
 )
 
-// partition is the state of one input partition while this replica owns it
-// (pkg/lease): the alerts by fingerprint, in memory, and their expiry timers.
-// One goroutine (run) reads the partition's messages in order and is the
-// only one to touch it.
-//
-// The input stream is the log. A step changes the memory and remembers
-// what it owes: the AlertChanged events and the alerts' new values for KV
-// klaxon-alerts. When no input is waiting (or enough has gathered), a
-// checkpoint publishes all of it asynchronously, waits for JetStream's
-// acknowledgements, and only then acknowledges the inputs it covers. A
-// crash before that leaves the inputs unacknowledged; the next owner loads
-// the bucket and takes them again. Merging an alert again gives the same
-// state and the same change ids, which JetStream drops as duplicates.
-type partition struct {
-	d   *Dedup
-	p   int
-	in  chan jetstream.Msg
-	sub jetstream.ConsumeContext
-
+// alertPartition is the state of one input partition while this replica owns it
+// (pkg/lease, run by pkg/partition): the alerts by fingerprint, in memory,
+// and their expiry timers. A step changes the memory and owes the
+// AlertChanged events and the alerts' new values for KV klaxon-alerts; a
+// checkpoint stores them before the inputs are acknowledged. Merging an
+// alert again gives the same state and the same change ids.
+type alertPartition struct {
+	d      *Dedup
+	p      int
 	alerts map[string]*alert.Stored
 	timers expiries
-	timer  *time.Timer
 
 	// Owed since the last checkpoint.
-	dirty   map[string]struct{} // alerts whose KV value is to be written
-	outbox  []*nats.Msg         // events to publish
-	pending []jetstream.Msg     // inputs to acknowledge
+	dirty  map[string]struct{} // alerts whose KV value is to be written
+	outbox []*nats.Msg         // events to publish
 }
 
-// maxPending bounds the inputs of one checkpoint.
-const maxPending = 256
-
-// run works on the partition until ctx is done (the lease is lost: write
-// nothing more) or stop is closed (handed back: checkpoint first).
-func (pt *partition) run(ctx context.Context, stop <-chan struct{}) {
-	pt.timer = time.NewTimer(time.Hour)
-	defer pt.timer.Stop()
-	pt.armTimer()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-stop:
-			pt.sub.Stop()
-			pt.checkpointUntilDone(ctx)
-			return
-		case msg := <-pt.in:
-			pt.handle(ctx, msg)
-			// Take in what is already waiting, then write it all at once.
-			for len(pt.pending) < maxPending && len(pt.in) > 0 {
-				pt.handle(ctx, <-pt.in)
-			}
-			pt.checkpointUntilDone(ctx)
-			pt.armTimer()
-		case <-pt.timer.C:
-			pt.expireDue()
-			pt.checkpointUntilDone(ctx)
-			pt.armTimer()
-		}
-	}
-}
-
-// checkpointUntilDone retries a failed checkpoint (NATS unreachable) until it
-// succeeds or the partition stops; the inputs wait meanwhile.
-func (pt *partition) checkpointUntilDone(ctx context.Context) {
-	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		err := pt.checkpoint()
-		if err == nil {
-			return
-		}
-		pt.d.log.Warn("checkpoint failed; retrying", "partition", pt.p, "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-	}
-}
-
-// handle applies one input message: one alert or an array of them. Invalid
+// Handle applies one input message: one alert or an array of them. Invalid
 // alerts are dead-lettered one by one (the whole message when nothing in it
 // decodes); the valid ones are applied.
-func (pt *partition) handle(ctx context.Context, msg jetstream.Msg) {
-	pt.pending = append(pt.pending, msg)
+func (pt *alertPartition) Handle(_ context.Context, msg jetstream.Msg) {
 	postables, err := alert.DecodePostable(msg.Data())
 	if err != nil {
 		pt.d.metrics.invalid.Inc()
-		pt.deadLetter(ctx, msg, msg.Data(), err)
+		pt.deadLetter(msg, msg.Data(), err)
 		return
 	}
 	receivedAt := receivedAt(msg, pt.d.opts.Now)
@@ -122,7 +59,7 @@ func (pt *partition) handle(ctx context.Context, msg jetstream.Msg) {
 		if err != nil {
 			pt.d.metrics.invalid.Inc()
 			payload, _ := json.Marshal(p)
-			pt.deadLetter(ctx, msg, payload, fmt.Errorf("alert %d %s: %w", i, alert.Describe(p.Labels), err))
+			pt.deadLetter(msg, payload, fmt.Errorf("alert %d %s: %w", i, alert.Describe(p.Labels), err))
 			continue
 		}
 		fp := a.Fingerprint().String()
@@ -132,10 +69,10 @@ func (pt *partition) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 }
 
-// expireDue runs the expiry step of every alert whose timer is due:
-// resolve an alert whose end passed without a refresh, re-arm the timer of
-// one refreshed meanwhile, forget one resolved longer than the retention.
-func (pt *partition) expireDue() {
+// Fire runs the expiry step of every alert whose timer is due: resolve an
+// alert whose end passed without a refresh, re-arm the timer of one
+// refreshed meanwhile, forget one resolved longer than the retention.
+func (pt *alertPartition) Fire(context.Context, time.Time) {
 	now := pt.d.opts.Now()
 	for len(pt.timers) > 0 && !pt.timers[0].at.After(now) {
 		t := heap.Pop(&pt.timers).(expiry)
@@ -157,7 +94,7 @@ func (pt *partition) expireDue() {
 // commit makes next the state of fp and owes what the step requires: the
 // change event, the KV value, and the expiry timer. A step that changes
 // nothing but the time of receipt owes nothing.
-func (pt *partition) commit(fp string, prev *alert.Stored, next alert.Stored, ch alert.Change) {
+func (pt *alertPartition) commit(fp string, prev *alert.Stored, next alert.Stored, ch alert.Change) {
 	now := pt.d.opts.Now()
 	defer pt.count(ch)
 	if next.Labels == nil {
@@ -187,7 +124,7 @@ func (pt *partition) commit(fp string, prev *alert.Stored, next alert.Stored, ch
 	pt.dirty[fp] = struct{}{}
 }
 
-func (pt *partition) count(ch alert.Change) {
+func (pt *alertPartition) count(ch alert.Change) {
 	label := string(ch)
 	if ch == alert.ChangeNone {
 		label = "none"
@@ -203,36 +140,33 @@ func sameState(a, b alert.Stored) bool {
 		maps.Equal(a.Labels, b.Labels) && maps.Equal(a.Annotations, b.Annotations)
 }
 
-// checkpoint publishes what is owed, waits for JetStream to store it, then
-// acknowledges the inputs. On an error nothing is forgotten: the next
-// checkpoint publishes it again (ids make the repeats harmless).
-func (pt *partition) checkpoint() error {
-	if len(pt.outbox) == 0 && len(pt.dirty) == 0 && len(pt.pending) == 0 {
-		return nil
-	}
-	msgs := pt.outbox
+// Owed returns the change events and dead letters, and the alerts' values.
+func (pt *alertPartition) Owed() [][]*nats.Msg {
+	writes := make([]*nats.Msg, 0, len(pt.dirty))
 	for fp := range pt.dirty {
 		m := nats.NewMsg("$KV." + contract.BucketAlerts + "." + fp)
 		if s, ok := pt.alerts[fp]; ok {
-			body, err := json.Marshal(s)
-			if err != nil {
-				return fault.Final(err)
-			}
-			m.Data = body
+			m.Data, _ = json.Marshal(s) // a Stored always encodes
 		} else {
 			m.Header.Set(kvOperation, kvDelete)
 		}
-		msgs = append(msgs, m)
+		writes = append(writes, m)
 	}
-	if err := pt.d.pub.PublishMsgs(msgs...); err != nil {
-		return err
-	}
-	for _, in := range pt.pending {
-		_ = in.Ack() // a lost ack redelivers the input: merged again, harmlessly
-	}
-	pt.outbox, pt.pending = pt.outbox[:0], pt.pending[:0]
+	return [][]*nats.Msg{append(pt.outbox, writes...)}
+}
+
+// Committed forgets what was owed.
+func (pt *alertPartition) Committed() {
+	pt.outbox = pt.outbox[:0]
 	clear(pt.dirty)
-	return nil
+}
+
+// Next is when the earliest expiry timer is due.
+func (pt *alertPartition) Next() time.Time {
+	if len(pt.timers) == 0 {
+		return time.Time{}
+	}
+	return pt.timers[0].at
 }
 
 // The KV headers of a deletion, as the KV client writes it.
@@ -244,7 +178,7 @@ const (
 // deadLetter sends a part of an input message that can never be processed
 // to the dead-letter subject; the input itself is acknowledged with the
 // rest.
-func (pt *partition) deadLetter(ctx context.Context, in jetstream.Msg, payload []byte, reason error) {
+func (pt *alertPartition) deadLetter(in jetstream.Msg, payload []byte, reason error) {
 	wm := message.NewMessage("", in.Data())
 	wm.Metadata.Set(bus.MetaSubject, in.Subject())
 	if md, err := in.Metadata(); err == nil {
@@ -266,14 +200,6 @@ func (pt *partition) deadLetter(ctx context.Context, in jetstream.Msg, payload [
 	m.Header.Set(jetstream.MsgIDHeader, out.Metadata.Get(bus.MetaMsgID))
 	pt.outbox = append(pt.outbox, m)
 	pt.d.log.Warn("alert dead-lettered", "partition", pt.p, "reason", reason)
-}
-
-// armTimer sets the timer to the earliest pending expiry.
-func (pt *partition) armTimer() {
-	if len(pt.timers) == 0 {
-		return
-	}
-	pt.timer.Reset(max(time.Until(pt.timers[0].at), 0))
 }
 
 // changeMessage is the AlertChanged for a step; its id hashes the state
