@@ -1,6 +1,8 @@
 package contract
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"hash/fnv"
 	"strconv"
 )
@@ -30,3 +32,18 @@ func ConsumerDedupPartition(p int) string { return ConsumerDedup + "-" + strconv
 // LeaseProbeSubject is where the replica id answers while it is alive; a
 // request that finds no responder means the replica is gone (pkg/lease).
 func LeaseProbeSubject(id string) string { return SubjectLeaseProbePrefix + id }
+
+// GroupID is an aggregation group's id: its KV key and the key of its
+// partition (the grouper's).
+func GroupID(routeID, groupKey string) string {
+	sum := sha256.Sum256([]byte(routeID + "\x00" + groupKey))
+	return hex.EncodeToString(sum[:16])
+}
+
+// AlertsRoutedSubject is the routed subject of the grouper's partition p:
+// that of the alert's group (PartitionOf its GroupID).
+func AlertsRoutedSubject(p int) string { return SubjectAlertsRouted + "." + strconv.Itoa(p) }
+
+// ConsumerGrouperPartition is the durable consumer of the grouper's
+// partition p, used by its owner alone.
+func ConsumerGrouperPartition(p int) string { return ConsumerGrouper + "-" + strconv.Itoa(p) }

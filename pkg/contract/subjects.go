@@ -16,7 +16,8 @@ const (
 	SubjectAlertsInPartitionPrefix = "klaxon.alerts.in."
 	// SubjectAlertsChanged carries AlertChanged: only real changes.
 	SubjectAlertsChanged = "klaxon.alerts.changed"
-	// SubjectAlertsRouted carries AlertRouted: one event per matched route.
+	// SubjectAlertsRouted + "." + partition carries AlertRouted: one event
+	// per matched route, on the partition of its group (AlertsRoutedSubject).
 	SubjectAlertsRouted = "klaxon.alerts.routed"
 	// SubjectNotifyPrefix + integration type (IntegrationWebhook, ...)
 	// carries Notification: one message per receiver integration and flush.
@@ -132,7 +133,7 @@ func Table() []Row {
 		{SubjectAlertsIn, StreamInput, "Alertmanager postableAlert JSON: one object or an array"},
 		{SubjectAlertsInPartitionPrefix + "<partition>", StreamInput, "the same, split by fingerprint (ingest publishes here)"},
 		{SubjectAlertsChanged, StreamAlerts, "AlertChanged"},
-		{SubjectAlertsRouted, StreamAlerts, "AlertRouted"},
+		{SubjectAlertsRouted + ".<partition>", StreamAlerts, "AlertRouted, on its group's partition"},
 		{SubjectTimerGroupPrefix + "<group>", StreamTimers, "scheduled Tick (Nats-Schedule @at)"},
 		{SubjectTickGroupPrefix + "<group>", StreamTimers, "Tick"},
 		{SubjectNotifyPrefix + "<integration>", StreamNotify, "Notification"},

@@ -113,7 +113,7 @@ func Configs(o Options) []jetstream.StreamConfig {
 	}, {
 		Name:        contract.StreamAlerts,
 		Description: "Alert changes and routing decisions: replayable history.",
-		Subjects:    []string{contract.SubjectAlertsChanged, contract.SubjectAlertsRouted},
+		Subjects:    []string{contract.SubjectAlertsChanged, contract.SubjectAlertsRouted + ".*"},
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		MaxBytes:    o.HistoryMaxBytes,

@@ -350,15 +350,43 @@ func (srv *API) groupView(ctx context.Context, e *evaluation, q alertQuery, g co
 	return ag, len(ag.Alerts) > 0, nil
 }
 
-// groups reads every aggregation group.
+// groups reads every aggregation group: the grouper writes a group's state
+// ("<id>") and each of its alerts ("<id>.<fingerprint>") as values of their
+// own.
 func (srv *API) groups(ctx context.Context) (map[string]contract.Group, error) {
 	kv, err := srv.opts.JS.KeyValue(ctx, contract.BucketGroups)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", contract.BucketGroups, err)
 	}
-	return kvcache.Snapshot(ctx, kv, func(e jetstream.KeyValueEntry) (contract.Group, error) {
+	values, err := kvcache.Snapshot(ctx, kv, func(e jetstream.KeyValueEntry) ([]byte, error) { return e.Value(), nil })
+	if err != nil {
+		return nil, err
+	}
+	groups := map[string]contract.Group{}
+	for key, v := range values {
+		if _, _, member := strings.Cut(key, "."); member {
+			continue
+		}
 		var g contract.Group
-		err := json.Unmarshal(e.Value(), &g)
-		return g, err
-	})
+		if err := json.Unmarshal(v, &g); err != nil {
+			return nil, fmt.Errorf("group %s: %w", key, err)
+		}
+		if g.Alerts == nil {
+			g.Alerts = map[string]alert.Alert{}
+		}
+		groups[key] = g
+	}
+	for key, v := range values {
+		id, fp, member := strings.Cut(key, ".")
+		g, ok := groups[id]
+		if !member || !ok {
+			continue
+		}
+		var a alert.Alert
+		if err := json.Unmarshal(v, &a); err != nil {
+			return nil, fmt.Errorf("group %s alert %s: %w", id, fp, err)
+		}
+		g.Alerts[fp] = a
+	}
+	return groups, nil
 }

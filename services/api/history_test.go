@@ -64,7 +64,7 @@ func TestHistory(t *testing.T) {
 	in := contract.Integration{Receiver: "team", Type: "webhook"}
 	a.publish(t, contract.SubjectAlertsChanged, contract.AlertChanged{Version: 1, Change: alert.ChangeNew, Fingerprint: fp1, Alert: db1})
 	a.publish(t, contract.SubjectAlertsChanged, contract.AlertChanged{Version: 1, Change: alert.ChangeNew, Fingerprint: fp2, Alert: db2})
-	a.publish(t, contract.SubjectAlertsRouted, contract.AlertRouted{Version: 1, Change: alert.ChangeNew, Fingerprint: fp1, Alert: db1, Route: rt})
+	a.publish(t, contract.AlertsRoutedSubject(0), contract.AlertRouted{Version: 1, Change: alert.ChangeNew, Fingerprint: fp1, Alert: db1, Route: rt})
 	note := func(seq uint64, alerts ...alert.Alert) contract.Notification {
 		return contract.Notification{Version: 1, Integration: in, GroupKey: rt.GroupKey, Alerts: alerts, FlushSeq: seq, FlushedAt: apiNow}
 	}

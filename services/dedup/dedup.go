@@ -14,7 +14,6 @@
 package dedup
 
 import (
-	"container/heap"
 	"context"
 	"encoding/json"
 	"errors"
@@ -203,14 +202,11 @@ func (d *Dedup) load(ctx context.Context, ps []int) (map[int]map[string]*alert.S
 func (d *Dedup) newPartition(p int, alerts map[string]*alert.Stored) *alertPartition {
 	pt := &alertPartition{d: d, p: p, alerts: alerts, dirty: map[string]struct{}{}}
 	for fp, s := range alerts {
-		at := s.ExpiryAt
-		if at.IsZero() {
-			at, _ = alert.NextExpiry(*s, d.opts.Now(), d.opts.Retention)
-			s.ExpiryAt = at
+		if s.ExpiryAt.IsZero() {
+			s.ExpiryAt, _ = alert.NextExpiry(*s, d.opts.Now(), d.opts.Retention)
 		}
-		pt.timers = append(pt.timers, expiry{at: at, fp: fp})
+		pt.timers.Add(s.ExpiryAt, fp)
 	}
-	heap.Init(&pt.timers)
 	return pt
 }
 

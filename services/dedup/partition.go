@@ -1,24 +1,21 @@
 package dedup
 
 import (
-	"container/heap"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
-	"strconv"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
-	"github.com/klaxon-alerts/klaxon/pkg/bus"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
+	"github.com/klaxon-alerts/klaxon/pkg/partition"
 )
 
 // alertPartition is the state of one input partition while this replica owns it
@@ -31,7 +28,7 @@ type alertPartition struct {
 	d      *Dedup
 	p      int
 	alerts map[string]*alert.Stored
-	timers expiries
+	timers partition.Timers
 
 	// Owed since the last checkpoint.
 	dirty  map[string]struct{} // alerts whose KV value is to be written
@@ -74,20 +71,23 @@ func (pt *alertPartition) Handle(_ context.Context, msg jetstream.Msg) {
 // refreshed meanwhile, forget one resolved longer than the retention.
 func (pt *alertPartition) Fire(context.Context, time.Time) {
 	now := pt.d.opts.Now()
-	for len(pt.timers) > 0 && !pt.timers[0].at.After(now) {
-		t := heap.Pop(&pt.timers).(expiry)
-		cur, ok := pt.alerts[t.fp]
-		if !ok || !cur.ExpiryAt.Equal(t.at) {
+	for {
+		t, ok := pt.timers.Due(now)
+		if !ok {
+			return
+		}
+		cur, ok := pt.alerts[t.Key]
+		if !ok || !cur.ExpiryAt.Equal(t.At) {
 			continue // replaced by a later timer, or forgotten
 		}
 		if alert.Forgotten(*cur, now, pt.d.opts.Retention) {
-			pt.commit(t.fp, cur, alert.Stored{}, alert.ChangeNone)
+			pt.commit(t.Key, cur, alert.Stored{}, alert.ChangeNone)
 			continue
 		}
 		next := *cur
 		next.ExpiryAt = time.Time{} // this timer has fired
 		next, ch := alert.Expire(next, now)
-		pt.commit(t.fp, cur, next, ch)
+		pt.commit(t.Key, cur, next, ch)
 	}
 }
 
@@ -106,7 +106,7 @@ func (pt *alertPartition) commit(fp string, prev *alert.Stored, next alert.Store
 	}
 	if at, arm := alert.NextExpiry(next, now, pt.d.opts.Retention); arm {
 		next.ExpiryAt = at
-		heap.Push(&pt.timers, expiry{at: at, fp: fp})
+		pt.timers.Add(at, fp)
 	}
 	if ch != alert.ChangeNone {
 		msg, err := changeMessage(prev, next.Alert, ch, fp)
@@ -144,13 +144,12 @@ func sameState(a, b alert.Stored) bool {
 func (pt *alertPartition) Owed() [][]*nats.Msg {
 	writes := make([]*nats.Msg, 0, len(pt.dirty))
 	for fp := range pt.dirty {
-		m := nats.NewMsg("$KV." + contract.BucketAlerts + "." + fp)
 		if s, ok := pt.alerts[fp]; ok {
-			m.Data, _ = json.Marshal(s) // a Stored always encodes
+			data, _ := json.Marshal(s) // a Stored always encodes
+			writes = append(writes, partition.KVPut(contract.BucketAlerts, fp, data))
 		} else {
-			m.Header.Set(kvOperation, kvDelete)
+			writes = append(writes, partition.KVDelete(contract.BucketAlerts, fp))
 		}
-		writes = append(writes, m)
 	}
 	return [][]*nats.Msg{append(pt.outbox, writes...)}
 }
@@ -163,41 +162,18 @@ func (pt *alertPartition) Committed() {
 
 // Next is when the earliest expiry timer is due.
 func (pt *alertPartition) Next() time.Time {
-	if len(pt.timers) == 0 {
-		return time.Time{}
-	}
-	return pt.timers[0].at
+	return pt.timers.Next()
 }
-
-// The KV headers of a deletion, as the KV client writes it.
-const (
-	kvOperation = "KV-Operation"
-	kvDelete    = "DEL"
-)
 
 // deadLetter sends a part of an input message that can never be processed
 // to the dead-letter subject; the input itself is acknowledged with the
 // rest.
 func (pt *alertPartition) deadLetter(in jetstream.Msg, payload []byte, reason error) {
-	wm := message.NewMessage("", in.Data())
-	wm.Metadata.Set(bus.MetaSubject, in.Subject())
-	if md, err := in.Metadata(); err == nil {
-		wm.Metadata.Set(bus.MetaStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
-	}
-	for k := range in.Headers() {
-		wm.Metadata.Set(k, in.Headers().Get(k))
-	}
-	out, err := bus.DeadLetter(contract.StageDedup, wm, payload, reason, pt.d.opts.Now())
+	m, err := partition.DeadLetter(contract.StageDedup, in, payload, reason, pt.d.opts.Now())
 	if err != nil {
 		pt.d.log.Error("dead letter not encodable; dropped", "err", err)
 		return
 	}
-	m := nats.NewMsg(contract.DLQSubject(contract.StageDedup))
-	m.Data = out.Payload
-	for k, v := range out.Metadata {
-		m.Header.Set(k, v)
-	}
-	m.Header.Set(jetstream.MsgIDHeader, out.Metadata.Get(bus.MetaMsgID))
 	pt.outbox = append(pt.outbox, m)
 	pt.d.log.Warn("alert dead-lettered", "partition", pt.p, "reason", reason)
 }
@@ -215,24 +191,4 @@ func changeMessage(prev *alert.Stored, next alert.Alert, ch alert.Change, fp str
 	m.Data = body
 	m.Header.Set(jetstream.MsgIDHeader, "chg-"+fp+"-"+hex.EncodeToString(sum[:12]))
 	return m, nil
-}
-
-// expiry is a pending alert timer.
-type expiry struct {
-	at time.Time
-	fp string
-}
-
-// expiries is a min-heap of timers by time (container/heap).
-type expiries []expiry
-
-func (h expiries) Len() int           { return len(h) }
-func (h expiries) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h expiries) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *expiries) Push(x any)        { *h = append(*h, x.(expiry)) }
-func (h *expiries) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }

@@ -1,8 +1,6 @@
 package grouper
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"slices"
 	"strings"
 	"time"
@@ -12,7 +10,8 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/nflog"
 )
 
-// Group is the durable state of one aggregation group (KV klaxon-groups).
+// Group is the state of one aggregation group, held in memory by its
+// partition's owner and written behind to KV klaxon-groups (partition.go).
 //
 // Timing follows Alertmanager: the first flush comes group_wait after the
 // group was created (at once if its first alert's startsAt+group_wait has
@@ -60,15 +59,9 @@ type Notified struct {
 	nflog.State
 }
 
-// GroupID is the KV key and timer subject token of a route's group.
-func GroupID(routeID, groupKey string) string {
-	sum := sha256.Sum256([]byte(routeID + "\x00" + groupKey))
-	return hex.EncodeToString(sum[:16])
-}
-
 // NewGroup starts an empty group for a route.
 func NewGroup(r contract.Route, now time.Time) *Group {
-	return &Group{Group: contract.Group{ID: GroupID(r.ID, r.GroupKey), Route: r, Alerts: map[string]alert.Alert{}}, CreatedAt: now}
+	return &Group{Group: contract.Group{ID: contract.GroupID(r.ID, r.GroupKey), Route: r, Alerts: map[string]alert.Alert{}}, CreatedAt: now}
 }
 
 func (g *Group) flushed() bool { return g.FlushSeq > 0 }

@@ -14,6 +14,8 @@ import (
 	"log/slog"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/klaxon-alerts/klaxon/pkg/bus"
@@ -74,7 +76,7 @@ func (r *Router) handle(msg *message.Message) error {
 		return err
 	}
 	routes := tree.Routes(ev.Alert.Labels)
-	out := make([]*message.Message, 0, len(routes))
+	out := make([]*nats.Msg, 0, len(routes))
 	for _, rt := range routes {
 		body, err := json.Marshal(contract.AlertRouted{
 			Version: contract.Version, Change: ev.Change, Fingerprint: ev.Fingerprint, Alert: ev.Alert, Route: rt,
@@ -83,11 +85,12 @@ func (r *Router) handle(msg *message.Message) error {
 			return fault.Final(err)
 		}
 		sum := sha256.Sum256(append([]byte(rt.ID+"\x00"), msg.Payload...))
-		m := message.NewMessage("rt-"+hex.EncodeToString(sum[:16]), body)
-		m.Metadata.Set(bus.MetaMsgID, m.UUID)
+		m := nats.NewMsg(contract.AlertsRoutedSubject(contract.PartitionOf(contract.GroupID(rt.ID, rt.GroupKey))))
+		m.Data = body
+		m.Header.Set(jetstream.MsgIDHeader, "rt-"+hex.EncodeToString(sum[:16]))
 		out = append(out, m)
 	}
-	if err := r.pub.Publish(contract.SubjectAlertsRouted, out...); err != nil {
+	if err := r.pub.PublishMsgs(out...); err != nil {
 		return fmt.Errorf("publish routed: %w", err)
 	}
 	r.routed.Add(float64(len(out)))

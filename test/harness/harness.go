@@ -353,27 +353,28 @@ func WaitQuiet(t testing.TB, url string, timeout time.Duration) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	consumers := map[string]string{
-		contract.ConsumerDedup: contract.StreamInput, contract.ConsumerRouter: contract.StreamAlerts,
-		contract.ConsumerGrouper: contract.StreamAlerts, contract.ConsumerTicks: contract.StreamTimers,
-		contract.ConsumerNotify: contract.StreamNotify,
-	}
 	Eventually(t, timeout, "all consumers drained", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		// The input is a work queue: dedup's partitions are drained when
-		// it holds nothing.
+		// it holds nothing. The other stages' consumers (the grouper's one
+		// per partition) have nothing pending or in flight.
 		input, err := js.Stream(ctx, contract.StreamInput)
 		if err != nil || input.CachedInfo().State.Msgs > 0 {
 			return false
 		}
-		for name, stream := range consumers {
-			cons, err := js.Consumer(ctx, stream, name)
+		for _, name := range []string{contract.StreamAlerts, contract.StreamNotify} {
+			stream, err := js.Stream(ctx, name)
 			if err != nil {
 				return false
 			}
-			info, err := cons.Info(ctx)
-			if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
+			consumers := stream.ListConsumers(ctx)
+			for info := range consumers.Info() {
+				if info.NumPending > 0 || info.NumAckPending > 0 {
+					return false
+				}
+			}
+			if consumers.Err() != nil {
 				return false
 			}
 		}

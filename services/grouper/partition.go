@@ -1,0 +1,265 @@
+package grouper
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/klaxon-alerts/klaxon/pkg/alert"
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/partition"
+)
+
+// groupPartition is one partition's groups while this replica owns it
+// (pkg/lease, run by pkg/partition), with their flush timers.
+//
+// KV klaxon-groups holds a group as one small value, its state without its
+// alerts ("<group id>"), and one value per alert ("<group id>.<fingerprint>"),
+// so that an alert's change writes that alert alone and no value grows with
+// the group. A flush owes its notifications first and the group's new state
+// second: a crash between the two repeats the flush with the same message
+// ids, which JetStream drops.
+type groupPartition struct {
+	g      *Grouper
+	p      int
+	groups map[string]*Group
+	timers partition.Timers
+
+	// Owed since the last checkpoint.
+	outbox  []*nats.Msg                    // notifications, dead letters
+	state   map[string]struct{}            // groups whose state is to be written
+	members map[string]map[string]struct{} // group → alerts to be written
+	gone    map[string][]string            // deleted group → its alerts' keys
+}
+
+func (g *Grouper) newPartition(p int, groups map[string]*Group) *groupPartition {
+	gp := &groupPartition{
+		g: g, p: p, groups: groups,
+		state: map[string]struct{}{}, members: map[string]map[string]struct{}{}, gone: map[string][]string{},
+	}
+	for id, grp := range groups {
+		if !grp.NextFlush.IsZero() {
+			gp.timers.Add(grp.NextFlush, id)
+		}
+	}
+	return gp
+}
+
+// Handle folds one routed alert change into its group.
+func (gp *groupPartition) Handle(_ context.Context, msg jetstream.Msg) {
+	ev, err := contract.Decode[contract.AlertRouted](msg.Data())
+	if err != nil {
+		gp.deadLetter(msg, err)
+		return
+	}
+	now := gp.g.opts.Now()
+	id := contract.GroupID(ev.Route.ID, ev.Route.GroupKey)
+	grp, ok := gp.groups[id]
+	if !ok {
+		grp = NewGroup(ev.Route, now)
+	}
+	before := grp.NextFlush
+	if !grp.Add(ev.Fingerprint, ev.Alert, ev.Route, now) {
+		return // a redelivered or older state
+	}
+	if !ok {
+		gp.groups[id] = grp
+		gp.g.groups.WithLabelValues("created").Inc()
+	}
+	gp.state[id] = struct{}{}
+	if gp.members[id] == nil {
+		gp.members[id] = map[string]struct{}{}
+	}
+	gp.members[id][ev.Fingerprint] = struct{}{}
+	if !grp.NextFlush.Equal(before) {
+		gp.timers.Add(grp.NextFlush, id)
+	}
+}
+
+// Fire flushes every group whose tick is due.
+func (gp *groupPartition) Fire(ctx context.Context, _ time.Time) {
+	now := gp.g.opts.Now()
+	if now.Before(gp.g.notBefore) {
+		return
+	}
+	for {
+		t, ok := gp.timers.Due(now)
+		if !ok {
+			return
+		}
+		grp, ok := gp.groups[t.Key]
+		if !ok || !grp.NextFlush.Equal(t.At) {
+			gp.g.flushes.WithLabelValues("stale").Inc()
+			continue
+		}
+		if err := gp.flush(ctx, grp, t.At, now); err != nil {
+			gp.g.log.Warn("flush failed; retried in a second", "group", grp.Route.GroupKey, "err", err)
+			grp.NextFlush = now.Add(time.Second)
+			gp.timers.Add(grp.NextFlush, t.Key)
+		}
+	}
+}
+
+// flush flushes grp for its tick at at.
+func (gp *groupPartition) flush(ctx context.Context, grp *Group, at, now time.Time) error {
+	grp.Refresh(gp.g.opts.Latest)
+	f := grp.Snapshot(at)
+	msgs, err := gp.g.publishFlush(ctx, grp, &f, now)
+	if err != nil {
+		return err
+	}
+	gp.outbox = append(gp.outbox, msgs...)
+	gp.g.flushes.WithLabelValues("flushed").Inc()
+	before := make(map[string]struct{}, len(grp.Alerts))
+	for fp := range grp.Alerts {
+		before[fp] = struct{}{}
+	}
+	if !grp.AfterFlush(f, now) {
+		delete(gp.groups, grp.ID)
+		delete(gp.state, grp.ID)
+		delete(gp.members, grp.ID)
+		for fp := range before {
+			gp.gone[grp.ID] = append(gp.gone[grp.ID], grp.ID+"."+fp)
+		}
+		gp.g.groups.WithLabelValues("deleted").Inc()
+		return nil
+	}
+	gp.state[grp.ID] = struct{}{}
+	for fp := range before {
+		if _, ok := grp.Alerts[fp]; !ok { // resolved and notified: it leaves
+			gp.gone[grp.ID] = append(gp.gone[grp.ID], grp.ID+"."+fp)
+		}
+	}
+	if !grp.NextFlush.IsZero() {
+		gp.timers.Add(grp.NextFlush, grp.ID)
+	}
+	return nil
+}
+
+// Next is when the earliest flush is due (not before the start delay).
+func (gp *groupPartition) Next() time.Time {
+	at := gp.timers.Next()
+	if at.IsZero() || at.After(gp.g.notBefore) {
+		return at
+	}
+	return gp.g.notBefore
+}
+
+// Owed returns the notifications, then the groups' values.
+func (gp *groupPartition) Owed() [][]*nats.Msg {
+	var writes []*nats.Msg
+	put := func(key string, v any) {
+		data, _ := json.Marshal(v) // groups and alerts always encode
+		writes = append(writes, partition.KVPut(contract.BucketGroups, key, data))
+	}
+	del := func(key string) { writes = append(writes, partition.KVDelete(contract.BucketGroups, key)) }
+	for id, keys := range gp.gone {
+		for _, key := range keys {
+			del(key)
+		}
+		if _, ok := gp.groups[id]; !ok {
+			del(id)
+		}
+	}
+	for id, fps := range gp.members {
+		grp := gp.groups[id]
+		for fp := range fps {
+			if a, ok := grp.Alerts[fp]; ok {
+				put(id+"."+fp, a)
+			}
+		}
+	}
+	for id := range gp.state {
+		state := *gp.groups[id]
+		state.Alerts = nil
+		put(id, state)
+	}
+	return [][]*nats.Msg{gp.outbox, writes}
+}
+
+// Committed forgets what was owed.
+func (gp *groupPartition) Committed() {
+	gp.outbox = gp.outbox[:0]
+	clear(gp.state)
+	clear(gp.members)
+	clear(gp.gone)
+}
+
+func (gp *groupPartition) deadLetter(in jetstream.Msg, reason error) {
+	m, err := partition.DeadLetter(contract.StageGrouper, in, in.Data(), reason, gp.g.opts.Now())
+	if err != nil {
+		gp.g.log.Error("dead letter not encodable; dropped", "err", err)
+		return
+	}
+	gp.outbox = append(gp.outbox, m)
+}
+
+// load reads the groups of partitions ps from the bucket: each group's
+// state and its alerts' values. A value written by an earlier version
+// holds the alerts itself; it is read as well.
+func (g *Grouper) load(ctx context.Context, ps []int) (map[int]map[string]*Group, error) {
+	kv, err := g.opts.JS.KeyValue(ctx, contract.BucketGroups)
+	if err != nil {
+		return nil, fmt.Errorf("grouper: bucket %s: %w", contract.BucketGroups, err)
+	}
+	states := map[int]map[string]*Group{}
+	for _, p := range ps {
+		states[p] = map[string]*Group{}
+	}
+	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("grouper: load: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	members := map[string]map[string]alert.Alert{}
+	for e := range w.Updates() {
+		if e == nil {
+			break
+		}
+		id, fp, member := strings.Cut(e.Key(), ".")
+		groups, ok := states[contract.PartitionOf(id)]
+		if !ok {
+			continue
+		}
+		if member {
+			var a alert.Alert
+			if err := json.Unmarshal(e.Value(), &a); err != nil {
+				g.log.Warn("group alert not decodable; skipped", "key", e.Key(), "err", err)
+				continue
+			}
+			if members[id] == nil {
+				members[id] = map[string]alert.Alert{}
+			}
+			members[id][fp] = a
+			continue
+		}
+		var grp Group
+		if err := json.Unmarshal(e.Value(), &grp); err != nil {
+			g.log.Warn("group not decodable; skipped", "key", e.Key(), "err", err)
+			continue
+		}
+		if grp.Alerts == nil {
+			grp.Alerts = map[string]alert.Alert{}
+		}
+		groups[id] = &grp
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("grouper: load: %w", errors.Join(ctx.Err(), errors.New("watch ended")))
+	}
+	for id, as := range members {
+		grp, ok := states[contract.PartitionOf(id)][id]
+		if !ok {
+			continue // alerts of a group deleted meanwhile
+		}
+		for fp, a := range as {
+			grp.Alerts[fp] = a
+		}
+	}
+	return states, nil
+}
