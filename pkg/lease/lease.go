@@ -31,6 +31,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -75,6 +76,21 @@ type Manager struct {
 	// entries is the watched content of the stage's keys.
 	entries map[string]entry
 	owned   []int
+	// joined is set once the first round is done: the replica holds its
+	// share, or knows who does.
+	joined atomic.Bool
+}
+
+// ErrJoining is Ready's answer before the first round is done.
+var ErrJoining = errors.New("taking its share of the partitions")
+
+// Ready reports whether the replica has taken its share of the partitions
+// (after its first round), for /-/ready.
+func (m *Manager) Ready() error {
+	if !m.joined.Load() {
+		return fmt.Errorf("%s: %w", m.opts.Stage, ErrJoining)
+	}
+	return nil
 }
 
 // New returns a Manager for owner; Run starts it.
@@ -145,6 +161,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			if e == nil { // the initial values are in
 				synced = true
 				m.round(ctx)
+				m.joined.Store(true)
 				continue
 			}
 			m.apply(e)

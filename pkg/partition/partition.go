@@ -23,6 +23,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/klaxon-alerts/klaxon/pkg/bus"
 )
@@ -111,6 +112,22 @@ func (r *Runner) Start(ctx context.Context, p int, state State) error {
 	}
 	r.running[p] = rn
 	r.mu.Unlock()
+	return nil
+}
+
+// StartAll starts partitions ps, several at once (each costs consumer
+// round trips), with the states state gives; on an error it stops those it
+// started.
+func (r *Runner) StartAll(ctx context.Context, ps []int, state func(p int) State) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for _, p := range ps {
+		g.Go(func() error { return r.Start(gctx, p, state(p)) })
+	}
+	if err := g.Wait(); err != nil {
+		r.Stop(ps, false)
+		return err
+	}
 	return nil
 }
 

@@ -55,7 +55,11 @@ type Dedup struct {
 	metrics metrics
 
 	partitions *partition.Runner
+	leases     *lease.Manager
 }
+
+// Ready reports whether the stage has taken its share of the partitions.
+func (d *Dedup) Ready() error { return d.leases.Ready() }
 
 type metrics struct {
 	invalid prometheus.Counter
@@ -88,15 +92,15 @@ func New(opts Options) (*Dedup, error) {
 	d.partitions = &partition.Runner{JS: opts.JS, Pub: d.pub, Log: log, Input: partition.Input{
 		Stream: contract.StreamInput, Subject: contract.AlertsInSubject, Consumer: contract.ConsumerDedupPartition, WorkQueue: true,
 	}}
+	d.leases = lease.New(lease.Options{JS: opts.JS, Stage: contract.StageDedup, Logger: log}, d)
 	return d, nil
 }
 
 // Run shares the partitions with the other replicas and splits direct
 // publishers' input until ctx is done.
 func (d *Dedup) Run(ctx context.Context) error {
-	leases := lease.New(lease.Options{JS: d.opts.JS, Stage: contract.StageDedup, Logger: d.log}, d)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return leases.Run(gctx) })
+	g.Go(func() error { return d.leases.Run(gctx) })
 	g.Go(func() error {
 		return d.opts.Run(gctx, contract.StageDedup, d.pub, stage.Consumer{
 			Name: contract.StageDedup, Subject: contract.SubjectAlertsIn,
@@ -152,11 +156,8 @@ func (d *Dedup) Acquire(ctx context.Context, ps []int) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range ps {
-		if err := d.partitions.Start(ctx, p, d.newPartition(p, states[p])); err != nil {
-			d.partitions.Stop(ps, false)
-			return fmt.Errorf("dedup: %w", err)
-		}
+	if err := d.partitions.StartAll(ctx, ps, func(p int) partition.State { return d.newPartition(p, states[p]) }); err != nil {
+		return fmt.Errorf("dedup: %w", err)
 	}
 	return nil
 }

@@ -64,9 +64,13 @@ type Grouper struct {
 	// suppressed counts the alerts flushes left out, by reason.
 	suppressed *prometheus.CounterVec
 	partitions *partition.Runner
+	leases     *lease.Manager
 	// notBefore is the start plus StartDelay.
 	notBefore time.Time
 }
+
+// Ready reports whether the stage has taken its share of the partitions.
+func (g *Grouper) Ready() error { return g.leases.Ready() }
 
 // New builds the stage; Run starts it.
 func New(opts Options) (*Grouper, error) {
@@ -95,13 +99,14 @@ func New(opts Options) (*Grouper, error) {
 		Stream: contract.StreamAlerts, Subject: contract.AlertsRoutedSubject, Consumer: contract.ConsumerGrouperPartition,
 	}}
 	g.notBefore = opts.Now().Add(opts.StartDelay)
+	g.leases = lease.New(lease.Options{JS: opts.JS, Stage: contract.StageGrouper, Logger: log}, g)
 	return g, nil
 }
 
 // Run shares the partitions with the other replicas until ctx is done.
 func (g *Grouper) Run(ctx context.Context) error {
 	g.log.Info("stage started")
-	err := lease.New(lease.Options{JS: g.opts.JS, Stage: contract.StageGrouper, Logger: g.log}, g).Run(ctx)
+	err := g.leases.Run(ctx)
 	g.log.Info("stage stopped")
 	return err
 }
@@ -113,11 +118,8 @@ func (g *Grouper) Acquire(ctx context.Context, ps []int) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range ps {
-		if err := g.partitions.Start(ctx, p, g.newPartition(p, states[p])); err != nil {
-			g.partitions.Stop(ps, false)
-			return fmt.Errorf("grouper: %w", err)
-		}
+	if err := g.partitions.StartAll(ctx, ps, func(p int) partition.State { return g.newPartition(p, states[p]) }); err != nil {
+		return fmt.Errorf("grouper: %w", err)
 	}
 	return nil
 }

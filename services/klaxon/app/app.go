@@ -190,11 +190,25 @@ func start(ctx context.Context, g *errgroup.Group, sw *web.Switch, o Options, st
 		closeNATS()
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	mux := newMux(o, reg, nc, cfgStore)
+	// Stages that share partitions are ready once they took their share.
+	var stagesReady []func() error
+	mux := newMux(o, reg, nc, cfgStore, func() error {
+		for _, ready := range stagesReady {
+			if err := ready(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	runners, err := newStages(js, stages, cfgStore.Current, mux, o, log, reg)
 	if err != nil {
 		closeNATS()
 		return nil, err
+	}
+	for _, r := range runners {
+		if r, ok := r.(interface{ Ready() error }); ok {
+			stagesReady = append(stagesReady, r.Ready)
+		}
 	}
 	prefix := web.RoutePrefix(o.RoutePrefix, o.ExternalURL)
 	handler := web.LimitAPI(mux, o.GetConcurrency, o.APITimeout)
@@ -334,12 +348,12 @@ func newRegistry() *prometheus.Registry {
 }
 
 // newMux serves the operational endpoints and POST /-/reload.
-func newMux(o Options, reg *prometheus.Registry, nc *nats.Conn, cfgStore *configstore.Store) *http.ServeMux {
+func newMux(o Options, reg *prometheus.Registry, nc *nats.Conn, cfgStore *configstore.Store, stagesReady func() error) *http.ServeMux {
 	mux := web.NewMux(reg, func() error {
 		if s := nc.Status(); s != nats.CONNECTED {
 			return fmt.Errorf("nats connection %s", s)
 		}
-		return nil
+		return stagesReady()
 	})
 	if o.EnablePprof {
 		web.HandlePprof(mux)
