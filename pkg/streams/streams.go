@@ -46,6 +46,12 @@ func (o Options) withDefaults() Options {
 // write.
 const NflogRetention = 120 * time.Hour
 
+// PeersTTL is how long a peer's heartbeat keeps it listed in
+// contract.BucketPeers: a process killed without leaving drops out of the
+// list within this time. Heartbeats come several times within it (package
+// peers).
+const PeersTTL = 4 * time.Second
+
 // Configs returns the stream configurations, for Provision and for tests.
 func Configs(o Options) []jetstream.StreamConfig {
 	o = o.withDefaults()
@@ -128,6 +134,9 @@ func BucketConfigs(o Options) []jetstream.KeyValueConfig {
 		// Every revision of a silence is kept (up to the KV maximum of 64):
 		// the audit trail of who created, changed and expired it.
 		{Bucket: contract.BucketSilences, Description: "Silences by id; history is the audit trail.", History: 64, Replicas: o.Replicas, Storage: jetstream.FileStorage},
+		// Liveness, not data: kept in memory, each key gone PeersTTL after
+		// its last heartbeat.
+		{Bucket: contract.BucketPeers, Description: "Live Klaxon processes, one key each, by heartbeat.", TTL: PeersTTL, Replicas: o.Replicas, Storage: jetstream.MemoryStorage},
 	}
 }
 

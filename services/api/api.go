@@ -33,6 +33,11 @@ type Options struct {
 	Silences *silencestore.Silences
 	Alerts   *kvcache.Alerts
 	Muter    *mute.Muter
+	// Peers is the bucket of live Klaxon processes (package peers), shown
+	// as the cluster in /api/v2/status; PeerName is this process's name
+	// there. Without Peers the status says the cluster is "disabled".
+	Peers    jetstream.KeyValue
+	PeerName string
 	// Registerer, if set, gets alertmanager_alerts{state}.
 	Registerer prometheus.Registerer
 }

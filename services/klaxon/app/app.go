@@ -36,6 +36,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/natsconn"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
+	"github.com/klaxon-alerts/klaxon/pkg/peers"
 	"github.com/klaxon-alerts/klaxon/pkg/silencestore"
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
@@ -128,7 +129,7 @@ func Run(ctx context.Context, o Options) error {
 	sw := web.NewSwitch()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return web.Serve(gctx, ln, sw, o.WebConfigFile, log) })
-	stopNATS, err := start(gctx, g, sw, o, stages, files, log)
+	stopNATS, err := start(gctx, g, sw, o, stages, files, advertised(ln.Addr().String()), log)
 	if err != nil {
 		cancel()
 	}
@@ -149,7 +150,7 @@ func Run(ctx context.Context, o Options) error {
 // the config store in g. It returns stopNATS, which drains the connection
 // (and stops an embedded server), for when g's parts are done; on error it
 // has closed the connection itself.
-func start(ctx context.Context, g *errgroup.Group, sw *web.Switch, o Options, stages []string, files files, log *slog.Logger) (stopNATS func(), err error) {
+func start(ctx context.Context, g *errgroup.Group, sw *web.Switch, o Options, stages []string, files files, webAddr string, log *slog.Logger) (stopNATS func(), err error) {
 	natsAt := o.NATSURL
 	if o.Embedded() {
 		natsAt = "the embedded server"
@@ -181,8 +182,17 @@ func start(ctx context.Context, g *errgroup.Group, sw *web.Switch, o Options, st
 		closeNATS()
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	// Announced from now on (the bucket exists: the config publisher
+	// provisioned it before storing the config); the member leaves when
+	// ctx is done, before the connection is drained.
+	member, err := joinPeers(ctx, js, stages, webAddr, log)
+	if err != nil {
+		closeNATS()
+		return nil, err
+	}
+	g.Go(func() error { member.Wait(); return nil })
 	mux := newMux(o, reg, nc, cfgStore)
-	runners, err := newStages(js, stages, cfgStore.Current, mux, o, log, reg)
+	runners, err := newStages(js, stages, cfgStore.Current, mux, o, log, reg, member)
 	if err != nil {
 		closeNATS()
 		return nil, err
@@ -324,7 +334,7 @@ func newMux(o Options, reg *prometheus.Registry, nc *nats.Conn, cfgStore *config
 
 // newStages builds the stages, mounting ingest's API on mux; it returns
 // what must run.
-func newStages(js jetstream.JetStream, stages []string, current func() *config.Config, mux *http.ServeMux, o Options, log *slog.Logger, reg prometheus.Registerer) ([]runner, error) {
+func newStages(js jetstream.JetStream, stages []string, current func() *config.Config, mux *http.ServeMux, o Options, log *slog.Logger, reg prometheus.Registerer, member *peers.Member) ([]runner, error) {
 	var runners []runner
 	// Silences, inhibition and time muting: the grouper mutes with them at
 	// flush, ingest serves them in the API; both read watched copies of the
@@ -343,7 +353,7 @@ func newStages(js jetstream.JetStream, stages []string, current func() *config.C
 		var err error
 		switch s {
 		case contract.StageIngest:
-			err = mountIngest(js, current, sup, mux, log, reg)
+			err = mountIngest(js, current, sup, mux, log, reg, member)
 		case contract.StageDedup:
 			r, err = dedup.New(dedup.Options{Deps: deps})
 		case contract.StageRouter:
@@ -365,19 +375,50 @@ func newStages(js jetstream.JetStream, stages []string, current func() *config.C
 
 // mountIngest serves ingest's write path and the read and silence API
 // together.
-func mountIngest(js jetstream.JetStream, current func() *config.Config, sup suppression, mux *http.ServeMux, log *slog.Logger, reg prometheus.Registerer) error {
+func mountIngest(js jetstream.JetStream, current func() *config.Config, sup suppression, mux *http.ServeMux, log *slog.Logger, reg prometheus.Registerer, member *peers.Member) error {
 	in, err := ingest.New(ingest.Options{JS: js, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
 	}
 	reads, err := api.New(api.Options{JS: js, Logger: log,
-		Config: current, Silences: sup.silences, Alerts: sup.alerts, Muter: sup.muter, Registerer: reg})
+		Config: current, Silences: sup.silences, Alerts: sup.alerts, Muter: sup.muter, Registerer: reg,
+		Peers: member.KV(), PeerName: member.Self().Name})
 	if err != nil {
 		return err
 	}
 	in.Register(mux)
 	reads.Register(mux)
 	return nil
+}
+
+// peerHeartbeat is how often a process renews its key in the peers bucket:
+// four times within the key's TTL.
+const peerHeartbeat = streams.PeersTTL / 4
+
+// joinPeers announces this process in the peers bucket: a random id (its
+// name), its HTTP address and its stages.
+func joinPeers(ctx context.Context, js jetstream.JetStream, stages []string, webAddr string, log *slog.Logger) (*peers.Member, error) {
+	kv, err := js.KeyValue(ctx, contract.BucketPeers)
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", contract.BucketPeers, err)
+	}
+	self := peers.Peer{ID: peers.NewID(), Address: webAddr, Stages: stages, Version: version.Get().Version, Started: time.Now().UTC()}
+	return peers.Join(ctx, kv, self, peerHeartbeat, time.Now, log.With("component", "peers"))
+}
+
+// advertised is the address other processes and people reach the HTTP
+// listener at: addr, with the host's name for an unspecified host.
+func advertised(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // startEmbedded starts the one-process Klaxon's nats-server. The stages

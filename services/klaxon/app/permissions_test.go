@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -152,6 +153,17 @@ receivers:
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no notification within 30s; server violations: %v\nklaxon logs:\n%s", serverLog.violations(), logs)
 	}
+	// Every stage heartbeats in the peers bucket, and ingest lists it.
+	var st struct {
+		Cluster struct {
+			Status string            `json:"status"`
+			Peers  []json.RawMessage `json:"peers"`
+		} `json:"cluster"`
+	}
+	getJSON(t, "http://"+ingestAddr+"/api/v2/status", &st)
+	if st.Cluster.Status != "ready" || len(st.Cluster.Peers) != len(contract.Stages) {
+		t.Errorf("cluster = %s with %d peers, want ready with one peer per stage", st.Cluster.Status, len(st.Cluster.Peers))
+	}
 	if v := serverLog.violations(); len(v) > 0 {
 		t.Errorf("permission violations:\n%s", strings.Join(v, "\n"))
 	}
@@ -256,6 +268,7 @@ func TestStageFailsWithoutOneOfItsPermissions(t *testing.T) {
 		{contract.StageRouter, "$JS.API.DIRECT.GET.KV_klaxon-config.>"},
 		{contract.StageGrouper, "$JS.API.STREAM.INFO.KV_klaxon-groups"},
 		{contract.StageNotifier, "$JS.API.STREAM.INFO.KV_klaxon-nflog"},
+		{contract.StageRouter, "$KV.klaxon-peers.>"},
 	} {
 		opts := leastPrivilegeOptions(t) // in the parent: it sets the environment
 		dropped := false
@@ -286,9 +299,26 @@ func TestStageFailsWithoutOneOfItsPermissions(t *testing.T) {
 			if err == nil {
 				t.Fatalf("%s ran without %s", tc.stage, tc.drop)
 			}
+			t.Logf("%s without %s: %v", tc.stage, tc.drop, err)
 			if len(serverLog.violations()) == 0 {
 				t.Errorf("no permission violation; error: %v", err)
 			}
 		})
+	}
+}
+
+// getJSON decodes the JSON answer of a GET that must succeed.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s = %d", url, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
 	}
 }
