@@ -18,6 +18,7 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
+	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/route"
 	"github.com/klaxon-alerts/klaxon/pkg/silencestore"
@@ -38,6 +39,9 @@ type Options struct {
 	// there. Without Peers the status says the cluster is "disabled".
 	Peers    jetstream.KeyValue
 	PeerName string
+	// Matchers is how the filter parameters' matchers parse
+	// (--enable-feature).
+	Matchers matcher.Mode
 	// Registerer, if set, gets alertmanager_alerts{state}.
 	Registerer prometheus.Registerer
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
 	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
+	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/natsconn"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
@@ -86,7 +87,11 @@ type Options struct {
 	// MaintenanceInterval is how often expired silences past their
 	// retention are removed (0: 15m).
 	MaintenanceInterval time.Duration
-	Logger              *slog.Logger
+	// Matchers is how matchers parse and label names are checked in the
+	// config, silences and API filters (Alertmanager's --enable-feature
+	// classic-mode, utf8-strict-mode; default: its fallback mode).
+	Matchers matcher.Mode
+	Logger   *slog.Logger
 	// Listening, if set, is called with the HTTP address once it listens.
 	Listening func(addr string)
 	// Ready, if set, is called once the stages run and HTTP is theirs.
@@ -176,7 +181,7 @@ func start(ctx context.Context, g *errgroup.Group, sw *web.Switch, o Options, st
 	reg := newRegistry()
 	cfgStore, err := configstore.Open(ctx, configstore.Options{
 		JS: js, File: o.ConfigFile, Follow: o.ConfigFollow, Key: files.configKey, Loaded: files.loaded,
-		Validate: template.Check, Logger: log, Registerer: reg,
+		Validate: template.Check, Parser: config.Parser{Matchers: o.Matchers}, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		closeNATS()
@@ -257,7 +262,7 @@ func loadFiles(o Options) (files, error) {
 		return f, errors.New("one-process mode publishes its config: it needs --config.file and no --config.follow")
 	}
 	if o.ConfigFile != "" {
-		if f.loaded, err = configstore.Load(o.ConfigFile, template.Check); err != nil {
+		if f.loaded, err = configstore.Load(config.Parser{Matchers: o.Matchers}, o.ConfigFile, template.Check); err != nil {
 			return f, fmt.Errorf("load config: %w", err)
 		}
 	}
@@ -353,7 +358,7 @@ func newStages(js jetstream.JetStream, stages []string, current func() *config.C
 		var err error
 		switch s {
 		case contract.StageIngest:
-			err = mountIngest(js, current, sup, mux, log, reg, member)
+			err = mountIngest(js, current, sup, mux, log, reg, member, o.Matchers)
 		case contract.StageDedup:
 			r, err = dedup.New(dedup.Options{Deps: deps})
 		case contract.StageRouter:
@@ -375,14 +380,14 @@ func newStages(js jetstream.JetStream, stages []string, current func() *config.C
 
 // mountIngest serves ingest's write path and the read and silence API
 // together.
-func mountIngest(js jetstream.JetStream, current func() *config.Config, sup suppression, mux *http.ServeMux, log *slog.Logger, reg prometheus.Registerer, member *peers.Member) error {
+func mountIngest(js jetstream.JetStream, current func() *config.Config, sup suppression, mux *http.ServeMux, log *slog.Logger, reg prometheus.Registerer, member *peers.Member, mode matcher.Mode) error {
 	in, err := ingest.New(ingest.Options{JS: js, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
 	}
 	reads, err := api.New(api.Options{JS: js, Logger: log,
 		Config: current, Silences: sup.silences, Alerts: sup.alerts, Muter: sup.muter, Registerer: reg,
-		Peers: member.KV(), PeerName: member.Self().Name})
+		Peers: member.KV(), PeerName: member.Self().Name, Matchers: mode})
 	if err != nil {
 		return err
 	}
@@ -458,7 +463,7 @@ func (s suppression) latest(fp string) (alert.Alert, bool) {
 }
 
 func newSuppression(js jetstream.JetStream, current func() *config.Config, o Options, log *slog.Logger, reg prometheus.Registerer) (suppression, error) {
-	sils, err := silencestore.New(silencestore.Options{JS: js, Retention: o.DataRetention, GCInterval: o.MaintenanceInterval, Logger: log, Registerer: reg})
+	sils, err := silencestore.New(silencestore.Options{JS: js, Retention: o.DataRetention, GCInterval: o.MaintenanceInterval, Logger: log, Registerer: reg, Matchers: o.Matchers})
 	if err != nil {
 		return suppression{}, err
 	}
