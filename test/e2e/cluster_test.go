@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -26,17 +25,10 @@ type clusterStatus struct {
 // status reads /api/v2/status' cluster.
 func status(t *testing.T, web string) clusterStatus {
 	t.Helper()
-	resp, err := http.Get("http://" + web + "/api/v2/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var st struct {
 		Cluster clusterStatus `json:"cluster"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
+	getJSON(t, "http://"+web+"/api/v2/status", &st)
 	return st.Cluster
 }
 

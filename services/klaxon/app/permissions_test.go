@@ -25,6 +25,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/testfile"
 	"github.com/klaxon-alerts/klaxon/services/klaxon/app"
+	"github.com/klaxon-alerts/klaxon/test/harness"
 )
 
 // natsConf is the least-privilege server configuration the compose
@@ -160,7 +161,7 @@ receivers:
 			Peers  []json.RawMessage `json:"peers"`
 		} `json:"cluster"`
 	}
-	getJSON(t, "http://"+ingestAddr+"/api/v2/status", &st)
+	harness.GetJSON(t, "http://"+ingestAddr+"/api/v2/status", &st)
 	if st.Cluster.Status != "ready" || len(st.Cluster.Peers) != len(contract.Stages) {
 		t.Errorf("cluster = %s with %d peers, want ready with one peer per stage", st.Cluster.Status, len(st.Cluster.Peers))
 	}
@@ -304,21 +305,5 @@ func TestStageFailsWithoutOneOfItsPermissions(t *testing.T) {
 				t.Errorf("no permission violation; error: %v", err)
 			}
 		})
-	}
-}
-
-// getJSON decodes the JSON answer of a GET that must succeed.
-func getJSON(t *testing.T, url string, v any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s = %d", url, resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
 	}
 }
