@@ -128,6 +128,9 @@ func (p Postable) Normalize(now time.Time, resolveTimeout time.Duration) (Alert,
 	return a, nil
 }
 
+// Fingerprint is the fingerprint of the alert p becomes: its labels'.
+func (p Postable) Fingerprint() model.Fingerprint { return toLabelSet(p.Labels).Fingerprint() }
+
 func toLabelSet(m map[string]string) model.LabelSet {
 	if len(m) == 0 {
 		return nil

@@ -80,6 +80,34 @@ func NewPublisher(js jetstream.JetStream, logger *slog.Logger, opts ...Publisher
 // A duplicate PubAck is a success. Errors of several messages are joined;
 // see ErrUnavailable, ErrStreamFull and fault.IsFinal for their classes.
 func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
+	out := make([]*nats.Msg, 0, len(msgs))
+	var errs []error
+	for _, msg := range msgs {
+		nm, err := toNATS(topic, msg)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("message %s: %w", msg.UUID, fault.Final(err)))
+			continue
+		}
+		out = append(out, nm)
+	}
+	if err := p.PublishMsgs(out...); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("publish %d message(s) to %q: %w", len(msgs), topic, errors.Join(errs...))
+	}
+	return nil
+}
+
+// publishWindow bounds the messages PublishMsgs has in flight at once.
+const publishWindow = 1024
+
+// PublishMsgs publishes NATS messages, each to its own subject, and
+// returns once the streams acknowledged every one of them: sent first, then
+// the acks collected (a window at a time), one round trip for many
+// messages. The Nats-Msg-Id header makes a repeat harmless. Errors are
+// classified as Publish's.
+func (p *Publisher) PublishMsgs(msgs ...*nats.Msg) error {
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
@@ -89,44 +117,37 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	p.mu.RUnlock()
 	defer p.inFlight.Done()
 
-	// Send everything first, then collect the acks: one round trip for the
-	// batch instead of one per message.
-	futures := make([]jetstream.PubAckFuture, len(msgs))
-	var errs []error
-	for i, msg := range msgs {
-		nm, err := toNATS(topic, msg)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("message %s: %w", msg.UUID, fault.Final(err)))
-			continue
-		}
-		f, err := p.js.PublishMsgAsync(nm)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("message %s: %w", msg.UUID, classify(err)))
-			continue
-		}
-		futures[i] = f
-	}
-
 	deadline := time.NewTimer(p.timeout)
 	defer deadline.Stop()
 	expired := false
-	for i, f := range futures {
-		if f == nil {
-			continue
+	var errs []error
+	for len(msgs) > 0 {
+		window := msgs[:min(len(msgs), publishWindow)]
+		msgs = msgs[len(window):]
+		futures := make([]jetstream.PubAckFuture, len(window))
+		for i, nm := range window {
+			f, err := p.js.PublishMsgAsync(nm)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("message %s to %s: %w", nm.Header.Get(jetstream.MsgIDHeader), nm.Subject, classify(err)))
+				continue
+			}
+			futures[i] = f
 		}
-		ack, err := awaitAck(f, deadline.C, &expired)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("message %s: %w", msgs[i].UUID, err))
-		case ack.Duplicate:
-			p.logger.Debug("duplicate publish dropped by stream",
-				"subject", topic, "stream", ack.Stream, "seq", ack.Sequence, "msg_id", f.Msg().Header.Get(MetaMsgID))
+		for _, f := range futures {
+			if f == nil {
+				continue
+			}
+			ack, err := awaitAck(f, deadline.C, &expired)
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("message %s to %s: %w", f.Msg().Header.Get(jetstream.MsgIDHeader), f.Msg().Subject, err))
+			case ack.Duplicate:
+				p.logger.Debug("duplicate publish dropped by stream",
+					"subject", f.Msg().Subject, "stream", ack.Stream, "seq", ack.Sequence, "msg_id", f.Msg().Header.Get(MetaMsgID))
+			}
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("publish %d message(s) to %q: %w", len(msgs), topic, errors.Join(errs...))
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // awaitAck waits for f's PubAck until deadline fires; once it has fired

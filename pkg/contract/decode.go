@@ -36,9 +36,6 @@ func (e AlertRouted) EventVersion() int { return e.Version }
 func (e Tick) EventVersion() int { return e.Version }
 
 // EventVersion implements Event.
-func (e AlertTick) EventVersion() int { return e.Version }
-
-// EventVersion implements Event.
 func (e Notification) EventVersion() int { return e.Version }
 
 // EventVersion implements Event.

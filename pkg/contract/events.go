@@ -69,14 +69,6 @@ type Tick struct {
 	At      time.Time `json:"at"`
 }
 
-// AlertTick asks dedup to check whether an alert has expired (scheduled
-// message → dedup) at its end time.
-type AlertTick struct {
-	Version     int       `json:"version"`
-	Fingerprint string    `json:"fingerprint"`
-	At          time.Time `json:"at"`
-}
-
 // Integration identifies one integration of a receiver, as Alertmanager's
 // notification log does: its type and its index among the receiver's
 // configurations of that type.

@@ -9,6 +9,11 @@ const (
 	// SubjectAlertsIn takes one alert (JSON object) or several (JSON array)
 	// in Alertmanager's postableAlert schema, from ingest or any NATS client.
 	SubjectAlertsIn = "klaxon.alerts.in"
+	// SubjectAlertsInPartitionPrefix + partition (0 … Partitions-1) is the
+	// same input split by the alerts' fingerprints: ingest publishes there,
+	// and dedup splits what direct clients publish on SubjectAlertsIn into
+	// it. Each partition is consumed by its owner (pkg/lease).
+	SubjectAlertsInPartitionPrefix = "klaxon.alerts.in."
 	// SubjectAlertsChanged carries AlertChanged: only real changes.
 	SubjectAlertsChanged = "klaxon.alerts.changed"
 	// SubjectAlertsRouted carries AlertRouted: one event per matched route.
@@ -23,15 +28,13 @@ const (
 	// SubjectTickGroupPrefix + group id as a Tick.
 	SubjectTimerGroupPrefix = "klaxon.timers.group."
 	SubjectTickGroupPrefix  = "klaxon.ticks.group."
-	// SubjectTimerAlertPrefix + fingerprint holds an alert's expiry (its
-	// endsAt) as a scheduled message, delivered when due to
-	// SubjectTickAlertPrefix + fingerprint as an AlertTick.
-	SubjectTimerAlertPrefix = "klaxon.timers.alert."
-	SubjectTickAlertPrefix  = "klaxon.ticks.alert."
 	// SubjectSuppressedPrefix + reason ("silence", "inhibition",
 	// "time_interval") carries Suppressed: why alerts of a flush were not
 	// notified.
 	SubjectSuppressedPrefix = "klaxon.suppressed."
+	// SubjectLeaseProbePrefix + replica id: core NATS request/reply, answered
+	// by a live replica (pkg/lease).
+	SubjectLeaseProbePrefix = "klaxon.leases.probe."
 )
 
 // Streams.
@@ -51,7 +54,6 @@ const (
 	ConsumerRouter  = "router"
 	ConsumerGrouper = "grouper"
 	ConsumerTicks   = "grouper-ticks"
-	ConsumerExpiry  = "dedup-expiry"
 	ConsumerNotify  = "notifier"
 )
 
@@ -70,6 +72,9 @@ const (
 	// on every heartbeat; a key not rewritten within the bucket's TTL is
 	// gone, so the bucket lists the processes alive now (package peers).
 	BucketPeers = "klaxon-peers"
+	// BucketLeases holds partition leases ("<stage>.<partition>": the
+	// owner's replica id) and replica heartbeats ("<stage>.replica.<id>").
+	BucketLeases = "klaxon-leases"
 )
 
 // Suppression reasons, the last token of a klaxon.suppressed.<reason> subject.
@@ -103,12 +108,6 @@ func TimerSubject(groupID string) string { return SubjectTimerGroupPrefix + grou
 // TickSubject is where a group's flush tick is delivered.
 func TickSubject(groupID string) string { return SubjectTickGroupPrefix + groupID }
 
-// AlertTimerSubject is the schedule subject of an alert's expiry.
-func AlertTimerSubject(fingerprint string) string { return SubjectTimerAlertPrefix + fingerprint }
-
-// AlertTickSubject is where an alert's expiry tick is delivered.
-func AlertTickSubject(fingerprint string) string { return SubjectTickAlertPrefix + fingerprint }
-
 // SuppressedSubject is where suppressions for a reason are recorded.
 func SuppressedSubject(reason string) string { return SubjectSuppressedPrefix + reason }
 
@@ -135,12 +134,11 @@ type Row struct {
 func Table() []Row {
 	return []Row{
 		{SubjectAlertsIn, StreamInput, "Alertmanager postableAlert JSON: one object or an array"},
+		{SubjectAlertsInPartitionPrefix + "<partition>", StreamInput, "the same, split by fingerprint (ingest publishes here)"},
 		{SubjectAlertsChanged, StreamAlerts, "AlertChanged"},
 		{SubjectAlertsRouted, StreamAlerts, "AlertRouted"},
 		{SubjectTimerGroupPrefix + "<group>", StreamTimers, "scheduled Tick (Nats-Schedule @at)"},
 		{SubjectTickGroupPrefix + "<group>", StreamTimers, "Tick"},
-		{SubjectTimerAlertPrefix + "<fingerprint>", StreamTimers, "scheduled AlertTick (Nats-Schedule @at)"},
-		{SubjectTickAlertPrefix + "<fingerprint>", StreamTimers, "AlertTick"},
 		{SubjectNotifyPrefix + "<integration>", StreamNotify, "Notification"},
 		{SubjectDLQPrefix + "<stage>", StreamDLQ, "DeadLetter"},
 		{SubjectSuppressedPrefix + "<reason>", StreamSuppressed, "Suppressed: alerts a flush left out, and why"},

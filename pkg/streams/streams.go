@@ -14,27 +14,69 @@ import (
 )
 
 // Options sizes the streams. Zero values take the defaults.
+//
+// Every stream and bucket is bounded in bytes; what happens at the bound
+// depends on what it holds:
+//   - the input stream refuses new messages (DiscardNew): ingest answers 429,
+//     a direct publisher gets the error: backpressure, not loss;
+//   - the history streams (alert changes, notifications, suppressions, dead
+//     letters) drop their oldest messages (DiscardOld), by age or size;
+//   - the KV buckets refuse new writes (DiscardNew): the stage's write fails
+//     with a retryable error and its input message is redelivered until
+//     there is room;
+//   - the timers stream holds one schedule and one tick per group and per
+//     alert (MaxMsgsPerSubject 1), so the buckets bound it.
+//
+// A JetStream server reserves each stream's MaxBytes from its store
+// (max_file_store, by default 75% of the free disk): the defaults need
+// about 2.5 GiB there.
 type Options struct {
 	// Replicas for every stream and bucket: 1 for one node, 3 for a cluster.
+	// Provision changes the replicas of existing streams too (a cluster
+	// moves the data; a single server refuses more than 1).
 	Replicas int
+	// PlacementTags, if any, place every stream and bucket on the servers
+	// of a cluster that carry all of these server_tags.
+	PlacementTags []string
 	// InputMaxBytes bounds the input stream; when full, publishes are refused
 	// (DiscardNew) and ingest answers 429: backpressure, not loss.
 	InputMaxBytes int64
 	// History is how long alert changes and notifications are kept.
 	History time.Duration
+	// HistoryMaxBytes bounds each history stream (alert changes,
+	// notifications, suppressions, dead letters); past it the oldest
+	// messages are dropped.
+	HistoryMaxBytes int64
+	// StateMaxBytes bounds each KV bucket; when full, writes are refused
+	// with a retryable error.
+	StateMaxBytes int64
 	// DuplicateWindow is how long a Nats-Msg-Id is remembered.
 	DuplicateWindow time.Duration
 }
+
+// Default sizes (see Options).
+const (
+	DefaultInputMaxBytes   = 256 << 20
+	DefaultHistory         = 72 * time.Hour
+	DefaultHistoryMaxBytes = 256 << 20
+	DefaultStateMaxBytes   = 256 << 20
+)
 
 func (o Options) withDefaults() Options {
 	if o.Replicas == 0 {
 		o.Replicas = 1
 	}
 	if o.InputMaxBytes == 0 {
-		o.InputMaxBytes = 256 << 20
+		o.InputMaxBytes = DefaultInputMaxBytes
 	}
 	if o.History == 0 {
-		o.History = 72 * time.Hour
+		o.History = DefaultHistory
+	}
+	if o.HistoryMaxBytes == 0 {
+		o.HistoryMaxBytes = DefaultHistoryMaxBytes
+	}
+	if o.StateMaxBytes == 0 {
+		o.StateMaxBytes = DefaultStateMaxBytes
 	}
 	if o.DuplicateWindow == 0 {
 		o.DuplicateWindow = 2 * time.Minute
@@ -52,13 +94,23 @@ const NflogRetention = 120 * time.Hour
 // peers).
 const PeersTTL = 4 * time.Second
 
+// PeersMaxBytes bounds contract.BucketPeers: thousands of processes.
+const PeersMaxBytes = 1 << 20
+// placement is where the streams and buckets go; nil: anywhere.
+func (o Options) placement() *jetstream.Placement {
+	if len(o.PlacementTags) == 0 {
+		return nil
+	}
+	return &jetstream.Placement{Tags: o.PlacementTags}
+}
+
 // Configs returns the stream configurations, for Provision and for tests.
 func Configs(o Options) []jetstream.StreamConfig {
 	o = o.withDefaults()
-	return []jetstream.StreamConfig{{
+	cfgs := []jetstream.StreamConfig{{
 		Name:        contract.StreamInput,
-		Description: "Raw alerts from ingest and direct publishers; removed once dedup acked them.",
-		Subjects:    []string{contract.SubjectAlertsIn},
+		Description: "Raw alerts from ingest and direct publishers, by partition; removed once dedup acked them.",
+		Subjects:    []string{contract.SubjectAlertsIn, contract.SubjectAlertsInPartitionPrefix + "*"},
 		Retention:   jetstream.WorkQueuePolicy,
 		Discard:     jetstream.DiscardNew,
 		MaxBytes:    o.InputMaxBytes,
@@ -71,22 +123,24 @@ func Configs(o Options) []jetstream.StreamConfig {
 		Description: "Alert changes and routing decisions: replayable history.",
 		Subjects:    []string{contract.SubjectAlertsChanged, contract.SubjectAlertsRouted},
 		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxBytes:    o.HistoryMaxBytes,
 		MaxAge:      o.History,
 		Duplicates:  o.DuplicateWindow,
 		Replicas:    o.Replicas,
 		Storage:     jetstream.FileStorage,
 	}, {
-		Name:        contract.StreamTimers,
-		Description: "Scheduled group flushes and alert expiries (klaxon.timers.>) and their ticks (klaxon.ticks.>).",
-		Subjects: []string{
-			contract.SubjectTimerGroupPrefix + ">", contract.SubjectTickGroupPrefix + ">",
-			contract.SubjectTimerAlertPrefix + ">", contract.SubjectTickAlertPrefix + ">",
-		},
+		Name:              contract.StreamTimers,
+		Description:       "Scheduled group flushes (klaxon.timers.group.>) and their ticks (klaxon.ticks.group.>).",
+		Subjects:          []string{contract.SubjectTimerGroupPrefix + ">", contract.SubjectTickGroupPrefix + ">"},
 		Retention:         jetstream.LimitsPolicy,
 		AllowMsgSchedules: true,
 		AllowRollup:       true,
 		// A tick is worth keeping only until it is handled; one per group
-		// subject bounds the stream by the number of groups.
+		// subject bounds the stream by the number of groups and alerts
+		// (themselves bounded by their buckets). No byte bound: the server
+		// refuses DiscardNew with schedules, and DiscardOld would drop a
+		// pending timer unseen.
 		MaxMsgsPerSubject: 1,
 		Duplicates:        o.DuplicateWindow,
 		Replicas:          o.Replicas,
@@ -96,6 +150,8 @@ func Configs(o Options) []jetstream.StreamConfig {
 		Description: "Notifications, one per flush and receiver integration: history.",
 		Subjects:    []string{contract.SubjectNotifyPrefix + ">"},
 		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxBytes:    o.HistoryMaxBytes,
 		MaxAge:      o.History,
 		Duplicates:  o.DuplicateWindow,
 		Replicas:    o.Replicas,
@@ -105,6 +161,8 @@ func Configs(o Options) []jetstream.StreamConfig {
 		Description: "Suppression decisions (silences, inhibition, time intervals) per flush: history.",
 		Subjects:    []string{contract.SubjectSuppressedPrefix + ">"},
 		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxBytes:    o.HistoryMaxBytes,
 		MaxAge:      o.History,
 		Duplicates:  o.DuplicateWindow,
 		Replicas:    o.Replicas,
@@ -114,23 +172,32 @@ func Configs(o Options) []jetstream.StreamConfig {
 		Description: "Dead letters of every stage, with the reason.",
 		Subjects:    []string{contract.SubjectDLQPrefix + ">"},
 		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxBytes:    o.HistoryMaxBytes,
 		MaxAge:      14 * 24 * time.Hour,
 		Duplicates:  o.DuplicateWindow,
 		Replicas:    o.Replicas,
 		Storage:     jetstream.FileStorage,
 	}}
+	for i := range cfgs {
+		cfgs[i].Placement = o.placement()
+	}
+	return cfgs
 }
 
-// BucketConfigs returns the KV bucket configurations.
+// BucketConfigs returns the KV bucket configurations. A bucket refuses
+// writes when full (KV buckets are DiscardNew).
 func BucketConfigs(o Options) []jetstream.KeyValueConfig {
 	o = o.withDefaults()
-	return []jetstream.KeyValueConfig{
-		{Bucket: contract.BucketAlerts, Description: "Alert state by fingerprint.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
+	cfgs := []jetstream.KeyValueConfig{
+		{Bucket: contract.BucketAlerts, Description: "Alert state by fingerprint, written behind by each partition's dedup owner.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: contract.BucketGroups, Description: "Aggregation groups by group id.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
 		// Entries not rewritten for NflogRetention expire, as Alertmanager's
 		// notification log does (--data.retention, 120h).
 		{Bucket: contract.BucketNflog, Description: "Notification log.", TTL: NflogRetention, Replicas: o.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: contract.BucketConfig, Description: "The running configuration; history keeps earlier revisions.", History: 16, Replicas: o.Replicas, Storage: jetstream.FileStorage},
+		// Partition owners and replicas (pkg/lease); kept small, no history.
+		{Bucket: contract.BucketLeases, Description: "Partition leases and stage replicas.", Replicas: o.Replicas, Storage: jetstream.FileStorage},
 		// Every revision of a silence is kept (up to the KV maximum of 64):
 		// the audit trail of who created, changed and expired it.
 		{Bucket: contract.BucketSilences, Description: "Silences by id; history is the audit trail.", History: 64, Replicas: o.Replicas, Storage: jetstream.FileStorage},
@@ -138,6 +205,16 @@ func BucketConfigs(o Options) []jetstream.KeyValueConfig {
 		// its last heartbeat.
 		{Bucket: contract.BucketPeers, Description: "Live Klaxon processes, one key each, by heartbeat.", TTL: PeersTTL, Replicas: o.Replicas, Storage: jetstream.MemoryStorage},
 	}
+	for i := range cfgs {
+		cfgs[i].MaxBytes = o.StateMaxBytes
+		if cfgs[i].Bucket == contract.BucketPeers {
+			// A memory bucket reserves its MaxBytes on the server: the
+			// peers need little (a few hundred bytes per process).
+			cfgs[i].MaxBytes = PeersMaxBytes
+		}
+		cfgs[i].Placement = o.placement()
+	}
+	return cfgs
 }
 
 // Provision creates or updates every stream and bucket.

@@ -1,6 +1,8 @@
 // Package api is Alertmanager's HTTP API v2 for reading alerts and groups
 // and for silences (GET /api/v2/alerts, /alerts/groups, /silences, /status,
-// /receivers; POST and DELETE of silences). It answers from watched copies
+// /receivers; POST and DELETE of silences), and Klaxon's own reads under
+// /api/klaxon/v1 (history of an alert or group, a silence's audit trail,
+// dead letters with redrive). It answers from watched copies
 // of the KV buckets (dedup's alerts, the grouper's groups, the silences), so
 // any number of replicas give the same answers. Storing alerts (POST
 // /api/v2/alerts) is the ingest stage's: the write path.
@@ -17,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
+	"github.com/klaxon-alerts/klaxon/pkg/dlq"
 	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
 	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
@@ -52,6 +55,7 @@ type API struct {
 	log     *slog.Logger
 	started time.Time
 	trees   route.Memo
+	dlq     *dlq.Queue
 }
 
 // New builds the API; mount it with Register.
@@ -65,7 +69,7 @@ func New(opts Options) (*API, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	srv := &API{opts: opts, log: opts.Logger.With("component", "api"), started: opts.Now()}
+	srv := &API{opts: opts, log: opts.Logger.With("component", "api"), started: opts.Now(), dlq: dlq.New(opts.JS)}
 	if opts.Registerer != nil {
 		if err := opts.Registerer.Register(newAlertsCollector(srv)); err != nil {
 			return nil, fmt.Errorf("api metrics: %w", err)
@@ -84,4 +88,10 @@ func (srv *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/v2/silence/{silenceID}", srv.deleteSilence)
 	mux.HandleFunc("GET /api/v2/status", srv.getStatus)
 	mux.HandleFunc("GET /api/v2/receivers", srv.getReceivers)
+	// Klaxon's own: what Alertmanager has no API for.
+	mux.HandleFunc("GET /api/klaxon/v1/history", srv.getHistory)
+	mux.HandleFunc("GET /api/klaxon/v1/silence/{silenceID}/history", srv.getSilenceHistory)
+	mux.HandleFunc("GET /api/klaxon/v1/deadletters", srv.getDeadLetters)
+	mux.HandleFunc("GET /api/klaxon/v1/deadletters/{id}", srv.getDeadLetter)
+	mux.HandleFunc("POST /api/klaxon/v1/deadletters/{id}/redrive", srv.postRedrive)
 }

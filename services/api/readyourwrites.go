@@ -33,30 +33,24 @@ func (srv *API) caughtUp(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("stream %s: %w", contract.StreamInput, err)
 	}
 	stored := info.State.LastSeq
-	cons, err := stream.Consumer(ctx, contract.ConsumerDedup)
-	if err != nil {
-		return false, fmt.Errorf("consumer %s: %w", contract.ConsumerDedup, err)
-	}
-	// dedup acknowledges an input only after its state is written, so an
-	// acknowledgement floor at the last stored sequence means every state
-	// is in the bucket. Polled: JetStream has no notification for it.
+	// The input is a work queue and dedup acknowledges an input only after
+	// its state is written: once no message up to the last stored sequence
+	// is left, every state is in the bucket. Polled: JetStream has no
+	// notification for it.
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		ci, err := cons.Info(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return false, nil
-			}
-			return false, fmt.Errorf("consumer %s: %w", contract.ConsumerDedup, err)
-		}
-		// Only the floor says it: right after a publish the consumer may
-		// not count the new message as pending yet.
-		if ci.AckFloor.Stream >= stored {
+		if info.State.Msgs == 0 || info.State.FirstSeq > stored {
 			break
 		}
 		select {
 		case <-ctx.Done():
 			return false, nil
 		case <-time.After(delay):
+		}
+		if info, err = stream.Info(ctx); err != nil {
+			if ctx.Err() != nil {
+				return false, nil
+			}
+			return false, fmt.Errorf("stream %s: %w", contract.StreamInput, err)
 		}
 	}
 	kv, err := srv.opts.JS.KeyValue(ctx, contract.BucketAlerts)

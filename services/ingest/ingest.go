@@ -20,7 +20,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -190,13 +189,13 @@ func (in *Ingest) store(r *http.Request) (int, string) {
 			invalid = append(invalid, fmt.Sprintf("alert %d %s: %v", i, alert.Describe(p.Labels), err))
 			continue
 		}
-		batch.add(payload, 2*limit)
+		batch.add(contract.PartitionOf(p.Fingerprint().String()), payload, 2*limit)
 	}
 	in.alerts.WithLabelValues("invalid").Add(float64(len(invalid)))
 	in.invalid.Add(float64(len(invalid)))
 	if msgs := batch.messages(now); len(msgs) > 0 {
 		start := time.Now()
-		err := in.pub.Publish(contract.SubjectAlertsIn, msgs...)
+		err := in.pub.PublishMsgs(msgs...)
 		in.latency.Observe(time.Since(start).Seconds())
 		if err != nil {
 			in.alerts.WithLabelValues("rejected").Add(float64(batch.alerts))
@@ -219,39 +218,49 @@ func (in *Ingest) store(r *http.Request) (int, string) {
 // on a large request's batches in parallel.
 const maxBatchAlerts = 64
 
-// batcher packs a request's valid alerts into input messages: JSON arrays
-// of at most maxBatchAlerts alerts and (beyond a single alert) maxBytes
-// bytes, as Alertmanager's postableAlerts. One message per batch instead of
-// one per alert: a Prometheus POST of 64 alerts is one publish.
+// batcher packs a request's valid alerts into input messages, one per
+// partition (contract.PartitionOf the fingerprint) and at most
+// maxBatchAlerts alerts and (beyond a single alert) maxBytes bytes: JSON
+// arrays, as Alertmanager's postableAlerts. A Prometheus POST of 64 alerts
+// is a few publishes, awaited together.
 type batcher struct {
-	batches [][]byte
-	count   int // alerts in the last batch
-	alerts  int
+	parts  map[int][][]byte // partition → its batches
+	count  map[int]int      // partition → alerts in its last batch
+	alerts int
 }
 
-func (b *batcher) add(alertJSON []byte, maxBytes int) {
-	last := len(b.batches) - 1
-	if last < 0 || b.count == maxBatchAlerts || len(b.batches[last])+len(alertJSON)+2 > maxBytes {
-		b.batches = append(b.batches, []byte{'['})
-		b.count = 0
+func (b *batcher) add(partition int, alertJSON []byte, maxBytes int) {
+	if b.parts == nil {
+		b.parts, b.count = map[int][][]byte{}, map[int]int{}
+	}
+	batches := b.parts[partition]
+	last := len(batches) - 1
+	if last < 0 || b.count[partition] == maxBatchAlerts || len(batches[last])+len(alertJSON)+2 > maxBytes {
+		batches = append(batches, []byte{'['})
+		b.count[partition] = 0
 		last++
 	}
-	if b.count > 0 {
-		b.batches[last] = append(b.batches[last], ',')
+	if b.count[partition] > 0 {
+		batches[last] = append(batches[last], ',')
 	}
-	b.batches[last] = append(b.batches[last], alertJSON...)
-	b.count++
+	batches[last] = append(batches[last], alertJSON...)
+	b.parts[partition] = batches
+	b.count[partition]++
 	b.alerts++
 }
 
-// messages closes the batches and returns them as messages stamped with
-// the time of receipt.
-func (b *batcher) messages(receivedAt time.Time) []*message.Message {
-	msgs := make([]*message.Message, 0, len(b.batches))
-	for _, batch := range b.batches {
-		m := message.NewMessage("", append(batch, ']'))
-		m.Metadata.Set(contract.HeaderReceivedAt, receivedAt.UTC().Format(time.RFC3339Nano))
-		msgs = append(msgs, m)
+// messages closes the batches and returns them as messages to their
+// partitions' subjects, stamped with the time of receipt.
+func (b *batcher) messages(receivedAt time.Time) []*nats.Msg {
+	var msgs []*nats.Msg
+	at := receivedAt.UTC().Format(time.RFC3339Nano)
+	for p, batches := range b.parts {
+		for _, batch := range batches {
+			m := nats.NewMsg(contract.AlertsInSubject(p))
+			m.Data = append(batch, ']')
+			m.Header.Set(contract.HeaderReceivedAt, at)
+			msgs = append(msgs, m)
+		}
 	}
 	return msgs
 }

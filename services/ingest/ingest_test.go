@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -79,36 +80,21 @@ func (e *env) stored(t *testing.T) uint64 {
 	return info.State.Msgs
 }
 
-const twoAlerts = `[{"labels":{"alertname":"A","i":"1"}},{"labels":{"alertname":"A","i":"2"},"startsAt":"2026-01-01T00:00:00Z"}]`
-
-func TestStoresEveryAlertBefore200(t *testing.T) {
-	e := setup(t, streams.Options{}, ingest.Options{})
-	if code, body, _ := e.post(t, twoAlerts); code != http.StatusOK {
-		t.Fatalf("POST = %d %s", code, body)
-	}
-	if n := e.stored(t); n != 1 {
-		t.Fatalf("stored %d messages, want the request's alerts in one", n)
-	}
-}
-
-// A request's alerts are stored in batches of at most 64 alerts, each a
-// JSON array as Alertmanager's API takes them, all stamped with the time
-// of receipt.
-func TestAlertsStoredInBatches(t *testing.T) {
-	e := setup(t, streams.Options{}, ingest.Options{})
-	var alerts []string
-	for i := range 130 {
-		alerts = append(alerts, fmt.Sprintf(`{"labels":{"alertname":"A","i":"%d"}}`, i))
-	}
-	if code, body, _ := e.post(t, "["+strings.Join(alerts, ",")+"]"); code != http.StatusOK {
-		t.Fatalf("POST = %d %s", code, body)
-	}
+// storedAlerts reads every stored input message and returns how many
+// alerts each holds; it fails the test when one is not on its alerts'
+// partition subject or lacks the time of receipt.
+func (e *env) storedAlerts(t *testing.T) []int {
+	t.Helper()
 	s, err := e.js.Stream(t.Context(), contract.StreamInput)
 	if err != nil {
 		t.Fatal(err)
 	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	var sizes []int
-	for seq := uint64(1); seq <= 3; seq++ {
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
 		msg, err := s.GetMsg(t.Context(), seq)
 		if err != nil {
 			t.Fatalf("message %d: %v", seq, err)
@@ -117,11 +103,57 @@ func TestAlertsStoredInBatches(t *testing.T) {
 		if err != nil || msg.Header.Get(contract.HeaderReceivedAt) == "" {
 			t.Fatalf("message %d: %v, headers %v", seq, err, msg.Header)
 		}
+		for _, p := range ps {
+			if want := contract.AlertsInSubject(contract.PartitionOf(p.Fingerprint().String())); msg.Subject != want {
+				t.Fatalf("alert %v stored on %s, want its partition %s", p.Labels, msg.Subject, want)
+			}
+		}
 		sizes = append(sizes, len(ps))
 	}
-	if fmt.Sprint(sizes) != "[64 64 2]" || e.stored(t) != 3 {
-		t.Fatalf("batches of %v (%d messages), want [64 64 2]", sizes, e.stored(t))
+	return sizes
+}
+
+const twoAlerts = `[{"labels":{"alertname":"A","i":"1"}},{"labels":{"alertname":"A","i":"2"},"startsAt":"2026-01-01T00:00:00Z"}]`
+
+func TestStoresEveryAlertBefore200(t *testing.T) {
+	e := setup(t, streams.Options{}, ingest.Options{})
+	if code, body, _ := e.post(t, twoAlerts); code != http.StatusOK {
+		t.Fatalf("POST = %d %s", code, body)
 	}
+	if sizes := e.storedAlerts(t); len(sizes) > 2 || sum(sizes) != 2 {
+		t.Fatalf("stored messages of %v alerts, want the request's 2 alerts in one message per partition", sizes)
+	}
+}
+
+// A request's alerts are stored in one message per partition of at most
+// 64 alerts, each a JSON array as Alertmanager's API takes them, all
+// stamped with the time of receipt.
+func TestAlertsStoredInBatches(t *testing.T) {
+	e := setup(t, streams.Options{}, ingest.Options{})
+	var alerts []string
+	for i := 0; len(alerts) < 130; i++ { // 130 alerts of partition 0
+		a := alert.Postable{Labels: map[string]string{"alertname": "A", "i": fmt.Sprint(i)}}
+		if contract.PartitionOf(a.Fingerprint().String()) == 0 {
+			alerts = append(alerts, fmt.Sprintf(`{"labels":{"alertname":"A","i":"%d"}}`, i))
+		}
+	}
+	alerts = append(alerts, `{"labels":{"alertname":"B"}}`) // another partition
+	if code, body, _ := e.post(t, "["+strings.Join(alerts, ",")+"]"); code != http.StatusOK {
+		t.Fatalf("POST = %d %s", code, body)
+	}
+	sizes := e.storedAlerts(t)
+	slices.Sort(sizes)
+	if fmt.Sprint(sizes) != "[1 2 64 64]" {
+		t.Fatalf("batches of %v alerts, want [1 2 64 64]", sizes)
+	}
+}
+
+func sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
 }
 
 func TestInvalidAlertsNamedValidOnesStored(t *testing.T) {
@@ -252,7 +284,7 @@ func TestConcurrentLargeRequestsAllStored(t *testing.T) {
 			t.Errorf("a request answered %d", code)
 		}
 	}
-	if n := e.stored(t); n != 30*16 {
-		t.Fatalf("stored %d messages, want 30 requests × 16 batches", n)
+	if n := sum(e.storedAlerts(t)); n != 30*1000 {
+		t.Fatalf("stored %d alerts, want 30 requests × 1000", n)
 	}
 }

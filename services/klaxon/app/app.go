@@ -50,6 +50,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/services/notifier"
 	"github.com/klaxon-alerts/klaxon/services/notifier/template"
 	"github.com/klaxon-alerts/klaxon/services/router"
+	"github.com/klaxon-alerts/klaxon/services/ui"
 )
 
 // Options is what the flags say.
@@ -68,12 +69,17 @@ type Options struct {
 	// TLS, basic auth, headers) of the HTTP listener; "" is plain HTTP.
 	WebConfigFile string
 	// EnablePprof serves /debug/pprof.
-	EnablePprof       bool
-	StoragePath       string
+	EnablePprof bool
+	StoragePath string
+	// NATSURL is the NATS to use when stages are named: one URL or a
+	// comma-separated list of seed URLs of a cluster.
 	NATSURL           string
 	NATSListenAddress string
 	// NATS is how to authenticate to the NATS at NATSURL.
-	NATS        natsconn.Credentials
+	NATS natsconn.Credentials
+	// Streams sizes and replicates the streams and buckets this process
+	// provisions (the one that publishes the config does).
+	Streams     streams.Options
 	ExternalURL string
 	// RoutePrefix is the path every endpoint is served under (Alertmanager's
 	// --web.route-prefix); "": ExternalURL's path.
@@ -115,6 +121,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	stages, err := o.stages()
 	if err != nil {
+		return err
+	}
+	if err := o.checkStreams(); err != nil {
 		return err
 	}
 	files, err := loadFiles(o)
@@ -172,7 +181,7 @@ func start(ctx context.Context, g *errgroup.Group, sw *web.Switch, o Options, st
 	}
 	if !files.follower {
 		sw.Waiting("creating the streams on NATS at " + natsAt)
-		if err := provision(ctx, js, natsAt, sw, log); err != nil {
+		if err := provision(ctx, js, o.Streams, natsAt, sw, log); err != nil {
 			closeNATS()
 			return nil, err
 		}
@@ -202,8 +211,20 @@ func start(ctx context.Context, g *errgroup.Group, sw *web.Switch, o Options, st
 		closeNATS()
 		return nil, err
 	}
+	prefix := web.RoutePrefix(o.RoutePrefix, o.ExternalURL)
+	handler := web.LimitAPI(mux, o.GetConcurrency, o.APITimeout)
+	if slices.Contains(stages, contract.StageIngest) {
+		// The web UI, where the API is: it calls the API through the same
+		// limits, behind the same listener and --web.config.file.
+		page, err := ui.New(ui.Options{API: handler, Config: cfgStore.Current, Prefix: prefix, Logger: log})
+		if err != nil {
+			closeNATS()
+			return nil, err
+		}
+		page.Register(mux)
+	}
 	log.Info("klaxon started", "stages", stages, "nats", nc.ConnectedUrlRedacted(), "config", o.ConfigFile)
-	sw.Set(web.UnderPrefix(web.RoutePrefix(o.RoutePrefix, o.ExternalURL), web.LimitAPI(mux, o.GetConcurrency, o.APITimeout)))
+	sw.Set(web.UnderPrefix(prefix, handler))
 	for _, r := range runners {
 		g.Go(func() error { return r.Run(ctx) })
 	}
@@ -231,6 +252,20 @@ func (o Options) stages() ([]string, error) {
 		}
 	}
 	return o.Stages, nil
+}
+
+// checkStreams refuses stream options no server could take.
+func (o Options) checkStreams() error {
+	s := o.Streams
+	switch {
+	case s.Replicas < 0 || s.Replicas > 5:
+		return fmt.Errorf("--nats.replicas %d: want 1 to 5", s.Replicas)
+	case o.Embedded() && s.Replicas > 1:
+		return fmt.Errorf("--nats.replicas %d: the embedded NATS is one server; run the stages against a NATS cluster for more", s.Replicas)
+	case s.InputMaxBytes < 0 || s.HistoryMaxBytes < 0 || s.StateMaxBytes < 0 || s.History < 0:
+		return errors.New("--nats.*-max-bytes and --nats.history-max-age must not be negative")
+	}
+	return nil
 }
 
 // files is what the files named by the options hold.
@@ -478,12 +513,12 @@ func newSuppression(js jetstream.JetStream, current func() *config.Config, o Opt
 // provision creates the streams and buckets, retrying while NATS is not
 // reachable yet (a stage may start before its NATS); the log and /-/ready
 // (through sw) name the NATS it waits for and why.
-func provision(ctx context.Context, js jetstream.JetStream, natsAt string, sw *web.Switch, log *slog.Logger) error {
+func provision(ctx context.Context, js jetstream.JetStream, so streams.Options, natsAt string, sw *web.Switch, log *slog.Logger) error {
 	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
 		// Short first tries, so that a NATS that is not there is named
 		// within a second or so.
 		pctx, cancel := context.WithTimeout(ctx, min(4*delay, 10*time.Second))
-		err := streams.Provision(pctx, js, streams.Options{})
+		err := streams.Provision(pctx, js, so)
 		cancel()
 		if err == nil {
 			return nil
