@@ -96,6 +96,7 @@ const PeersTTL = 4 * time.Second
 
 // PeersMaxBytes bounds contract.BucketPeers: thousands of processes.
 const PeersMaxBytes = 1 << 20
+
 // placement is where the streams and buckets go; nil: anywhere.
 func (o Options) placement() *jetstream.Placement {
 	if len(o.PlacementTags) == 0 {
