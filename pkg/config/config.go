@@ -25,6 +25,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	"github.com/klaxon-alerts/klaxon/pkg/timeinterval"
 )
 
@@ -81,20 +82,35 @@ type rawConfig struct {
 
 // Load reads and parses the file at path. Relative template globs and
 // http_config file paths are resolved against the file's directory.
-func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read configuration: %w", err)
-	}
-	return Parse(data, path)
-}
+// Matchers are read in Alertmanager's default mode (Parser reads in
+// another).
+func Load(path string) (*Config, error) { return Parser{}.Load(path) }
 
 // Parse parses and validates a configuration. filename names the source in
 // errors; when it is not empty, relative template globs and http_config file
 // paths are resolved against its directory (as Load does), so the same bytes
 // parse to the same Config in every process.
-func Parse(data []byte, filename string) (*Config, error) {
-	d := &decoder{file: filename}
+func Parse(data []byte, filename string) (*Config, error) { return Parser{}.Parse(data, filename) }
+
+// Parser reads configurations with a matcher mode: how `matchers` lists
+// parse and which group_by and equal label names are valid (Alertmanager's
+// --enable-feature=classic-mode or utf8-strict-mode).
+type Parser struct {
+	Matchers matcher.Mode
+}
+
+// Load is the package's Load in p's mode.
+func (p Parser) Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return p.Parse(data, path)
+}
+
+// Parse is the package's Parse in p's mode.
+func (p Parser) Parse(data []byte, filename string) (*Config, error) {
+	d := &decoder{file: filename, mode: p.Matchers}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &Error{File: filename, Line: yamlErrorLine(err), Err: cleanSyntaxError(err)}

@@ -69,7 +69,9 @@ type (
 // their line and path); a type with its own YAML unmarshaller is decoded by
 // yaml.v3 from its node, after a strict check of the keys it may hold.
 type decoder struct {
-	file  string
+	file string
+	// mode reads matchers and checks label names.
+	mode  matcher.Mode
 	errs  []error
 	nodes int
 	// active holds the collection nodes being decoded, to catch an alias
@@ -234,7 +236,7 @@ func (d *decoder) decodeMatchers(n *yaml.Node, v reflect.Value, path string) {
 			d.failf(item, ip, "expected a matcher string, got %s", describe(item))
 			continue
 		}
-		ms, err := matcher.Parse(s)
+		ms, err := d.mode.Parse(s)
 		if err != nil {
 			d.failf(item, ip, "invalid matcher %q: %w", s, err)
 			continue

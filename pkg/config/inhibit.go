@@ -23,7 +23,11 @@ type InhibitRule struct {
 	SourceMatchRE map[string]Regexp `yaml:"source_match_re,omitempty" json:"source_match_re,omitempty"`
 	TargetMatch   map[string]string `yaml:"target_match,omitempty" json:"target_match,omitempty"`
 	TargetMatchRE map[string]Regexp `yaml:"target_match_re,omitempty" json:"target_match_re,omitempty"`
+
+	pos position
 }
+
+func (r *InhibitRule) setPosition(p position) { r.pos = p }
 
 func (r *InhibitRule) validate() error {
 	var errs []error

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	commoncfg "github.com/prometheus/common/config"
 	"gopkg.in/yaml.v3"
 )
@@ -112,6 +113,15 @@ func (v *validation) check(cfg *Config, raw *rawConfig) {
 		v.at(root.pos.at("continue"), "route.continue", errors.New("cannot have continue in root route"))
 	}
 	v.routes(root, "route", cfg.receivers, intervals)
+	// The UTF-8 rule for label names is the rules' own (validate); the
+	// classic mode's stricter one is checked here.
+	for i, r := range cfg.InhibitRules {
+		for j, l := range r.Equal {
+			if v.mode == matcher.Classic && !v.mode.ValidLabelName(l) {
+				v.at(r.pos.at("equal"), fmt.Sprintf("inhibit_rules[%d].equal[%d]", i, j), fmt.Errorf("invalid label name %q in equal list", l))
+			}
+		}
+	}
 }
 
 // routes checks, depth first, that every receiver and time interval a route
@@ -130,6 +140,11 @@ func (v *validation) routes(r *Route, path string, receivers map[string]*Receive
 			if !intervals[name] {
 				v.at(r.pos.at(list.key), fmt.Sprintf("%s.%s[%d]", path, list.key, i), fmt.Errorf("undefined time interval %q used in route", name))
 			}
+		}
+	}
+	for i, l := range r.GroupByStr {
+		if v.mode == matcher.Classic && l != GroupByAllLabel && !v.mode.ValidLabelName(l) {
+			v.at(r.pos.at("group_by"), fmt.Sprintf("%s.group_by[%d]", path, i), fmt.Errorf("invalid label name %q in group_by list", l))
 		}
 	}
 	for i, c := range r.Routes {

@@ -74,7 +74,9 @@ type Options struct {
 	Key []byte
 	// Validate checks what config.Load does not (e.g. that templates
 	// parse); nil accepts every config that loads.
-	Validate   func(*config.Config) error
+	Validate func(*config.Config) error
+	// Parser reads the file and the revisions (its matcher mode).
+	Parser     config.Parser
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -251,16 +253,17 @@ func (s *Store) Run(ctx context.Context) error {
 func (s *Store) follower() bool { return s.opts.Follow || s.opts.File == "" }
 
 func (s *Store) loadFile() (*config.Config, error) {
-	cfg, err := Load(s.opts.File, s.opts.Validate)
+	cfg, err := Load(s.opts.Parser, s.opts.File, s.opts.Validate)
 	if err == nil {
 		s.local.Store(cfg)
 	}
 	return cfg, err
 }
 
-// Load loads and validates a config file; its error wraps ErrInvalid.
-func Load(file string, validate func(*config.Config) error) (*config.Config, error) {
-	cfg, err := config.Load(file)
+// Load loads a config file with p and validates it; its error wraps
+// ErrInvalid.
+func Load(p config.Parser, file string, validate func(*config.Config) error) (*config.Config, error) {
+	cfg, err := p.Load(file)
 	if err == nil && validate != nil {
 		err = validate(cfg)
 	}
@@ -356,7 +359,7 @@ func (s *Store) resolve(r Revision) (*config.Config, error) {
 			return nil, fmt.Errorf("config %s: %w: %w", r.Hash, ErrSealed, err)
 		}
 	}
-	cfg, err := config.Parse(yaml, r.File)
+	cfg, err := s.opts.Parser.Parse(yaml, r.File)
 	if err == nil && s.opts.Validate != nil {
 		err = s.opts.Validate(cfg)
 	}

@@ -69,6 +69,10 @@ const (
 	// BucketSilences holds silences by id (a UUID); its per-key history is
 	// the silences' audit trail.
 	BucketSilences = "klaxon-silences"
+	// BucketPeers holds one key per live Klaxon process (its id), rewritten
+	// on every heartbeat; a key not rewritten within the bucket's TTL is
+	// gone, so the bucket lists the processes alive now (package peers).
+	BucketPeers = "klaxon-peers"
 	// BucketLeases holds partition leases ("<stage>.<partition>": the
 	// owner's replica id) and replica heartbeats ("<stage>.replica.<id>").
 	BucketLeases = "klaxon-leases"

@@ -21,8 +21,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/prometheus/common/model"
-
 	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 )
 
@@ -100,8 +98,8 @@ func FromMatcher(m *matcher.Matcher) Matcher {
 	}
 }
 
-func (m Matcher) validate() error {
-	if !model.LabelName(m.Name).IsValid() {
+func (m Matcher) validate(mode matcher.Mode) error {
+	if !mode.ValidLabelName(m.Name) {
 		return fmt.Errorf("invalid label name %q", m.Name)
 	}
 	if !m.IsRegex && !utf8.ValidString(m.Value) {
@@ -157,8 +155,13 @@ const (
 
 // Validate checks what Alertmanager checks on every stored silence: at least
 // one matcher, each valid, not all of them matching the empty string, both
-// times set, and the end not before the start.
-func (s *Silence) Validate() error {
+// times set, and the end not before the start. Label names are checked by
+// Alertmanager's default rule.
+func (s *Silence) Validate() error { return s.ValidateIn(matcher.Fallback) }
+
+// ValidateIn is Validate with the label-name rule of mode (Alertmanager's
+// classic-mode: [a-zA-Z_][a-zA-Z0-9_]*).
+func (s *Silence) ValidateIn(mode matcher.Mode) error {
 	if len(s.Matchers) == 0 {
 		return fmt.Errorf("%w: at least one matcher required", ErrInvalid)
 	}
@@ -172,7 +175,7 @@ func (s *Silence) Validate() error {
 	}
 	allMatchEmpty := true
 	for i, m := range s.Matchers {
-		if err := m.validate(); err != nil {
+		if err := m.validate(mode); err != nil {
 			return fmt.Errorf("%w: invalid label matcher %d: %w", ErrInvalid, i, err)
 		}
 		allMatchEmpty = allMatchEmpty && m.matchesEmpty()

@@ -95,6 +95,9 @@ type Options struct {
 	NewID func() string
 	// Registerer, if set, gets klaxon_silences{state}.
 	Registerer prometheus.Registerer
+	// Matchers is the matcher mode whose label-name rule a silence's
+	// matchers must meet.
+	Matchers matcher.Mode
 }
 
 // Silences reads and writes silences. Writes go to the KV bucket with
@@ -226,7 +229,7 @@ func (s *Silences) Set(ctx context.Context, sil silence.Silence, by string) (str
 	if sil.StartsAt.IsZero() {
 		sil.StartsAt = now
 	}
-	if err := sil.Validate(); err != nil {
+	if err := sil.ValidateIn(s.opts.Matchers); err != nil {
 		return "", err
 	}
 	kv, err := s.kv(ctx)
@@ -272,7 +275,7 @@ func (s *Silences) Set(ctx context.Context, sil silence.Silence, by string) (str
 		sil.StartsAt = now
 	}
 	sil.UpdatedAt = now
-	if err := sil.Validate(); err != nil {
+	if err := sil.ValidateIn(s.opts.Matchers); err != nil {
 		return "", err
 	}
 	data, err := json.Marshal(Record{Silence: sil, Change: Change{Action: ActionCreate, By: by, At: now, Replaces: replaces}})

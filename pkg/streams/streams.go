@@ -88,6 +88,15 @@ func (o Options) withDefaults() Options {
 // write.
 const NflogRetention = 120 * time.Hour
 
+// PeersTTL is how long a peer's heartbeat keeps it listed in
+// contract.BucketPeers: a process killed without leaving drops out of the
+// list within this time. Heartbeats come several times within it (package
+// peers).
+const PeersTTL = 4 * time.Second
+
+// PeersMaxBytes bounds contract.BucketPeers: thousands of processes.
+const PeersMaxBytes = 1 << 20
+
 // placement is where the streams and buckets go; nil: anywhere.
 func (o Options) placement() *jetstream.Placement {
 	if len(o.PlacementTags) == 0 {
@@ -193,9 +202,17 @@ func BucketConfigs(o Options) []jetstream.KeyValueConfig {
 		// Every revision of a silence is kept (up to the KV maximum of 64):
 		// the audit trail of who created, changed and expired it.
 		{Bucket: contract.BucketSilences, Description: "Silences by id; history is the audit trail.", History: 64, Replicas: o.Replicas, Storage: jetstream.FileStorage},
+		// Liveness, not data: kept in memory, each key gone PeersTTL after
+		// its last heartbeat.
+		{Bucket: contract.BucketPeers, Description: "Live Klaxon processes, one key each, by heartbeat.", TTL: PeersTTL, Replicas: o.Replicas, Storage: jetstream.MemoryStorage},
 	}
 	for i := range cfgs {
 		cfgs[i].MaxBytes = o.StateMaxBytes
+		if cfgs[i].Bucket == contract.BucketPeers {
+			// A memory bucket reserves its MaxBytes on the server: the
+			// peers need little (a few hundred bytes per process).
+			cfgs[i].MaxBytes = PeersMaxBytes
+		}
 		cfgs[i].Placement = o.placement()
 	}
 	return cfgs

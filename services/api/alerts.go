@@ -63,7 +63,7 @@ type alertQuery struct {
 	receiver                                        *regexp.Regexp
 }
 
-func parseAlertQuery(r *http.Request) (alertQuery, error) {
+func parseAlertQuery(r *http.Request, mode matcher.Mode) (alertQuery, error) {
 	q := r.URL.Query()
 	aq := alertQuery{}
 	for name, dst := range map[string]*bool{
@@ -79,7 +79,7 @@ func parseAlertQuery(r *http.Request) (alertQuery, error) {
 			*dst = b
 		}
 	}
-	filter, err := parseFilter(q["filter"])
+	filter, err := parseFilter(mode, q["filter"])
 	if err != nil {
 		return aq, err
 	}
@@ -94,11 +94,11 @@ func parseAlertQuery(r *http.Request) (alertQuery, error) {
 	return aq, nil
 }
 
-// parseFilter reads the filter parameters, one matcher each.
-func parseFilter(filters []string) (matcher.Matchers, error) {
+// parseFilter reads the filter parameters, one matcher each, in mode.
+func parseFilter(mode matcher.Mode, filters []string) (matcher.Matchers, error) {
 	var ms matcher.Matchers
 	for _, f := range filters {
-		m, err := matcher.ParseOne(f)
+		m, err := mode.ParseOne(f)
 		if err != nil {
 			return nil, fmt.Errorf("bad matcher %q: %w", f, err)
 		}
@@ -204,7 +204,7 @@ func nonNil(s []string) []string {
 // (readYourWrites) and takes the evaluation it judges alerts with; on
 // failure it has answered and ok is false.
 func (srv *API) startRead(ctx context.Context, w http.ResponseWriter, r *http.Request, what string) (q alertQuery, e *evaluation, ok bool) {
-	q, err := parseAlertQuery(r)
+	q, err := parseAlertQuery(r, srv.opts.Matchers)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return q, nil, false

@@ -21,6 +21,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/dlq"
 	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
+	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/route"
 	"github.com/klaxon-alerts/klaxon/pkg/silencestore"
@@ -36,6 +37,14 @@ type Options struct {
 	Silences *silencestore.Silences
 	Alerts   *kvcache.Alerts
 	Muter    *mute.Muter
+	// Peers is the bucket of live Klaxon processes (package peers), shown
+	// as the cluster in /api/v2/status; PeerName is this process's name
+	// there. Without Peers the status says the cluster is "disabled".
+	Peers    jetstream.KeyValue
+	PeerName string
+	// Matchers is how the filter parameters' matchers parse
+	// (--enable-feature).
+	Matchers matcher.Mode
 	// Registerer, if set, gets alertmanager_alerts{state}.
 	Registerer prometheus.Registerer
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,6 +26,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
+	"github.com/klaxon-alerts/klaxon/pkg/peers"
 	"github.com/klaxon-alerts/klaxon/pkg/silencestore"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
 	"github.com/klaxon-alerts/klaxon/services/api"
@@ -93,12 +95,17 @@ func newAPI(t *testing.T, js jetstream.JetStream, cfg *config.Config) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reads, err := api.New(api.Options{JS: js, Now: now, Config: current, Silences: sils, Alerts: alerts, Muter: m})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// This replica's process runs ingest only, as in the compose
+	// deployment; the cluster is ready once the other stages join.
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	member := joinPeers(t, ctx, &wg, js, contract.StageIngest)
+	reads, err := api.New(api.Options{JS: js, Now: now, Config: current, Silences: sils, Alerts: alerts, Muter: m,
+		Peers: member.KV(), PeerName: member.Self().Name})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
 	wg.Go(func() { _ = sils.Run(ctx) })
 	wg.Go(func() { _ = alerts.Run(ctx) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
@@ -108,6 +115,23 @@ func newAPI(t *testing.T, js jetstream.JetStream, cfg *config.Config) *replica {
 	h := httptest.NewServer(mux)
 	t.Cleanup(h.Close)
 	return &replica{url: h.URL, js: js}
+}
+
+// joinPeers announces a process running stages in the peers bucket until
+// ctx is done; wg waits for it to leave.
+func joinPeers(t *testing.T, ctx context.Context, wg *sync.WaitGroup, js jetstream.JetStream, stages ...string) *peers.Member {
+	t.Helper()
+	kv, err := js.KeyValue(ctx, contract.BucketPeers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := peers.Peer{ID: peers.NewID(), Address: "127.0.0.1:9093", Stages: stages}
+	member, err := peers.Join(ctx, kv, self, time.Second, time.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(member.Wait)
+	return member
 }
 
 func apiSetup(t *testing.T) (*replica, *config.Config) {
@@ -456,15 +480,20 @@ func TestAlertGroups(t *testing.T) {
 	}
 }
 
+type peerStatus struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+}
+
+// The status lists the live processes as the cluster's peers, names this
+// one, and is ready once every stage has a live replica.
 func TestStatusAndReceivers(t *testing.T) {
 	a, _ := apiSetup(t)
 	var st struct {
 		Cluster struct {
-			Status string `json:"status"`
-			Peers  []struct {
-				Name    string `json:"name"`
-				Address string `json:"address"`
-			} `json:"peers"`
+			Name   string       `json:"name"`
+			Status string       `json:"status"`
+			Peers  []peerStatus `json:"peers"`
 		} `json:"cluster"`
 		VersionInfo map[string]string `json:"versionInfo"`
 		Config      struct {
@@ -473,7 +502,19 @@ func TestStatusAndReceivers(t *testing.T) {
 		Uptime time.Time `json:"uptime"`
 	}
 	a.get(t, "/api/v2/status", &st)
-	if st.Cluster.Status != "ready" || len(st.Cluster.Peers) == 0 || st.Cluster.Peers[0].Address == "" || st.VersionInfo["goVersion"] == "" || st.Uptime.Before(apiNow) || st.Uptime.After(apiNow.Add(time.Minute)) {
+	if st.Cluster.Status != "settling" || len(st.Cluster.Peers) != 1 || st.Cluster.Peers[0].Name != st.Cluster.Name || st.Cluster.Peers[0].Address != "127.0.0.1:9093" {
+		t.Fatalf("cluster of an ingest-only process alone = %+v, want settling with that peer", st.Cluster)
+	}
+	// The other stages' process joins: every stage has a live replica.
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	other := joinPeers(t, ctx, &wg, a.js, contract.Stages[1:]...)
+	a.get(t, "/api/v2/status", &st)
+	if st.Cluster.Status != "ready" || len(st.Cluster.Peers) != 2 || !slices.ContainsFunc(st.Cluster.Peers, func(p peerStatus) bool { return p.Name == other.Self().Name }) {
+		t.Fatalf("cluster with every stage live = %+v, want ready with both peers", st.Cluster)
+	}
+	if st.VersionInfo["goVersion"] == "" || st.Uptime.Before(apiNow) || st.Uptime.After(apiNow.Add(time.Minute)) {
 		t.Fatalf("status = %+v", st)
 	}
 	for _, s := range secrets {

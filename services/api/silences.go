@@ -60,7 +60,7 @@ func toAPISilence(s silence.Silence, now time.Time) gettableSilence {
 // each filter matcher, active first (next to end first), then pending (next
 // to start first), then expired (most recently ended first).
 func (srv *API) getSilences(w http.ResponseWriter, r *http.Request) {
-	filter, err := parseFilter(r.URL.Query()["filter"])
+	filter, err := parseFilter(srv.opts.Matchers, r.URL.Query()["filter"])
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

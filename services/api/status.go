@@ -1,17 +1,17 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
+	"github.com/klaxon-alerts/klaxon/pkg/peers"
 	"github.com/klaxon-alerts/klaxon/pkg/version"
 )
 
@@ -44,16 +44,15 @@ type (
 )
 
 // getStatus is GET /api/v2/status: the running config (the file as loaded,
-// secrets masked), the build, the process's start, and the cluster as NATS
-// sees it: the servers this process knows, named by the one it is
-// connected to.
-func (srv *API) getStatus(w http.ResponseWriter, _ *http.Request) {
+// secrets masked), the build, the process's start, and the cluster: the
+// live Klaxon processes.
+func (srv *API) getStatus(w http.ResponseWriter, r *http.Request) {
 	var st alertmanagerStatus
 	st.Config.Original = redactedOriginal(srv.opts.Config())
 	v := version.AsAlertmanager()
 	st.VersionInfo = versionInfo{Version: v.Version, Revision: v.Revision, Branch: v.Branch, BuildUser: v.BuildUser, BuildDate: v.BuildDate, GoVersion: v.GoVersion}
 	st.Uptime = srv.started.UTC()
-	st.Cluster = natsCluster(srv.opts.JS.Conn())
+	st.Cluster = srv.cluster(r.Context())
 	writeJSON(w, http.StatusOK, st)
 }
 
@@ -67,41 +66,31 @@ func (srv *API) getReceivers(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func natsCluster(nc *nats.Conn) clusterStatus {
-	cs := clusterStatus{Peers: []peerStatus{}}
-	switch nc.Status() {
-	case nats.CONNECTED:
-		cs.Status = "ready"
-	case nats.RECONNECTING, nats.CONNECTING:
-		cs.Status = "settling"
-	default:
-		cs.Status = "disabled"
+// cluster is the status's cluster: the live Klaxon processes (one peer
+// each, by its heartbeat in the peers bucket), "ready" when every stage
+// has a live replica among them, "settling" while one has none or the
+// list cannot be read.
+func (srv *API) cluster(ctx context.Context) clusterStatus {
+	cs := clusterStatus{Name: srv.opts.PeerName, Status: "disabled", Peers: []peerStatus{}}
+	if srv.opts.Peers == nil {
+		return cs
 	}
-	cs.Name = nc.ConnectedClusterName()
-	if cs.Name == "" {
-		cs.Name = nc.ConnectedServerName()
-	}
-	connected := redactURL(nc.ConnectedUrl())
-	for _, s := range nc.Servers() {
-		addr := redactURL(s)
-		name := strings.TrimPrefix(addr, "nats://")
-		if addr == connected && nc.ConnectedServerName() != "" {
-			name = nc.ConnectedServerName()
-		}
-		cs.Peers = append(cs.Peers, peerStatus{Name: name, Address: addr})
-	}
-	slices.SortFunc(cs.Peers, func(a, b peerStatus) int { return strings.Compare(a.Name, b.Name) })
-	return cs
-}
-
-// redactURL drops credentials from a server URL.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	list, err := peers.List(ctx, srv.opts.Peers)
 	if err != nil {
-		return ""
+		srv.log.Warn("listing the peers failed", "err", err)
+		cs.Status = "settling"
+		return cs
 	}
-	u.User = nil
-	return u.String()
+	for _, p := range list {
+		cs.Peers = append(cs.Peers, peerStatus{Name: p.Name, Address: p.Address})
+	}
+	cs.Status = "ready"
+	if len(peers.Missing(list, contract.Stages)) > 0 {
+		cs.Status = "settling"
+	}
+	return cs
 }
 
 // writeJSON answers with a JSON body; API answers are never cached.

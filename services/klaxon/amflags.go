@@ -2,11 +2,13 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	"github.com/klaxon-alerts/klaxon/services/klaxon/app"
 )
 
@@ -19,13 +21,15 @@ var clusterFlags = []string{
 	"cluster.tls-config", "cluster.label",
 }
 
-// features are the --enable-feature values Klaxon accepts without warning.
-var features = []string{"utf8-strict-mode", "classic-mode"}
+// features are the --enable-feature values Klaxon knows: they choose how
+// matchers parse (matcher.Mode), as in Alertmanager.
+var features = []string{matcher.FeatureUTF8StrictMode, matcher.FeatureClassicMode}
 
 // alertmanagerFlags registers the flags of Alertmanager's command line
 // that main's own do not cover. The returned func, called once the flags
-// are parsed and the logger built, logs what was accepted but is ignored.
-func alertmanagerFlags(fs *flag.FlagSet, o *app.Options) func(*slog.Logger) {
+// are parsed and the logger built, sets what the flags choose together
+// (the matcher mode) and logs what was accepted but is ignored.
+func alertmanagerFlags(fs *flag.FlagSet, o *app.Options) func(*slog.Logger) error {
 	fs.StringVar(&o.RoutePrefix, "web.route-prefix", "", "Prefix of every HTTP endpoint (API, /metrics, /-/healthy, /-/ready, /-/reload); default: the path of --web.external-url.")
 	fs.IntVar(&o.GetConcurrency, "web.get-concurrency", 0, "Maximum number of GET requests to the API processed at once, the others answered 503; 0: GOMAXPROCS, at least 8.")
 	fs.DurationVar(&o.APITimeout, "web.timeout", 0, "Timeout of an API request, answered 503 when exceeded; 0: none.")
@@ -33,7 +37,7 @@ func alertmanagerFlags(fs *flag.FlagSet, o *app.Options) func(*slog.Logger) {
 	fs.Duration("dispatch.start-delay", 0, "Accepted for Alertmanager's command line; no effect yet: the grouper's timers live in NATS and survive restarts, so groups flush as scheduled after a start.")
 	fs.Duration("alerts.gc-interval", 30*time.Minute, "Accepted for Alertmanager's command line; no effect: dedup removes every resolved alert on its own timer.")
 	var enabled []string
-	fs.Func("enable-feature", "Comma-separated Alertmanager feature flags: utf8-strict-mode and classic-mode are accepted (matchers parse in Alertmanager's default fallback mode); others are ignored with a warning.", func(s string) error {
+	fs.Func("enable-feature", "Comma-separated Alertmanager feature flags: utf8-strict-mode (matchers parse only with the UTF-8 parser) or classic-mode (only with the classic parser, and label names are [a-zA-Z_][a-zA-Z0-9_]*), as in Alertmanager; others are ignored with a warning.", func(s string) error {
 		for f := range strings.SplitSeq(s, ",") {
 			if f = strings.TrimSpace(f); f != "" {
 				enabled = append(enabled, f)
@@ -52,7 +56,15 @@ func alertmanagerFlags(fs *flag.FlagSet, o *app.Options) func(*slog.Logger) {
 		cluster = append(cluster, "cluster.allow-insecure-public-advertise-address-discovery")
 		return nil
 	})
-	return func(log *slog.Logger) {
+	return func(log *slog.Logger) error {
+		mode, err := matcher.ModeOf(enabled)
+		if err != nil {
+			return fmt.Errorf("--enable-feature: %w", err)
+		}
+		o.Matchers = mode
+		if mode != matcher.Fallback {
+			log.Info("matchers parse in "+mode.String(), "feature", mode.String())
+		}
 		if len(cluster) > 0 {
 			log.Warn("--cluster.* flags ignored: Klaxon has no gossip; its replicas share alerts, silences and the notification log through NATS JetStream, so run every replica against the same NATS (--nats.url)",
 				"flags", slices.Compact(cluster))
@@ -62,5 +74,6 @@ func alertmanagerFlags(fs *flag.FlagSet, o *app.Options) func(*slog.Logger) {
 				log.Warn("unknown feature flag ignored", "feature", f, "known", features)
 			}
 		}
+		return nil
 	}
 }

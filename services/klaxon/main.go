@@ -94,7 +94,7 @@ func parseRun(args []string, stderr io.Writer) (app.Options, error) {
 	fs.StringVar(&o.NATSListenAddress, "nats.listen-address", "127.0.0.1:4222", "Client address of the embedded NATS server (one-process mode).")
 	level := fs.String("log.level", "info", "Log level: debug, info, warn, error.")
 	format := fs.String("log.format", "logfmt", "Log format: logfmt or json.")
-	warnIgnored := alertmanagerFlags(fs, &o)
+	applyAMFlags := alertmanagerFlags(fs, &o)
 
 	positional, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -106,7 +106,9 @@ func parseRun(args []string, stderr io.Writer) (app.Options, error) {
 		return o, err
 	}
 	o.Logger = logger
-	warnIgnored(logger)
+	if err := applyAMFlags(logger); err != nil {
+		return o, err
+	}
 	if o.ExternalURL == "" {
 		o.ExternalURL = externalURL(o.ListenAddress)
 	}

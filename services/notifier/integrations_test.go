@@ -255,7 +255,7 @@ receivers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, _, err := nflogstore.New(kv).Get(context.Background(), nflogstore.Key(groupKey, in))
+	e, _, err := nflogstore.New(kv, nil).Get(context.Background(), nflogstore.Key(groupKey, in))
 	if err != nil || e.Message == nil || e.Message.ID != "1700000000.000003" || e.Message.Channel != "C42" {
 		t.Fatalf("log entry %+v, %v: want the new sequence's message", e, err)
 	}

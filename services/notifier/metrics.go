@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/klaxon-alerts/klaxon/services/notifier/nflogstore"
 	"github.com/klaxon-alerts/klaxon/services/notifier/notification"
 )
 
@@ -30,6 +31,9 @@ type metrics struct {
 	amTotal   *prometheus.CounterVec
 	amFailed  *prometheus.CounterVec
 	amLatency *prometheus.HistogramVec
+
+	// nflog counts the notification log's queries (alertmanager_nflog_*).
+	nflog *nflogstore.Metrics
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -77,6 +81,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		for _, r := range amReasons {
 			m.amFailed.WithLabelValues(integration, r)
 		}
+	}
+	var err error
+	if m.nflog, err = nflogstore.NewMetrics(reg); err != nil {
+		return nil, fmt.Errorf("notifier: %w", err)
 	}
 	if reg == nil {
 		return m, nil

@@ -114,7 +114,7 @@ func New(opts Options) (*Notifier, error) {
 // stopped by ctx. The streams and the nflog bucket must exist
 // (streams.Provision).
 func (n *Notifier) Run(ctx context.Context) error {
-	store, err := nflogstore.Open(ctx, n.js)
+	store, err := nflogstore.Open(ctx, n.js, n.metrics.nflog)
 	if err != nil {
 		return fmt.Errorf("notifier: %w", err)
 	}

@@ -561,7 +561,7 @@ func TestRepeatedCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := nflogstore.New(kv)
+	store := nflogstore.New(kv, nil)
 	in := contract.Integration{Receiver: "team", Type: "webhook"}
 	r.onCall = func(int) {
 		note := &contract.Notification{GroupKey: groupKey, Integration: in, FlushSeq: 1, FlushedAt: t0}

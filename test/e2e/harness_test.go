@@ -32,6 +32,7 @@ type proc = harness.Proc
 
 func requireE2E(t *testing.T, name string) string { t.Helper(); return harness.RequireE2E(t, name) }
 func freeAddr(t *testing.T) string                { t.Helper(); return harness.FreeAddr(t) }
+func getJSON(t *testing.T, url string, v any)     { t.Helper(); harness.GetJSON(t, url, v) }
 func waitReady(t *testing.T, addr string)         { t.Helper(); harness.WaitReady(t, addr) }
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

@@ -33,9 +33,11 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/inhibit"
 	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
+	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	"github.com/klaxon-alerts/klaxon/pkg/mute"
 	"github.com/klaxon-alerts/klaxon/pkg/natsconn"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
+	"github.com/klaxon-alerts/klaxon/pkg/peers"
 	"github.com/klaxon-alerts/klaxon/pkg/silencestore"
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
@@ -91,7 +93,11 @@ type Options struct {
 	// MaintenanceInterval is how often expired silences past their
 	// retention are removed (0: 15m).
 	MaintenanceInterval time.Duration
-	Logger              *slog.Logger
+	// Matchers is how matchers parse and label names are checked in the
+	// config, silences and API filters (Alertmanager's --enable-feature
+	// classic-mode, utf8-strict-mode; default: its fallback mode).
+	Matchers matcher.Mode
+	Logger   *slog.Logger
 	// Listening, if set, is called with the HTTP address once it listens.
 	Listening func(addr string)
 	// Ready, if set, is called once the stages run and HTTP is theirs.
@@ -137,7 +143,7 @@ func Run(ctx context.Context, o Options) error {
 	sw := web.NewSwitch()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return web.Serve(gctx, ln, sw, o.WebConfigFile, log) })
-	stopNATS, err := start(gctx, g, sw, o, stages, files, log)
+	stopNATS, err := start(gctx, g, sw, o, stages, files, advertised(ln.Addr().String()), log)
 	if err != nil {
 		cancel()
 	}
@@ -158,7 +164,7 @@ func Run(ctx context.Context, o Options) error {
 // the config store in g. It returns stopNATS, which drains the connection
 // (and stops an embedded server), for when g's parts are done; on error it
 // has closed the connection itself.
-func start(ctx context.Context, g *errgroup.Group, sw *web.Switch, o Options, stages []string, files files, log *slog.Logger) (stopNATS func(), err error) {
+func start(ctx context.Context, g *errgroup.Group, sw *web.Switch, o Options, stages []string, files files, webAddr string, log *slog.Logger) (stopNATS func(), err error) {
 	natsAt := o.NATSURL
 	if o.Embedded() {
 		natsAt = "the embedded server"
@@ -184,12 +190,21 @@ func start(ctx context.Context, g *errgroup.Group, sw *web.Switch, o Options, st
 	reg := newRegistry()
 	cfgStore, err := configstore.Open(ctx, configstore.Options{
 		JS: js, File: o.ConfigFile, Follow: o.ConfigFollow, Key: files.configKey, Loaded: files.loaded,
-		Validate: template.Check, Logger: log, Registerer: reg,
+		Validate: template.Check, Parser: config.Parser{Matchers: o.Matchers}, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		closeNATS()
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	// Announced from now on (the bucket exists: the config publisher
+	// provisioned it before storing the config); the member leaves when
+	// ctx is done, before the connection is drained.
+	member, err := joinPeers(ctx, js, stages, webAddr, log)
+	if err != nil {
+		closeNATS()
+		return nil, err
+	}
+	g.Go(func() error { member.Wait(); return nil })
 	// Stages that share partitions are ready once they took their share.
 	var stagesReady []func() error
 	mux := newMux(o, reg, nc, cfgStore, func() error {
@@ -200,7 +215,7 @@ func start(ctx context.Context, g *errgroup.Group, sw *web.Switch, o Options, st
 		}
 		return nil
 	})
-	runners, err := newStages(js, stages, cfgStore.Current, mux, o, log, reg)
+	runners, err := newStages(js, stages, cfgStore.Current, mux, o, log, reg, member)
 	if err != nil {
 		closeNATS()
 		return nil, err
@@ -296,7 +311,7 @@ func loadFiles(o Options) (files, error) {
 		return f, errors.New("one-process mode publishes its config: it needs --config.file and no --config.follow")
 	}
 	if o.ConfigFile != "" {
-		if f.loaded, err = configstore.Load(o.ConfigFile, template.Check); err != nil {
+		if f.loaded, err = configstore.Load(config.Parser{Matchers: o.Matchers}, o.ConfigFile, template.Check); err != nil {
 			return f, fmt.Errorf("load config: %w", err)
 		}
 	}
@@ -373,7 +388,7 @@ func newMux(o Options, reg *prometheus.Registry, nc *nats.Conn, cfgStore *config
 
 // newStages builds the stages, mounting ingest's API on mux; it returns
 // what must run.
-func newStages(js jetstream.JetStream, stages []string, current func() *config.Config, mux *http.ServeMux, o Options, log *slog.Logger, reg prometheus.Registerer) ([]runner, error) {
+func newStages(js jetstream.JetStream, stages []string, current func() *config.Config, mux *http.ServeMux, o Options, log *slog.Logger, reg prometheus.Registerer, member *peers.Member) ([]runner, error) {
 	var runners []runner
 	// Silences, inhibition and time muting: the grouper mutes with them at
 	// flush, ingest serves them in the API; both read watched copies of the
@@ -392,7 +407,7 @@ func newStages(js jetstream.JetStream, stages []string, current func() *config.C
 		var err error
 		switch s {
 		case contract.StageIngest:
-			err = mountIngest(js, current, sup, mux, log, reg)
+			err = mountIngest(js, current, sup, mux, log, reg, member, o.Matchers)
 		case contract.StageDedup:
 			r, err = dedup.New(dedup.Options{Deps: deps})
 		case contract.StageRouter:
@@ -414,19 +429,50 @@ func newStages(js jetstream.JetStream, stages []string, current func() *config.C
 
 // mountIngest serves ingest's write path and the read and silence API
 // together.
-func mountIngest(js jetstream.JetStream, current func() *config.Config, sup suppression, mux *http.ServeMux, log *slog.Logger, reg prometheus.Registerer) error {
+func mountIngest(js jetstream.JetStream, current func() *config.Config, sup suppression, mux *http.ServeMux, log *slog.Logger, reg prometheus.Registerer, member *peers.Member, mode matcher.Mode) error {
 	in, err := ingest.New(ingest.Options{JS: js, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
 	}
 	reads, err := api.New(api.Options{JS: js, Logger: log,
-		Config: current, Silences: sup.silences, Alerts: sup.alerts, Muter: sup.muter, Registerer: reg})
+		Config: current, Silences: sup.silences, Alerts: sup.alerts, Muter: sup.muter, Registerer: reg,
+		Peers: member.KV(), PeerName: member.Self().Name, Matchers: mode})
 	if err != nil {
 		return err
 	}
 	in.Register(mux)
 	reads.Register(mux)
 	return nil
+}
+
+// peerHeartbeat is how often a process renews its key in the peers bucket:
+// four times within the key's TTL.
+const peerHeartbeat = streams.PeersTTL / 4
+
+// joinPeers announces this process in the peers bucket: a random id (its
+// name), its HTTP address and its stages.
+func joinPeers(ctx context.Context, js jetstream.JetStream, stages []string, webAddr string, log *slog.Logger) (*peers.Member, error) {
+	kv, err := js.KeyValue(ctx, contract.BucketPeers)
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", contract.BucketPeers, err)
+	}
+	self := peers.Peer{ID: peers.NewID(), Address: webAddr, Stages: stages, Version: version.Get().Version, Started: time.Now().UTC()}
+	return peers.Join(ctx, kv, self, peerHeartbeat, time.Now, log.With("component", "peers"))
+}
+
+// advertised is the address other processes and people reach the HTTP
+// listener at: addr, with the host's name for an unspecified host.
+func advertised(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // startEmbedded starts the one-process Klaxon's nats-server. The stages
@@ -466,7 +512,7 @@ func (s suppression) latest(fp string) (alert.Alert, bool) {
 }
 
 func newSuppression(js jetstream.JetStream, current func() *config.Config, o Options, log *slog.Logger, reg prometheus.Registerer) (suppression, error) {
-	sils, err := silencestore.New(silencestore.Options{JS: js, Retention: o.DataRetention, GCInterval: o.MaintenanceInterval, Logger: log, Registerer: reg})
+	sils, err := silencestore.New(silencestore.Options{JS: js, Retention: o.DataRetention, GCInterval: o.MaintenanceInterval, Logger: log, Registerer: reg, Matchers: o.Matchers})
 	if err != nil {
 		return suppression{}, err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/logtest"
+	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	"github.com/klaxon-alerts/klaxon/pkg/natsconn"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/testfile"
@@ -310,5 +311,19 @@ func TestHealthyWhileNATSIsUnreachable(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("Run did not stop")
+	}
+}
+
+// The matcher mode reaches the config: a group_by label name that only
+// the UTF-8 rules allow starts Klaxon by default and stops it, with the
+// name, in classic-mode.
+func TestClassicModeRefusesUTF8LabelNames(t *testing.T) {
+	cfg := testfile.Write(t, "klaxon.yml", "route:\n  receiver: r\n  group_by: [service.name]\nreceivers:\n  - name: r\n")
+	run(t, app.Options{ConfigFile: cfg})
+	logger, _ := logtest.New()
+	err := app.Run(t.Context(), app.Options{ConfigFile: cfg, Matchers: matcher.Classic, ListenAddress: "127.0.0.1:0",
+		NATSListenAddress: "127.0.0.1:-1", StoragePath: t.TempDir(), Logger: logger})
+	if err == nil || !strings.Contains(err.Error(), `"service.name"`) {
+		t.Fatalf("classic-mode with group_by [service.name]: %v", err)
 	}
 }

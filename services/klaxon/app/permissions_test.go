@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/testfile"
 	"github.com/klaxon-alerts/klaxon/services/klaxon/app"
+	"github.com/klaxon-alerts/klaxon/test/harness"
 )
 
 // natsConf is the least-privilege server configuration the compose
@@ -152,6 +154,17 @@ receivers:
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no notification within 30s; server violations: %v\nklaxon logs:\n%s", serverLog.violations(), logs)
 	}
+	// Every stage heartbeats in the peers bucket, and ingest lists it.
+	var st struct {
+		Cluster struct {
+			Status string            `json:"status"`
+			Peers  []json.RawMessage `json:"peers"`
+		} `json:"cluster"`
+	}
+	harness.GetJSON(t, "http://"+ingestAddr+"/api/v2/status", &st)
+	if st.Cluster.Status != "ready" || len(st.Cluster.Peers) != len(contract.Stages) {
+		t.Errorf("cluster = %s with %d peers, want ready with one peer per stage", st.Cluster.Status, len(st.Cluster.Peers))
+	}
 	if v := serverLog.violations(); len(v) > 0 {
 		t.Errorf("permission violations:\n%s", strings.Join(v, "\n"))
 	}
@@ -257,6 +270,7 @@ func TestStageFailsWithoutOneOfItsPermissions(t *testing.T) {
 		{contract.StageRouter, "$JS.API.DIRECT.GET.KV_klaxon-config.>"},
 		{contract.StageGrouper, "$JS.API.STREAM.INFO.KV_klaxon-groups"},
 		{contract.StageNotifier, "$JS.API.STREAM.INFO.KV_klaxon-nflog"},
+		{contract.StageRouter, "$KV.klaxon-peers.>"},
 	} {
 		opts := leastPrivilegeOptions(t) // in the parent: it sets the environment
 		dropped := false
@@ -287,6 +301,7 @@ func TestStageFailsWithoutOneOfItsPermissions(t *testing.T) {
 			if err == nil {
 				t.Fatalf("%s ran without %s", tc.stage, tc.drop)
 			}
+			t.Logf("%s without %s: %v", tc.stage, tc.drop, err)
 			if len(serverLog.violations()) == 0 {
 				t.Errorf("no permission violation; error: %v", err)
 			}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -34,26 +35,35 @@ const maxConflicts = 16
 
 // Store is the notification log over a KV bucket.
 type Store struct {
-	kv jetstream.KeyValue
+	kv      jetstream.KeyValue
+	metrics *Metrics
 }
 
-// New returns a store over kv.
-func New(kv jetstream.KeyValue) *Store { return &Store{kv: kv} }
+// New returns a store over kv that counts its queries in m (nil: not
+// counted).
+func New(kv jetstream.KeyValue, m *Metrics) *Store { return &Store{kv: kv, metrics: m} }
 
 // Open binds to the existing bucket contract.BucketNflog (provisioned by
 // pkg/streams).
-func Open(ctx context.Context, js jetstream.JetStream) (*Store, error) {
+func Open(ctx context.Context, js jetstream.JetStream, m *Metrics) (*Store, error) {
 	kv, err := js.KeyValue(ctx, contract.BucketNflog)
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", contract.BucketNflog, err)
 	}
-	return New(kv), nil
+	return New(kv, m), nil
 }
 
 // Get returns the entry at key and its revision, or (nil, 0, nil) when there
 // is none. A value that does not decode is returned as (nil, revision, err)
-// with err matching ErrCorrupt.
-func (s *Store) Get(ctx context.Context, key string) (*Entry, uint64, error) {
+// with err matching ErrCorrupt. Each call is a query of the metrics; one
+// that finds nothing or fails is a query error, as in Alertmanager.
+func (s *Store) Get(ctx context.Context, key string) (e *Entry, rev uint64, err error) {
+	start := time.Now()
+	defer func() { s.metrics.queried(time.Since(start).Seconds(), e == nil) }()
+	return s.get(ctx, key)
+}
+
+func (s *Store) get(ctx context.Context, key string) (*Entry, uint64, error) {
 	kve, err := s.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, nil

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
@@ -22,7 +24,7 @@ func newStore(t *testing.T) (*Store, jetstream.KeyValue) {
 	if err != nil {
 		t.Fatalf("create bucket: %v", err)
 	}
-	s, err := Open(ctx, js)
+	s, err := Open(ctx, js, nil)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -156,4 +158,47 @@ func TestCommitConcurrent(t *testing.T) {
 	if err != nil || got.FlushSeq != writers {
 		t.Fatalf("final entry %+v, %v; want seq %d", got, err, writers)
 	}
+}
+
+// Every Get is a query; one that finds no entry, or a corrupt one, is a
+// query error (as in Alertmanager, whose DedupStage's first query of a
+// group fails with ErrNotFound); a write is no query.
+func TestQueryMetrics(t *testing.T) {
+	s, kv := newStore(t)
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.metrics = m
+	ctx := t.Context()
+	want := func(queries, errs float64) {
+		t.Helper()
+		if q, e := testutil.ToFloat64(m.queries), testutil.ToFloat64(m.queryErrors); q != queries || e != errs {
+			t.Fatalf("queries %v, errors %v; want %v, %v", q, e, queries, errs)
+		}
+		if n := testutil.CollectAndCount(reg, "alertmanager_nflog_query_duration_seconds"); n != 1 {
+			t.Fatalf("%d duration series", n)
+		}
+	}
+	want(0, 0)
+	if _, _, err := s.Get(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	want(1, 1)
+	if _, err := s.Put(ctx, "k", entry(1, time.Now(), "a"), 0); err != nil {
+		t.Fatal(err)
+	}
+	want(1, 1)
+	if e, _, err := s.Get(ctx, "k"); err != nil || e == nil {
+		t.Fatal(e, err)
+	}
+	want(2, 1)
+	if _, err := kv.Put(ctx, "bad", []byte("{")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Get(ctx, "bad"); !errors.Is(err, ErrCorrupt) {
+		t.Fatal(err)
+	}
+	want(3, 2)
 }
