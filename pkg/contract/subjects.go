@@ -41,7 +41,10 @@ const (
 // Streams.
 const (
 	StreamInput  = "KLAXON_INPUT"  // klaxon.alerts.in: bounded work queue, DiscardNew → backpressure
-	StreamAlerts = "KLAXON_ALERTS" // klaxon.alerts.changed, klaxon.alerts.routed: history, days
+	StreamAlerts = "KLAXON_ALERTS" // klaxon.alerts.changed: history, days
+	// StreamRouted holds klaxon.alerts.routed.<partition>: history, days;
+	// its consumers are the grouper's, one per partition.
+	StreamRouted = "KLAXON_ROUTED"
 	StreamTimers = "KLAXON_TIMERS" // klaxon.timers.>, klaxon.ticks.>: scheduled messages
 	StreamNotify = "KLAXON_NOTIFY" // klaxon.notify.>: notification history, days
 	StreamDLQ    = "KLAXON_DLQ"    // klaxon.dlq.>: dead letters
@@ -137,7 +140,7 @@ func Table() []Row {
 		{SubjectAlertsIn, StreamInput, "Alertmanager postableAlert JSON: one object or an array"},
 		{SubjectAlertsInPartitionPrefix + "<partition>", StreamInput, "the same, split by fingerprint (ingest publishes here)"},
 		{SubjectAlertsChanged, StreamAlerts, "AlertChanged"},
-		{SubjectAlertsRouted + ".<partition>", StreamAlerts, "AlertRouted, on its group's partition"},
+		{SubjectAlertsRouted + ".<partition>", StreamRouted, "AlertRouted, on its group's partition"},
 		{SubjectTimerGroupPrefix + "<group>", StreamTimers, "scheduled Tick (Nats-Schedule @at)"},
 		{SubjectTickGroupPrefix + "<group>", StreamTimers, "Tick"},
 		{SubjectNotifyPrefix + "<integration>", StreamNotify, "Notification"},

@@ -23,7 +23,7 @@ import (
 // the input and the buckets refuse new messages, the history streams drop
 // their oldest, the timers stream keeps one message per group and alert.
 func TestEveryStreamAndBucketIsBounded(t *testing.T) {
-	history := map[string]bool{contract.StreamAlerts: true, contract.StreamNotify: true, contract.StreamSuppressed: true, contract.StreamDLQ: true}
+	history := map[string]bool{contract.StreamAlerts: true, contract.StreamRouted: true, contract.StreamNotify: true, contract.StreamSuppressed: true, contract.StreamDLQ: true}
 	for _, c := range streams.Configs(streams.Options{}) {
 		if c.Name == contract.StreamTimers {
 			if c.MaxMsgsPerSubject != 1 {

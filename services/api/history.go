@@ -201,7 +201,7 @@ func appendNew(dst []string, vs ...string) []string {
 
 // historyStreams are the streams an alert's or group's history is read
 // from; the dead letters are read through package dlq.
-var historyStreams = []string{contract.StreamAlerts, contract.StreamNotify, contract.StreamSuppressed}
+var historyStreams = []string{contract.StreamAlerts, contract.StreamRouted, contract.StreamNotify, contract.StreamSuppressed}
 
 // getHistory is GET /api/klaxon/v1/history?fingerprint=|groupKey=[&since=][&limit=]:
 // what happened to an alert or a group, oldest first, from the streams

@@ -96,7 +96,7 @@ func New(opts Options) (*Grouper, error) {
 		return nil, err
 	}
 	g.partitions = &partition.Runner{JS: opts.JS, Pub: g.pub, Log: log, Input: partition.Input{
-		Stream: contract.StreamAlerts, Subject: contract.AlertsRoutedSubject, Consumer: contract.ConsumerGrouperPartition,
+		Stream: contract.StreamRouted, Subject: contract.AlertsRoutedSubject, Consumer: contract.ConsumerGrouperPartition,
 	}}
 	g.notBefore = opts.Now().Add(opts.StartDelay)
 	g.leases = lease.New(lease.Options{JS: opts.JS, Stage: contract.StageGrouper, Logger: log}, g)

@@ -382,7 +382,7 @@ func WaitQuiet(t testing.TB, url string, timeout time.Duration) {
 		if err != nil || input.CachedInfo().State.Msgs > 0 {
 			return false
 		}
-		for _, name := range []string{contract.StreamAlerts, contract.StreamNotify} {
+		for _, name := range []string{contract.StreamAlerts, contract.StreamRouted, contract.StreamNotify} {
 			stream, err := js.Stream(ctx, name)
 			if err != nil {
 				return false

@@ -268,7 +268,7 @@ func TestStageFailsWithoutOneOfItsPermissions(t *testing.T) {
 		{contract.StageDedup, "$KV.klaxon-leases.dedup.>"},
 		{contract.StageRouter, "$JS.API.CONSUMER.CREATE.KLAXON_ALERTS.router.>"},
 		{contract.StageRouter, "$JS.API.DIRECT.GET.KV_klaxon-config.>"},
-		{contract.StageGrouper, "$JS.API.STREAM.INFO.KV_klaxon-groups"},
+		{contract.StageGrouper, "$KV.klaxon-leases.grouper.>"},
 		{contract.StageNotifier, "$JS.API.STREAM.INFO.KV_klaxon-nflog"},
 		{contract.StageRouter, "$KV.klaxon-peers.>"},
 	} {
