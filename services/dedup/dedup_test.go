@@ -188,30 +188,33 @@ func TestBatchWithInvalidAlert(t *testing.T) {
 // passed, as Alertmanager's GC removes resolved alerts.
 func TestResolvedAlertForgotten(t *testing.T) {
 	h := startWith(t, 500*time.Millisecond)
-	now := time.Now()
-	h.publish(t, alertJSON("Gone", now.Add(-time.Minute), now, ""))
 	kv, err := h.js.KeyValue(t.Context(), contract.BucketAlerts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	seen := false
-	for time.Now().Before(deadline) {
-		keys, err := kv.ListKeys(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for range keys.Keys() {
-			n++
-		}
-		seen = seen || n == 1
-		if seen && n == 0 {
-			return
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval
+	// Every write of the bucket from now on, in order.
+	w, err := kv.WatchAll(t.Context(), jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("resolved alert not removed (seen stored: %v)", seen)
+	defer func() { _ = w.Stop() }()
+	now := time.Now()
+	h.publish(t, alertJSON("Gone", now.Add(-time.Minute), now, ""))
+	var ops []string
+	timeout := time.After(15 * time.Second)
+	for len(ops) < 2 {
+		select {
+		case e := <-w.Updates():
+			if e != nil {
+				ops = append(ops, e.Operation().String())
+			}
+		case <-timeout:
+			t.Fatalf("bucket writes %v, want the alert stored, then removed", ops)
+		}
+	}
+	if ops[0] != jetstream.KeyValuePut.String() || ops[1] != jetstream.KeyValueDelete.String() {
+		t.Fatalf("bucket writes %v, want the alert stored, then removed", ops)
+	}
 }
 
 // A batch's alerts are merged concurrently, but the posts of one alert in
