@@ -85,7 +85,7 @@ func startReplica(t *testing.T, url string, l *ledger, name string) *replica {
 	}
 	js, _ := jetstream.New(nc)
 	o := &owner{ledger: l, name: name}
-	m := lease.New(lease.Options{JS: js, Stage: "dedup", Interval: 100 * time.Millisecond}, o)
+	m := lease.New(lease.Options{JS: js, Stage: "dedup", Partitions: 64, Interval: 100 * time.Millisecond}, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &replica{owner: o, nc: nc, cancel: cancel, done: make(chan struct{})}
 	go func() {

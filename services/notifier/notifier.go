@@ -48,6 +48,9 @@ import (
 	"github.com/klaxon-alerts/klaxon/services/notifier/nflogstore"
 )
 
+// defaultConcurrency is how many notifications the stage works on at once.
+const defaultConcurrency = 64
+
 // Options configure the stage.
 type Options struct {
 	stage.Deps  // Now measures latency only
@@ -89,6 +92,13 @@ func New(opts Options) (*Notifier, error) {
 	subCfg := opts.Subscriber
 	subCfg.Stream = contract.StreamNotify
 	subCfg.Durable = func(string) string { return contract.ConsumerNotify }
+	if subCfg.Concurrency <= 0 {
+		// Each send waits on the notification log's round trips and the
+		// receiver; notifications of one group are serialised by locks, so
+		// many in flight keep up with a burst of new groups (8 let 4,600
+		// notifications queue behind a burst of 5,000 new alerts).
+		subCfg.Concurrency = defaultConcurrency
+	}
 	ackWait := subCfg.AckWait
 	if ackWait <= 0 {
 		ackWait = bus.DefaultAckWait
