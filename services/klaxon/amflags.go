@@ -34,7 +34,7 @@ func alertmanagerFlags(fs *flag.FlagSet, o *app.Options) func(*slog.Logger) erro
 	fs.IntVar(&o.GetConcurrency, "web.get-concurrency", 0, "Maximum number of GET requests to the API processed at once, the others answered 503; 0: GOMAXPROCS, at least 8.")
 	fs.DurationVar(&o.APITimeout, "web.timeout", 0, "Timeout of an API request, answered 503 when exceeded; 0: none.")
 	fs.DurationVar(&o.MaintenanceInterval, "data.maintenance-interval", 15*time.Minute, "How often expired silences past --data.retention are removed.")
-	fs.Duration("dispatch.start-delay", 0, "Accepted for Alertmanager's command line; no effect yet: the grouper's timers live in NATS and survive restarts, so groups flush as scheduled after a start.")
+	fs.DurationVar(&o.DispatchStartDelay, "dispatch.start-delay", 0, "No group flushes before this long after the grouper starts (as Alertmanager ≥ 0.29): time for senders to re-send after a restart.")
 	fs.Duration("alerts.gc-interval", 30*time.Minute, "Accepted for Alertmanager's command line; no effect: dedup removes every resolved alert on its own timer.")
 	var enabled []string
 	fs.Func("enable-feature", "Comma-separated Alertmanager feature flags: utf8-strict-mode (matchers parse only with the UTF-8 parser) or classic-mode (only with the classic parser, and label names are [a-zA-Z_][a-zA-Z0-9_]*), as in Alertmanager; others are ignored with a warning.", func(s string) error {

@@ -84,6 +84,9 @@ type Options struct {
 	// RoutePrefix is the path every endpoint is served under (Alertmanager's
 	// --web.route-prefix); "": ExternalURL's path.
 	RoutePrefix string
+	// DispatchStartDelay holds every group flush until this long after
+	// the grouper started (--dispatch.start-delay).
+	DispatchStartDelay time.Duration
 	// GetConcurrency bounds the API's GET requests in flight (0: GOMAXPROCS,
 	// at least 8); APITimeout, if > 0, bounds an API request's duration.
 	GetConcurrency int
@@ -413,7 +416,7 @@ func newStages(js jetstream.JetStream, stages []string, current func() *config.C
 		case contract.StageRouter:
 			r, err = router.New(router.Options{Deps: deps})
 		case contract.StageGrouper:
-			r, err = grouper.New(grouper.Options{Deps: deps, Muter: sup.muter, Latest: sup.latest})
+			r, err = grouper.New(grouper.Options{Deps: deps, Muter: sup.muter, Latest: sup.latest, StartDelay: o.DispatchStartDelay})
 		case contract.StageNotifier:
 			r, err = notifier.New(notifier.Options{Deps: deps, ExternalURL: o.ExternalURL})
 		}
