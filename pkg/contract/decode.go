@@ -33,9 +33,6 @@ func (e AlertChanged) EventVersion() int { return e.Version }
 func (e AlertRouted) EventVersion() int { return e.Version }
 
 // EventVersion implements Event.
-func (e Tick) EventVersion() int { return e.Version }
-
-// EventVersion implements Event.
 func (e Notification) EventVersion() int { return e.Version }
 
 // EventVersion implements Event.

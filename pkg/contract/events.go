@@ -60,15 +60,6 @@ type AlertRouted struct {
 	Route       Route        `json:"route"`
 }
 
-// Tick asks the grouper to flush a group (scheduled message → grouper).
-// A tick whose Seq is not the group's pending tick is stale and ignored.
-type Tick struct {
-	Version int       `json:"version"`
-	GroupID string    `json:"groupId"`
-	Seq     uint64    `json:"seq"`
-	At      time.Time `json:"at"`
-}
-
 // Integration identifies one integration of a receiver, as Alertmanager's
 // notification log does: its type and its index among the receiver's
 // configurations of that type.

@@ -24,11 +24,6 @@ const (
 	SubjectNotifyPrefix = "klaxon.notify."
 	// SubjectDLQPrefix + stage carries DeadLetter.
 	SubjectDLQPrefix = "klaxon.dlq."
-	// SubjectTimerGroupPrefix + group id holds a group's pending flush as a
-	// JetStream scheduled message; when due it is delivered to
-	// SubjectTickGroupPrefix + group id as a Tick.
-	SubjectTimerGroupPrefix = "klaxon.timers.group."
-	SubjectTickGroupPrefix  = "klaxon.ticks.group."
 	// SubjectSuppressedPrefix + reason ("silence", "inhibition",
 	// "time_interval") carries Suppressed: why alerts of a flush were not
 	// notified.
@@ -45,7 +40,6 @@ const (
 	// StreamRouted holds klaxon.alerts.routed.<partition>: history, days;
 	// its consumers are the grouper's, one per partition.
 	StreamRouted = "KLAXON_ROUTED"
-	StreamTimers = "KLAXON_TIMERS" // klaxon.timers.>, klaxon.ticks.>: scheduled messages
 	StreamNotify = "KLAXON_NOTIFY" // klaxon.notify.>: notification history, days
 	StreamDLQ    = "KLAXON_DLQ"    // klaxon.dlq.>: dead letters
 	// StreamSuppressed holds klaxon.suppressed.>: suppression decisions, days.
@@ -57,7 +51,6 @@ const (
 	ConsumerDedup   = "dedup"
 	ConsumerRouter  = "router"
 	ConsumerGrouper = "grouper"
-	ConsumerTicks   = "grouper-ticks"
 	ConsumerNotify  = "notifier"
 )
 
@@ -106,12 +99,6 @@ func NotifySubject(integration string) string { return SubjectNotifyPrefix + int
 // DLQSubject is the dead-letter subject of a stage.
 func DLQSubject(stage string) string { return SubjectDLQPrefix + stage }
 
-// TimerSubject is the schedule subject of a group's pending flush.
-func TimerSubject(groupID string) string { return SubjectTimerGroupPrefix + groupID }
-
-// TickSubject is where a group's flush tick is delivered.
-func TickSubject(groupID string) string { return SubjectTickGroupPrefix + groupID }
-
 // SuppressedSubject is where suppressions for a reason are recorded.
 func SuppressedSubject(reason string) string { return SubjectSuppressedPrefix + reason }
 
@@ -119,12 +106,6 @@ func SuppressedSubject(reason string) string { return SubjectSuppressedPrefix + 
 // received the alerts (RFC3339Nano); dedup applies Alertmanager's defaults as
 // of that time. Without it (direct publishers), the JetStream timestamp is used.
 const HeaderReceivedAt = "Klaxon-Received-At"
-
-// Headers of JetStream scheduled messages (nats-server ≥ 2.12).
-const (
-	HeaderSchedule       = "Nats-Schedule"        // "@at <RFC3339>"
-	HeaderScheduleTarget = "Nats-Schedule-Target" // subject the message is delivered to when due
-)
 
 // Row is one line of the README's subject table.
 type Row struct {
@@ -141,8 +122,6 @@ func Table() []Row {
 		{SubjectAlertsInPartitionPrefix + "<partition>", StreamInput, "the same, split by fingerprint (ingest publishes here)"},
 		{SubjectAlertsChanged, StreamAlerts, "AlertChanged"},
 		{SubjectAlertsRouted + ".<partition>", StreamRouted, "AlertRouted, on its group's partition"},
-		{SubjectTimerGroupPrefix + "<group>", StreamTimers, "scheduled Tick (Nats-Schedule @at)"},
-		{SubjectTickGroupPrefix + "<group>", StreamTimers, "Tick"},
 		{SubjectNotifyPrefix + "<integration>", StreamNotify, "Notification"},
 		{SubjectDLQPrefix + "<stage>", StreamDLQ, "DeadLetter"},
 		{SubjectSuppressedPrefix + "<reason>", StreamSuppressed, "Suppressed: alerts a flush left out, and why"},

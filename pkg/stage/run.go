@@ -17,7 +17,7 @@ import (
 type Consumer struct {
 	// Name names the handler in logs and metrics.
 	Name string
-	// Subject is the subject filter, e.g. "klaxon.ticks.group.>".
+	// Subject is the subject filter, e.g. "klaxon.notify.>".
 	Subject string
 	// Subscriber configures the durable consumer (Stream and Durable at
 	// least).

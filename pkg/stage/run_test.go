@@ -36,31 +36,30 @@ func TestRunDecodesAndDeadLettersUnknownVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := bus.NewPublisher(js, nil)
-	got := make(chan contract.Tick, 1)
+	got := make(chan contract.AlertChanged, 1)
 	done := make(chan error, 1)
 	go func() {
 		done <- deps.Run(ctx, contract.StageGrouper, pub, stage.Consumer{
-			Name: "ticks", Subject: contract.SubjectTickGroupPrefix + ">",
-			Subscriber: stage.Durable(contract.StreamTimers, contract.ConsumerTicks),
-			Handle: stage.Handle(func(_ context.Context, tick contract.Tick) error {
-				got <- tick
+			Name: "changes", Subject: contract.SubjectAlertsChanged,
+			Subscriber: stage.Durable(contract.StreamAlerts, contract.ConsumerRouter),
+			Handle: stage.Handle(func(_ context.Context, ev contract.AlertChanged) error {
+				got <- ev
 				return nil
 			}),
 		})
 	}()
-	// Ticks of one group replace each other in the stream: a subject each.
-	for i, body := range []string{`{"version":99,"groupId":"future"}`, `{"version":1,"groupId":"g1"}`} {
-		if err := pub.Publish(contract.TickSubject(fmt.Sprint("g", i)), message.NewMessage(fmt.Sprint("tick-", i), []byte(body))); err != nil {
+	for i, body := range []string{`{"version":99,"fingerprint":"future"}`, `{"version":1,"fingerprint":"f1"}`} {
+		if err := pub.Publish(contract.SubjectAlertsChanged, message.NewMessage(fmt.Sprint("change-", i), []byte(body))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	select {
-	case tick := <-got:
-		if tick.GroupID != "g1" {
-			t.Fatalf("handler got %+v, want the version-1 tick only", tick)
+	case ev := <-got:
+		if ev.Fingerprint != "f1" {
+			t.Fatalf("handler got %+v, want the version-1 change only", ev)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("tick not handled")
+		t.Fatal("change not handled")
 	}
 	dl := deadLetter(t, js)
 	if dl.Stage != contract.StageGrouper || !strings.Contains(dl.Reason, "version 99") || !dl.FailedAt.Equal(clock) {

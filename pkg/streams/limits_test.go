@@ -21,16 +21,10 @@ import (
 
 // Every stream and bucket has a size bound and says what happens at it:
 // the input and the buckets refuse new messages, the history streams drop
-// their oldest, the timers stream keeps one message per group and alert.
+// their oldest.
 func TestEveryStreamAndBucketIsBounded(t *testing.T) {
 	history := map[string]bool{contract.StreamAlerts: true, contract.StreamRouted: true, contract.StreamNotify: true, contract.StreamSuppressed: true, contract.StreamDLQ: true}
 	for _, c := range streams.Configs(streams.Options{}) {
-		if c.Name == contract.StreamTimers {
-			if c.MaxMsgsPerSubject != 1 {
-				t.Errorf("timers stream: %d messages per subject, want 1", c.MaxMsgsPerSubject)
-			}
-			continue
-		}
 		want := jetstream.DiscardNew
 		if history[c.Name] {
 			want = jetstream.DiscardOld

@@ -142,22 +142,6 @@ func Configs(o Options) []jetstream.StreamConfig {
 		Replicas:    o.Replicas,
 		Storage:     jetstream.FileStorage,
 	}, {
-		Name:              contract.StreamTimers,
-		Description:       "Scheduled group flushes (klaxon.timers.group.>) and their ticks (klaxon.ticks.group.>).",
-		Subjects:          []string{contract.SubjectTimerGroupPrefix + ">", contract.SubjectTickGroupPrefix + ">"},
-		Retention:         jetstream.LimitsPolicy,
-		AllowMsgSchedules: true,
-		AllowRollup:       true,
-		// A tick is worth keeping only until it is handled; one per group
-		// subject bounds the stream by the number of groups and alerts
-		// (themselves bounded by their buckets). No byte bound: the server
-		// refuses DiscardNew with schedules, and DiscardOld would drop a
-		// pending timer unseen.
-		MaxMsgsPerSubject: 1,
-		Duplicates:        o.DuplicateWindow,
-		Replicas:          o.Replicas,
-		Storage:           jetstream.FileStorage,
-	}, {
 		Name:        contract.StreamNotify,
 		Description: "Notifications, one per flush and receiver integration: history.",
 		Subjects:    []string{contract.SubjectNotifyPrefix + ">"},
