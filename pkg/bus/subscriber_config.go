@@ -22,6 +22,11 @@ const (
 	// Pauses between failed pulls grow from pullRetryMin to pullRetryMax.
 	pullRetryMin = 100 * time.Millisecond
 	pullRetryMax = 10 * time.Second
+	// deleteWait bounds the wait for a deleted consumer to disappear from
+	// the server, and deleteSettle is the time then left for its teardown
+	// to remove its state, before it is created again (see recreate).
+	deleteWait   = 5 * time.Second
+	deleteSettle = 500 * time.Millisecond
 )
 
 // ErrSubscriberClosed is returned by Subscribe after Close.
