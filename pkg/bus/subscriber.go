@@ -385,6 +385,8 @@ func (sub *subscription) handle(ctx context.Context, m jetstream.Msg) {
 		sub.handBack(m)
 		return
 	}
+	stopBeat := sub.keepInProgress(m, msg)
+	defer stopBeat()
 
 	select {
 	case <-msg.Acked():
@@ -407,6 +409,34 @@ func (sub *subscription) handle(ctx context.Context, m jetstream.Msg) {
 		cancel()
 		sub.logger.Warn("message neither acked nor nacked before drain timeout, redelivering", "uuid", msg.UUID, "stream_seq", d.StreamSeq)
 		sub.handBack(m)
+	}
+}
+
+// keepInProgress tells the server, every third of AckWait, that m is still
+// being worked on, until the returned stop is called (which waits for it).
+// So AckWait can be short: a live handler keeps its message however long it
+// works (a notifier's retries, a flush held until its tick), while the
+// messages of a process that died come back within AckWait.
+func (sub *subscription) keepInProgress(m jetstream.Msg, msg *message.Message) (stop func()) {
+	done := make(chan struct{})
+	var beat sync.WaitGroup
+	beat.Go(func() {
+		t := time.NewTicker(max(sub.cfg.AckWait/3, minInProgressEvery))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if err := m.InProgress(); err != nil {
+					sub.logger.Debug("in-progress ack failed", "uuid", msg.UUID, "error", err)
+				}
+			}
+		}
+	})
+	return func() {
+		close(done)
+		beat.Wait()
 	}
 }
 
