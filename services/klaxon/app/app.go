@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -433,11 +434,17 @@ func newSuppression(js jetstream.JetStream, current func() *config.Config, o Opt
 // reachable yet (a stage may start before its NATS); the log and /-/ready
 // (through sw) name the NATS it waits for and why.
 func provision(ctx context.Context, js jetstream.JetStream, natsAt string, sw *web.Switch, log *slog.Logger) error {
+	// KLAXON_NATS_REPLICAS is a stop-gap for the cluster test (test/cluster)
+	// until the --nats.replicas flag replaces it.
+	var opts streams.Options
+	if r, err := strconv.Atoi(os.Getenv("KLAXON_NATS_REPLICAS")); err == nil && r > 0 {
+		opts.Replicas = r
+	}
 	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
 		// Short first tries, so that a NATS that is not there is named
 		// within a second or so.
 		pctx, cancel := context.WithTimeout(ctx, min(4*delay, 10*time.Second))
-		err := streams.Provision(pctx, js, streams.Options{})
+		err := streams.Provision(pctx, js, opts)
 		cancel()
 		if err == nil {
 			return nil
