@@ -74,6 +74,7 @@ func TestChaos(t *testing.T) {
 		at := action()
 		back := waitNotifiedAfter(t, p, s, at)
 		steps = append(steps, step{name: name, begin: begin, at: at, back: back, mayRepeat: mayRepeat})
+		t.Logf("%s at %s: back after %v", name, at.Format("15:04:05.000"), back.Round(10*time.Millisecond))
 	}
 	p.waitAccepted(t, 20)
 
@@ -127,9 +128,16 @@ func TestChaos(t *testing.T) {
 
 	p.stop()
 	accepted := p.acceptedIDs()
-	harness.Eventually(t, 90*time.Second, "every accepted alert notified", func() bool {
-		return s.notifiedAll(accepted)
-	})
+	deadline := time.Now().Add(90 * time.Second)
+	for missing := s.missing(accepted); len(missing) > 0; missing = s.missing(accepted) {
+		if time.Now().After(deadline) {
+			for _, id := range missing[:min(len(missing), 20)] {
+				t.Logf("alert %s accepted at %s, never notified", id, p.acceptedAt(id).Format("15:04:05.000"))
+			}
+			t.Fatalf("%d of %d accepted alerts not notified after 90s", len(missing), len(accepted))
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval
+	}
 	s.waitSettled(t, 3*time.Second, 30*time.Second)
 
 	// The figure.
@@ -403,6 +411,12 @@ func (p *poster) acceptedIDs() []string {
 	return ids
 }
 
+func (p *poster) acceptedAt(id string) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.accepted[id]
+}
+
 func (p *poster) acceptedSince(at time.Time) map[string]time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -479,15 +493,17 @@ func (s *sink) first(id string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func (s *sink) notifiedAll(ids []string) bool {
+// missing are the ids never notified.
+func (s *sink) missing(ids []string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var res []string
 	for _, id := range ids {
 		if len(s.seen[id]) == 0 {
-			return false
+			res = append(res, id)
 		}
 	}
-	return true
+	return res
 }
 
 func (s *sink) counts() map[string]int {
@@ -522,4 +538,3 @@ func (s *sink) waitSettled(t *testing.T, quiet, limit time.Duration) {
 		return time.Since(s.last) > quiet
 	})
 }
-

@@ -117,23 +117,30 @@ func (n *natsNode) healthy() bool {
 // than not, and returns it.
 func (c *natsCluster) waitLeader(not string) *natsNode {
 	c.t.Helper()
-	var leader *natsNode
-	harness.Eventually(c.t, 60*time.Second, "a JetStream meta leader", func() bool {
-		name := ""
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		name, agreed := "", true
+		var views []string
 		for _, n := range c.nodes {
 			if n.proc.Exited() {
+				views = append(views, n.name+": exited")
 				continue
 			}
 			l := n.leader()
+			views = append(views, n.name+": "+l)
 			if l == "" || l == not || (name != "" && l != name) {
-				return false
+				agreed = false
 			}
 			name = l
 		}
-		leader = c.node(name)
-		return leader != nil
-	})
-	return leader
+		if leader := c.node(name); agreed && leader != nil {
+			return leader
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no JetStream meta leader after 60s (other than %q); leaders seen: %v", not, views)
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval
+	}
 }
 
 func (c *natsCluster) node(name string) *natsNode {
