@@ -134,6 +134,7 @@ func TestChaos(t *testing.T) {
 			for _, id := range missing[:min(len(missing), 20)] {
 				t.Logf("alert %s accepted at %s, never notified", id, p.acceptedAt(id).Format("15:04:05.000"))
 			}
+			traceMissing(t, nc.URLs(), missing[:min(len(missing), 5)])
 			t.Fatalf("%d of %d accepted alerts not notified after 90s", len(missing), len(accepted))
 		}
 		time.Sleep(100 * time.Millisecond) // poll interval
@@ -537,4 +538,48 @@ func (s *sink) waitSettled(t *testing.T, quiet, limit time.Duration) {
 		defer s.mu.Unlock()
 		return time.Since(s.last) > quiet
 	})
+}
+
+// traceMissing logs, to find where alerts stopped, every stream message
+// that mentions one of ids (by subject), and every consumer's state. It
+// reads the streams generically, whatever their layout.
+func traceMissing(t *testing.T, urls string, ids []string) {
+	t.Helper()
+	conn, err := nats.Connect(urls)
+	if err != nil {
+		t.Logf("trace: %v", err)
+		return
+	}
+	defer conn.Close()
+	js, err := jetstream.New(conn)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for info := range js.ListStreams(ctx).Info() {
+		name := info.Config.Name
+		stream, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Logf("trace: %s: %v", name, err)
+			continue
+		}
+		for ci := range stream.ListConsumers(ctx).Info() {
+			t.Logf("trace: consumer %s/%s pending %d ack-pending %d redelivered %d waiting %d delivered %d ack-floor %d",
+				name, ci.Name, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, ci.Delivered.Stream, ci.AckFloor.Stream)
+		}
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq && seq > 0; seq++ {
+			m, err := stream.GetMsg(ctx, seq)
+			if err != nil {
+				continue // deleted
+			}
+			for _, id := range ids {
+				if bytes.Contains(m.Data, []byte(fmt.Sprintf(`"id":"%s"`, id))) ||
+					bytes.Contains(m.Data, []byte(fmt.Sprintf(`id=\\"%s\\"`, id))) {
+					t.Logf("trace: alert %s in %s seq %d subject %s at %s: %.300s", id, name, seq, m.Subject,
+						m.Time.Format("15:04:05.000"), m.Data)
+				}
+			}
+		}
+	}
 }
