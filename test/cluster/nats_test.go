@@ -32,10 +32,35 @@ type natsCluster struct {
 }
 
 // startNATSCluster writes the three nodes' configs and starts them; it
-// returns once JetStream has a meta leader.
+// returns once JetStream has a meta leader. Ports are picked free just
+// before, so another process can take one first: a node that exits at
+// start is logged and the cluster started again on new ports.
 func startNATSCluster(t *testing.T, bin string) *natsCluster {
 	t.Helper()
-	c := &natsCluster{t: t, bin: bin}
+	for attempt := 1; ; attempt++ {
+		c := &natsCluster{t: t, bin: bin}
+		c.configure()
+		for _, n := range c.nodes {
+			c.start(n)
+		}
+		if c.settle() {
+			c.waitLeader("")
+			return c
+		}
+		for _, n := range c.nodes {
+			t.Logf("%s at start:\n%s", n.name, harness.Tail(n.proc.Out.String(), 10))
+			n.proc.Kill()
+		}
+		if attempt == 3 {
+			t.Fatalf("the NATS cluster did not start in %d attempts", attempt)
+		}
+	}
+}
+
+// configure picks the nodes' ports and writes their configs.
+func (c *natsCluster) configure() {
+	t := c.t
+	t.Helper()
 	for i := range 3 {
 		c.nodes = append(c.nodes, &natsNode{name: fmt.Sprintf("n%d", i+1),
 			client: harness.FreeAddr(t), route: harness.FreeAddr(t), http: harness.FreeAddr(t)})
@@ -60,10 +85,29 @@ cluster {
 		if err := os.WriteFile(n.conf, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		c.start(n)
 	}
-	c.waitLeader("")
-	return c
+}
+
+// settle waits until every node answers on its monitoring port; false if
+// one exited first.
+func (c *natsCluster) settle() bool {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		up := 0
+		for _, n := range c.nodes {
+			if n.proc.Exited() {
+				return false
+			}
+			if n.answers() {
+				up++
+			}
+		}
+		if up == len(c.nodes) {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval
+	}
+	return false
 }
 
 // URLs is the seed list a stage connects to.
@@ -100,6 +144,17 @@ func (n *natsNode) leader() string {
 		return ""
 	}
 	return j.Meta.Leader
+}
+
+// answers reports whether node n's monitoring port answers.
+func (n *natsNode) answers() bool {
+	client := http.Client{Timeout: time.Second}
+	resp, err := client.Get("http://" + n.http + "/varz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // healthy reports whether node n's JetStream is current (its /healthz).
