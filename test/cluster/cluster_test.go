@@ -148,13 +148,17 @@ func TestChaos(t *testing.T) {
 		notifications += c
 		duplicates += max(c-1, 0)
 	}
+	lost := 0
 	for _, id := range accepted {
 		if counts[id] == 0 {
+			lost++
 			t.Errorf("alert %s accepted but never notified", id)
 		}
 	}
-	t.Logf("%d alerts accepted, %d notifications, %d duplicates, %d lost, in %v",
-		len(accepted), notifications, duplicates, len(accepted)-len(counts), time.Since(started).Round(time.Second))
+	// An alert in a POST cut short by the poster's stop may be notified
+	// without having been seen accepted: counted as notified, not accepted.
+	t.Logf("%d alerts accepted, %d alerts notified in %d notifications, %d duplicates, %d lost, in %v",
+		len(accepted), len(counts), notifications, duplicates, lost, time.Since(started).Round(time.Second))
 	dupAt := s.duplicateTimes()
 	bound := 0
 	for i, st := range steps {

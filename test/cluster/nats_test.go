@@ -48,7 +48,11 @@ func startNATSCluster(t *testing.T, bin string) *natsCluster {
 			return c
 		}
 		for _, n := range c.nodes {
-			t.Logf("%s at start:\n%s", n.name, harness.Tail(n.proc.Out.String(), 10))
+			state := "running"
+			if n.proc.Exited() {
+				state = n.proc.Cmd.ProcessState.String()
+			}
+			t.Logf("%s at start (%s, answers %v):\n%s", n.name, state, n.answers(), harness.Tail(n.proc.Out.String(), 10))
 			n.proc.Kill()
 		}
 		if attempt == 3 {
