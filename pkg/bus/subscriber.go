@@ -164,6 +164,51 @@ func (sub *subscription) consumer(ctx context.Context, refresh bool) (jetstream.
 	return cons, nil
 }
 
+// recreate creates the consumer again after old was deleted, once the
+// server has finished deleting it.
+//
+// The server tells pending pulls "consumer deleted" before it has torn the
+// consumer down: the dying consumer is still listed for a moment, and after
+// that its state file stays on disk until its store is removed. Created at
+// once, the "new" consumer was either the dying one (gone a moment later)
+// or one that read the dying one's state file, with its last flushed, not
+// its acknowledged, state: messages it counts as delivered reach no one and
+// come back only after AckWait. So wait until the server no longer lists
+// the consumer, then let its teardown finish (deleteSettle) before creating.
+func (sub *subscription) recreate(ctx context.Context, old jetstream.Consumer) error {
+	if old != nil {
+		deadline := time.Now().Add(deleteWait)
+		for {
+			infoCtx, cancel := context.WithTimeout(ctx, time.Second)
+			_, err := old.Info(infoCtx)
+			cancel()
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || time.Now().After(deadline) {
+				break
+			}
+			if !sleepCtx(ctx, pullRetryMin) {
+				return ctx.Err()
+			}
+		}
+		if !sleepCtx(ctx, deleteSettle) {
+			return ctx.Err()
+		}
+	}
+	_, err := sub.consumer(ctx, true)
+	return err
+}
+
+// sleepCtx waits d or until ctx is done; false when ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // subscribeErr classifies a consumer-management error: a lost connection is
 // ErrUnavailable, anything else (no such stream, bad config) is returned
 // as is.
@@ -212,7 +257,7 @@ func (sub *subscription) run(ctx context.Context) {
 			return
 		case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
 			sub.logger.Warn("consumer gone, recreating it", "error", err)
-			if _, err := sub.consumer(ctx, true); err != nil {
+			if err := sub.recreate(ctx, cons); err != nil {
 				sub.logger.Warn("recreate consumer failed", "error", err)
 			}
 		default:
@@ -340,6 +385,8 @@ func (sub *subscription) handle(ctx context.Context, m jetstream.Msg) {
 		sub.handBack(m)
 		return
 	}
+	stopBeat := sub.keepInProgress(m, msg)
+	defer stopBeat()
 
 	select {
 	case <-msg.Acked():
@@ -362,6 +409,34 @@ func (sub *subscription) handle(ctx context.Context, m jetstream.Msg) {
 		cancel()
 		sub.logger.Warn("message neither acked nor nacked before drain timeout, redelivering", "uuid", msg.UUID, "stream_seq", d.StreamSeq)
 		sub.handBack(m)
+	}
+}
+
+// keepInProgress tells the server, every third of AckWait, that m is still
+// being worked on, until the returned stop is called (which waits for it).
+// So AckWait can be short: a live handler keeps its message however long it
+// works (a notifier's retries, a flush held until its tick), while the
+// messages of a process that died come back within AckWait.
+func (sub *subscription) keepInProgress(m jetstream.Msg, msg *message.Message) (stop func()) {
+	done := make(chan struct{})
+	var beat sync.WaitGroup
+	beat.Go(func() {
+		t := time.NewTicker(max(sub.cfg.AckWait/3, minInProgressEvery))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if err := m.InProgress(); err != nil {
+					sub.logger.Debug("in-progress ack failed", "uuid", msg.UUID, "error", err)
+				}
+			}
+		}
+	})
+	return func() {
+		close(done)
+		beat.Wait()
 	}
 }
 

@@ -7,11 +7,14 @@ import (
 
 // Subscriber defaults.
 const (
-	DefaultAckWait      = 30 * time.Second
+	DefaultAckWait      = 5 * time.Second
 	DefaultMaxDeliver   = 10
 	DefaultConcurrency  = 8
 	DefaultDrainTimeout = 10 * time.Second
 
+	// minInProgressEvery bounds how often a handed-out message is marked in
+	// progress (every AckWait/3, see keepInProgress).
+	minInProgressEvery = 50 * time.Millisecond
 	// ackTimeout bounds the wait for the server to confirm an Ack.
 	ackTimeout = 5 * time.Second
 	// minPullBatch is the fewest messages one pull asks for (see consume).
@@ -22,6 +25,11 @@ const (
 	// Pauses between failed pulls grow from pullRetryMin to pullRetryMax.
 	pullRetryMin = 100 * time.Millisecond
 	pullRetryMax = 10 * time.Second
+	// deleteWait bounds the wait for a deleted consumer to disappear from
+	// the server, and deleteSettle is the time then left for its teardown
+	// to remove its state, before it is created again (see recreate).
+	deleteWait   = 5 * time.Second
+	deleteSettle = 500 * time.Millisecond
 )
 
 // ErrSubscriberClosed is returned by Subscribe after Close.
@@ -35,8 +43,11 @@ type SubscriberConfig struct {
 	// replicas of a stage use the same name and so share the consumer
 	// (a work queue).
 	Durable func(topic string) string
-	// AckWait is how long the server waits for an Ack before redelivering;
-	// default 30s.
+	// AckWait is how long the server waits for an Ack, or an in-progress
+	// ack, before redelivering; default 5s. A message handed to a handler
+	// is marked in progress every AckWait/3 until it is acked or nacked, so
+	// AckWait bounds how long the messages of a process that died wait,
+	// not how long a handler may work.
 	AckWait time.Duration
 	// MaxDeliver is how many times a message is delivered at most; default
 	// 10, -1 unlimited. The Router dead-letters a message on its last

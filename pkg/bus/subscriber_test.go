@@ -315,3 +315,43 @@ func TestConsumerDeletedIsRecreated(t *testing.T) {
 	}
 	consumerInfo(t, js, stream, "worker") // exists again
 }
+
+// TestHandlerWorkingLongerThanAckWaitKeepsItsMessage: a message handed to a
+// handler is marked in progress, so a handler working for several AckWaits
+// keeps it: no other subscriber of the consumer gets it meanwhile, and its
+// ack is the first and only delivery's.
+func TestHandlerWorkingLongerThanAckWaitKeepsItsMessage(t *testing.T) {
+	_, js := natstest.Start(t)
+	const topic = "klaxon.inprogress.in"
+	stream := mustStream(t, js, topic)
+	cfg := bus.SubscriberConfig{Stream: stream, AckWait: 300 * time.Millisecond}
+	first := bus.NewSubscriber(js, cfg, testLogger(t))
+	t.Cleanup(func() { _ = first.Close() })
+	ch1, err := first.Subscribe(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, bus.NewPublisher(js, testLogger(t)), topic, "long")
+	m := receive(t, ch1, 5*time.Second)
+
+	second := bus.NewSubscriber(js, cfg, testLogger(t))
+	t.Cleanup(func() { _ = second.Close() })
+	ch2, err := second.Subscribe(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := 5 * cfg.AckWait
+	select {
+	case other := <-ch2:
+		t.Fatalf("%s redelivered to another subscriber while its handler works", other.UUID)
+	case <-time.After(hold):
+	}
+	m.Ack()
+	eventually(t, 5*time.Second, "ack recorded", func() bool { return fullyAcked(t, js, stream, bus.Name(topic)) })
+	if n, _, _ := bus.Deliveries(m); n != 1 {
+		t.Errorf("deliveries = %d, want 1", n)
+	}
+	if info := consumerInfo(t, js, stream, bus.Name(topic)); info.NumRedelivered != 0 {
+		t.Errorf("%d redelivered, want 0", info.NumRedelivered)
+	}
+}

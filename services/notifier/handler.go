@@ -28,9 +28,11 @@ const (
 )
 
 // process applies one flush to its integration: the DedupStage decision
-// against the log, the send, the log write. It is straight-line on purpose;
-// every return says how the message ends (nil: ack).
-func (n *Notifier) process(ctx context.Context, note *contract.Notification) error {
+// against the log, the claim of the send, the send, the log write. It is
+// straight-line on purpose; every return says how the message ends (nil:
+// ack). streamSeq identifies the message on the notify stream across its
+// deliveries.
+func (n *Notifier) process(ctx context.Context, note *contract.Notification, streamSeq uint64) error {
 	in := note.Integration
 	log := n.logger.With(
 		slog.String("receiver", in.Receiver),
@@ -49,10 +51,8 @@ func (n *Notifier) process(ctx context.Context, note *contract.Notification) err
 	unlock := n.locks.lock(key)
 	defer unlock()
 
-	entry, rev, err := n.store.Get(ctx, key)
-	if errors.Is(err, nflogstore.ErrCorrupt) {
-		log.Warn("notification log entry unreadable, treated as absent", slog.Any("err", err))
-	} else if err != nil {
+	entry, rev, resend, err := n.awaitClaim(ctx, key, streamSeq, log)
+	if err != nil {
 		return err
 	}
 	if entry.Covers(note.FlushSeq, note.FlushedAt) {
@@ -87,8 +87,20 @@ func (n *Notifier) process(ctx context.Context, note *contract.Notification) err
 		n.metrics.suppressed.WithLabelValues(suppressedResolvedOnly).Inc()
 		log.Debug("only resolved alerts, not sent", slog.String("reason", reason.String()))
 	} else {
+		// Claim the send first: if this process dies while sending, the
+		// next delivery of this message knows the notification may have
+		// gone out, and counts the resend.
+		claim := nflogstore.Claim{StreamSeq: streamSeq, FlushSeq: note.FlushSeq, Until: n.now().Add(n.sendTimeout + claimMargin)}
+		claimRev, err := n.store.Put(ctx, key, entry.Claimed(note, claim), rev)
+		if err != nil {
+			return fmt.Errorf("claim the send: %w", err)
+		}
+		rev = claimRev
 		m, err := n.send(ctx, integ, note, alerts, reason, message, log)
 		if err != nil {
+			if _, rerr := n.store.Put(context.WithoutCancel(ctx), key, entry.Released(note), rev); rerr != nil {
+				log.Warn("release of the send's claim failed; its retry will count as a repeat", slog.Any("err", rerr))
+			}
 			return err
 		}
 		message, sent = m, true
@@ -102,11 +114,61 @@ func (n *Notifier) process(ctx context.Context, note *contract.Notification) err
 		log.Error("notification log write failed", slog.Bool("sent", sent), slog.Any("err", err))
 		return err
 	}
-	if superseded && sent {
+	switch {
+	case sent && superseded:
 		n.metrics.repeated.Inc()
 		log.Warn("notification repeated: the log already recorded this flush")
+	case sent && resend:
+		n.metrics.repeated.Inc()
+		log.Warn("notification repeated: an earlier delivery claimed this send and never finished it")
 	}
 	return nil
+}
+
+// claimMargin is how long a send's claim outlives its send timeout.
+const claimMargin = 2 * time.Second
+
+// claimPoll is how often a flush waiting for another message's claim on its
+// group looks again.
+const claimPoll = 100 * time.Millisecond
+
+// awaitClaim reads the log entry at key once no other message's send holds
+// it. A claim by an earlier delivery of this same message (streamSeq) is
+// taken over at once, with resend set: JetStream delivered the message
+// again, so its previous holder stopped marking it in progress (it died),
+// and what it claimed may have been sent. Another message's claim is waited
+// for until it is cleared or expires (its holder died; its own redelivery
+// will count any repeat).
+func (n *Notifier) awaitClaim(ctx context.Context, key string, streamSeq uint64, log *slog.Logger) (entry *nflogstore.Entry, rev uint64, resend bool, err error) {
+	for {
+		entry, rev, err = n.store.Get(ctx, key)
+		if errors.Is(err, nflogstore.ErrCorrupt) {
+			log.Warn("notification log entry unreadable, treated as absent", slog.Any("err", err))
+			return nil, rev, false, nil
+		} else if err != nil {
+			return nil, 0, false, err
+		}
+		if entry == nil || entry.Claim == nil {
+			return entry, rev, false, nil
+		}
+		c := entry.Claim
+		if c.StreamSeq == streamSeq {
+			log.Warn("taking over the claim of an earlier delivery that never finished", slog.Uint64("claimed_flush_seq", c.FlushSeq))
+			return entry, rev, true, nil
+		}
+		wait := c.Until.Sub(n.now())
+		if wait <= 0 {
+			log.Warn("another flush's claim expired, taking over", slog.Uint64("claimed_flush_seq", c.FlushSeq))
+			return entry, rev, false, nil
+		}
+		t := time.NewTimer(min(wait, claimPoll))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, 0, false, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // send delivers alerts through integ and classifies a failure. message is
@@ -114,10 +176,10 @@ func (n *Notifier) process(ctx context.Context, note *contract.Notification) err
 // returns the one to keep (nil for integrations that edit nothing).
 func (n *Notifier) send(ctx context.Context, integ *integration, note *contract.Notification, alerts []alert.Alert, reason nflog.Reason, message *notification.Message, log *slog.Logger) (*notification.Message, error) {
 	in := note.Integration
-	// A send must end well before JetStream's AckWait, or the message is
-	// redelivered (possibly to another replica) while it is still being sent.
+	// A send must end before its claim expires (sendTimeout + claimMargin),
+	// or a flush of the same group could be sent alongside it.
 	ctx, cancel := context.WithTimeoutCause(ctx, n.sendTimeout,
-		fmt.Errorf("send not done within %s (3/4 of the consumer's AckWait)", n.sendTimeout))
+		fmt.Errorf("send not done within %s (the notifier's send timeout)", n.sendTimeout))
 	defer cancel()
 	nt := &notification.Notification{
 		Receiver:    in.Receiver,

@@ -57,7 +57,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"reason"}),
 		repeated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "klaxon_notifications_repeated_total",
-			Help: "Notifications sent although the log, when written, already recorded that flush (crash or concurrent replica).",
+			Help: "Notifications that may repeat one already sent: resent after a crash mid-send (an earlier delivery's claim), or sent while another replica recorded the same flush.",
 		}),
 		amTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "alertmanager_notifications_total",

@@ -22,10 +22,16 @@
 //     newer one was handled, is acked without sending (nflog.Entry.Covers).
 //   - Within a process, flushes of the same group and integration are handled
 //     one at a time; across replicas the log is written with compare-and-set.
-//     The one window left is a send whose log write then finds that another
-//     replica (or a crash and redelivery) already recorded that flush: the
-//     notification was repeated, and klaxon_notifications_repeated_total
-//     counts it.
+//   - A send is claimed in the log before it starts (nflogstore.Claim). A
+//     flush finding another flush's claim on its group waits until the
+//     claim is cleared or expires (send timeout + 2s). A redelivery of the
+//     message finding its own earlier delivery's claim takes over at once
+//     (JetStream redelivers only when the holder stopped marking the message
+//     in progress: it died): so a crash repeats at most the notifications
+//     it was sending (one per group and integration, at most Concurrency),
+//     and each such resend, like a send whose log write finds the flush
+//     already recorded by another replica, is counted in
+//     klaxon_notifications_repeated_total.
 //   - Retryable send failures (network, timeout, 5xx, 429) are returned to the
 //     bus (redelivery with backoff, Retry-After kept); final ones (other 4xx,
 //     unknown receiver or integration, undecodable event) go to the dead-letter
@@ -36,8 +42,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -58,7 +66,12 @@ type Options struct {
 	// Subscriber tunes the bus consumer (AckWait, MaxDeliver, Backoff,
 	// Concurrency); Stream and Durable are always the notifier's.
 	Subscriber bus.SubscriberConfig
+	// SendTimeout bounds one send; default DefaultSendTimeout.
+	SendTimeout time.Duration
 }
+
+// DefaultSendTimeout bounds one send to a receiver.
+const DefaultSendTimeout = 20 * time.Second
 
 // Notifier is the notifier stage.
 type Notifier struct {
@@ -99,9 +112,9 @@ func New(opts Options) (*Notifier, error) {
 		// notifications queue behind a burst of 5,000 new alerts).
 		subCfg.Concurrency = defaultConcurrency
 	}
-	ackWait := subCfg.AckWait
-	if ackWait <= 0 {
-		ackWait = bus.DefaultAckWait
+	sendTimeout := opts.SendTimeout
+	if sendTimeout <= 0 {
+		sendTimeout = DefaultSendTimeout
 	}
 	return &Notifier{
 		deps:         deps,
@@ -112,7 +125,7 @@ func New(opts Options) (*Notifier, error) {
 		reg:          opts.Registerer,
 		now:          opts.Now,
 		subCfg:       subCfg,
-		sendTimeout:  ackWait * 3 / 4,
+		sendTimeout:  sendTimeout,
 		metrics:      m,
 		integrations: newIntegrations(logger),
 	}, nil
@@ -138,8 +151,13 @@ func (n *Notifier) Run(ctx context.Context) error {
 	}()
 	return n.deps.Run(ctx, contract.StageNotifier, dlq, stage.Consumer{
 		Name: contract.StageNotifier, Subject: contract.SubjectNotifyPrefix + ">", Subscriber: n.subCfg,
-		Handle: stage.Handle(func(ctx context.Context, note contract.Notification) error {
-			return n.process(ctx, &note)
-		}),
+		Handle: func(msg *message.Message) error {
+			note, err := contract.Decode[contract.Notification](msg.Payload)
+			if err != nil {
+				return err
+			}
+			seq, _ := strconv.ParseUint(msg.Metadata.Get(bus.MetaStreamSeq), 10, 64)
+			return n.process(msg.Context(), &note, seq)
+		},
 	})
 }

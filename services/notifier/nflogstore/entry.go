@@ -25,6 +25,40 @@ type Entry struct {
 	// channel and ts, with update_message), edited by the next
 	// notification of the same sequence; nil for other integrations.
 	Message *notification.Message `json:"message,omitempty"`
+	// Claim is set while a notifier sends a flush of the group: written
+	// before the send, cleared by the record of the send (or its failure).
+	Claim *Claim `json:"claim,omitempty"`
+}
+
+// Claim marks a send in progress: which message (its stream sequence on
+// the notify stream) sends which flush, and until when the claim holds if
+// its sender never clears it (a crash).
+type Claim struct {
+	StreamSeq uint64    `json:"streamSeq"`
+	FlushSeq  uint64    `json:"flushSeq"`
+	Until     time.Time `json:"until"`
+}
+
+// Claimed returns a copy of e (or a new entry for the notification's group
+// and integration, when e is nil) carrying claim c.
+func (e *Entry) Claimed(n *contract.Notification, c Claim) *Entry {
+	next := e.Released(n)
+	next.Claim = &c
+	return next
+}
+
+// Released returns a copy of e without a claim (a new entry for the
+// notification's group and integration, holding no notification, when e is
+// nil).
+func (e *Entry) Released(n *contract.Notification) *Entry {
+	var next Entry
+	if e != nil {
+		next = *e
+	} else {
+		next = Entry{GroupKey: n.GroupKey, Integration: n.Integration}
+	}
+	next.Claim = nil
+	return &next
 }
 
 // NewEntry records a notification of the group's state at a flush.
@@ -66,9 +100,10 @@ func Key(groupKey string, in contract.Integration) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// StateOf is the entry's state for nflog.Decide; nil for no entry.
+// StateOf is the entry's state for nflog.Decide; nil for no entry, or an
+// entry that only holds a claim (nothing notified yet).
 func (e *Entry) StateOf() *nflog.State {
-	if e == nil {
+	if e == nil || e.Timestamp.IsZero() {
 		return nil
 	}
 	return &e.State

@@ -86,3 +86,32 @@ func TestKey(t *testing.T) {
 		seen[ok] = true
 	}
 }
+
+// TestClaim: a claim on no entry holds no notification (nothing to decide
+// on, nothing covered); a claim keeps what the entry recorded, and
+// releasing it gives that entry back.
+func TestClaim(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	n := &contract.Notification{GroupKey: "g", Integration: contract.Integration{Receiver: "team", Type: "webhook"}, FlushSeq: 1, FlushedAt: t0}
+	c := Claim{StreamSeq: 9, FlushSeq: 1, Until: t0.Add(time.Minute)}
+
+	fresh := (*Entry)(nil).Claimed(n, c)
+	if fresh.Claim == nil || *fresh.Claim != c || fresh.GroupKey != "g" {
+		t.Fatalf("claimed %+v", fresh)
+	}
+	if fresh.StateOf() != nil || fresh.Covers(1, t0) {
+		t.Fatalf("a claim-only entry decides as no entry: state %+v, covers %v", fresh.StateOf(), fresh.Covers(1, t0))
+	}
+
+	e := NewEntry(n, nflog.NewSet("a"), nflog.NewSet())
+	claimed := e.Claimed(&contract.Notification{GroupKey: "g", FlushSeq: 2, FlushedAt: t0.Add(time.Minute)}, c)
+	if claimed.FlushSeq != 1 || claimed.StateOf() == nil || !claimed.Covers(1, t0) {
+		t.Fatalf("claim lost the entry: %+v", claimed)
+	}
+	if e.Claim != nil {
+		t.Fatal("Claimed changed its receiver")
+	}
+	if r := claimed.Released(n); r.Claim != nil || r.FlushSeq != 1 {
+		t.Fatalf("released %+v", r)
+	}
+}
