@@ -78,6 +78,9 @@ type running struct {
 	done   chan struct{}
 }
 
+// lastCheckpoint bounds the checkpoint of a partition handed back.
+const lastCheckpoint = 5 * time.Second
+
 // maxPending bounds the inputs of one checkpoint.
 const maxPending = 256
 
@@ -212,8 +215,12 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) {
 			w.sub.Stop()
 			return
 		case <-stop:
+			// Handed back: a last checkpoint, bounded; what it cannot
+			// store stays unacknowledged for the next owner.
 			w.sub.Stop()
-			w.checkpoint(ctx)
+			last, cancel := context.WithTimeout(ctx, lastCheckpoint)
+			w.checkpoint(last)
+			cancel()
 			return
 		case msg := <-w.in:
 			w.handle(ctx, msg)

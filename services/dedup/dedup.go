@@ -89,7 +89,9 @@ func New(opts Options) (*Dedup, error) {
 		return nil, err
 	}
 	d := &Dedup{opts: opts, log: log, pub: bus.NewPublisher(opts.JS, log), metrics: m}
-	d.partitions = &partition.Runner{JS: opts.JS, Pub: d.pub, Log: log, Input: partition.Input{
+	// The partitions publish on their own: the splitter's publisher
+	// closes with its router, before the partitions' last checkpoints.
+	d.partitions = &partition.Runner{JS: opts.JS, Pub: bus.NewPublisher(opts.JS, log), Log: log, Input: partition.Input{
 		Stream: contract.StreamInput, Subject: contract.AlertsInSubject, Consumer: contract.ConsumerDedupPartition, WorkQueue: true,
 	}}
 	d.leases = lease.New(lease.Options{JS: opts.JS, Stage: contract.StageDedup, Logger: log}, d)

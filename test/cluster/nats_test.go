@@ -79,7 +79,7 @@ func (c *natsCluster) configure() {
 		conf := fmt.Sprintf(`server_name: %s
 listen: %s
 http: %s
-jetstream { store_dir: %q, max_memory_store: 64MB, max_file_store: 1GB }
+jetstream { store_dir: %q, max_memory_store: 256MB, max_file_store: 16GB }
 cluster {
   name: klaxon
   listen: %s
