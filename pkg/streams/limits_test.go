@@ -287,6 +287,11 @@ func TestProvisionScalesReplicasOnCluster(t *testing.T) {
 	if n := s.CachedInfo().State.Msgs; n != 50 {
 		t.Fatalf("after scaling to R3 the stream holds %d messages, want the 50", n)
 	}
+	// A replicated bucket is read from its leader (no direct gets), so a
+	// handle opened at R1 is opened again, as a restarted stage does.
+	if kv, err = js.KeyValue(ctx, contract.BucketNflog); err != nil {
+		t.Fatal(err)
+	}
 	if e, err := kv.Get(ctx, "entry"); err != nil || string(e.Value()) != "sent" {
 		t.Fatalf("nflog entry after scaling to R3: %v", err)
 	}
