@@ -27,6 +27,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/bus"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	"github.com/klaxon-alerts/klaxon/pkg/route"
 )
 
@@ -51,6 +52,9 @@ type Options struct {
 	MaxAlertBytes int
 	// PublishTimeout bounds the wait for JetStream's acknowledgements.
 	PublishTimeout time.Duration
+	// Mode is the --enable-feature matcher mode; in classic mode an alert's
+	// label names follow the classic rules, as Alertmanager's do.
+	Mode matcher.Mode
 }
 
 // Ingest is the ingest stage's HTTP API.
@@ -177,7 +181,7 @@ func (in *Ingest) store(r *http.Request) (int, string) {
 	var batch batcher
 	for i, p := range postables {
 		in.countReceived(p, now)
-		if err := p.Validate(); err != nil {
+		if err := in.validate(p); err != nil {
 			invalid = append(invalid, fmt.Sprintf("alert %d %s: %v", i, alert.Describe(p.Labels), err))
 			continue
 		}
@@ -212,6 +216,20 @@ func (in *Ingest) store(r *http.Request) (int, string) {
 		return http.StatusBadRequest, describeInvalid(invalid)
 	}
 	return http.StatusOK, ""
+}
+
+// validate checks an alert as Alertmanager does on receipt, its label
+// names by the rules of the matcher mode.
+func (in *Ingest) validate(p alert.Postable) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	for name := range p.Labels {
+		if !in.opts.Mode.ValidLabelName(name) {
+			return fmt.Errorf("labels: %w %q (%s)", alert.ErrLabelName, name, in.opts.Mode)
+		}
+	}
+	return nil
 }
 
 // maxBatchAlerts bounds the alerts of one input message, so that dedup works

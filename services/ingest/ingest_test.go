@@ -17,6 +17,7 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
 	"github.com/klaxon-alerts/klaxon/services/ingest"
@@ -286,5 +287,21 @@ func TestConcurrentLargeRequestsAllStored(t *testing.T) {
 	}
 	if n := sum(e.storedAlerts(t)); n != 30*1000 {
 		t.Fatalf("stored %d alerts, want 30 requests × 1000", n)
+	}
+}
+
+// In classic mode (--enable-feature=classic-mode) an alert's label names
+// follow the classic rule, as Alertmanager's: a UTF-8 name is refused with
+// a 400 that names it; by default it is accepted.
+func TestClassicModeRefusesUTF8LabelNames(t *testing.T) {
+	body := `[{"labels":{"alertname":"A","service.name":"api"}}]`
+	classic := setup(t, streams.Options{}, ingest.Options{Mode: matcher.Classic})
+	code, msg, _ := classic.post(t, body)
+	if code != http.StatusBadRequest || !strings.Contains(msg, "invalid label name") || !strings.Contains(msg, "service.name") {
+		t.Fatalf("classic mode: %d %s, want 400 naming service.name", code, msg)
+	}
+	fallback := setup(t, streams.Options{}, ingest.Options{})
+	if code, msg, _ := fallback.post(t, body); code != http.StatusOK {
+		t.Fatalf("default mode: %d %s, want 200", code, msg)
 	}
 }

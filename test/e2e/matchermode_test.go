@@ -63,7 +63,11 @@ func TestClassicModeAPIAgreesWithAlertmanager025(t *testing.T) {
 	requests = append(requests,
 		request{http.MethodPost, "/api/v2/silences", silence("service_name"), true},
 		request{http.MethodPost, "/api/v2/silences", silence("service.name"), true},
-		request{http.MethodPost, "/api/v2/silences", silence("9lives"), true})
+		request{http.MethodPost, "/api/v2/silences", silence("9lives"), true},
+		// Alerts' label names: classic rules in classic mode.
+		request{http.MethodPost, "/api/v2/alerts", `[{"labels":{"alertname":"ModeOK"}}]`, true},
+		request{http.MethodPost, "/api/v2/alerts", `[{"labels":{"alertname":"Mode","service.name":"api"}}]`, true},
+		request{http.MethodPost, "/api/v2/alerts", `[{"labels":{"alertname":"Mode","9lives":"x"}}]`, true})
 
 	do := func(web string, r request) int {
 		req, err := http.NewRequestWithContext(t.Context(), r.method, "http://"+web+r.path, strings.NewReader(r.body))
