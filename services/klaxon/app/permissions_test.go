@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
@@ -165,6 +166,22 @@ receivers:
 	if st.Cluster.Status != "ready" || len(st.Cluster.Peers) != len(contract.Stages) {
 		t.Errorf("cluster = %s with %d peers, want ready with one peer per stage", st.Cluster.Status, len(st.Cluster.Peers))
 	}
+	// The web UI's history and dead-letter endpoints, which ingest serves,
+	// read the history streams with ingest's permissions.
+	fp := model.LabelSet{"alertname": "LeastPrivilege"}.Fingerprint().String()
+	type event struct {
+		Kind    string `json:"kind"`
+		Outcome string `json:"outcome"`
+	}
+	var hist struct {
+		Events []event `json:"events"`
+	}
+	harness.Eventually(t, 10*time.Second, "the alert's history lists its notification as notified", func() bool {
+		harness.GetJSON(t, "http://"+ingestAddr+"/api/klaxon/v1/history?fingerprint="+fp, &hist)
+		return slices.ContainsFunc(hist.Events, func(e event) bool { return e.Kind == "notification" && e.Outcome == "notified" })
+	})
+	var dead json.RawMessage
+	harness.GetJSON(t, "http://"+ingestAddr+"/api/klaxon/v1/deadletters", &dead)
 	if v := serverLog.violations(); len(v) > 0 {
 		t.Errorf("permission violations:\n%s", strings.Join(v, "\n"))
 	}
