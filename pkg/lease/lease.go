@@ -209,6 +209,16 @@ func (m *Manager) leave() {
 
 // round is one sharing step; see the package comment.
 func (m *Manager) round(ctx context.Context) {
+	if !m.opts.JS.Conn().IsConnected() {
+		// Cut off, this replica is taken for gone and its partitions move:
+		// stop them now, without writing, rather than after reconnecting.
+		if len(m.owned) > 0 {
+			m.log.Warn("NATS connection lost; partitions dropped", "partitions", m.owned)
+			m.owner.Release(ctx, m.owned, false)
+			m.owned = nil
+		}
+		return
+	}
 	live := m.liveReplicas(ctx)
 	holders := make([]string, m.opts.Partitions)
 	var mine []int
@@ -240,10 +250,13 @@ func (m *Manager) round(ctx context.Context) {
 		if len(won) == want {
 			break
 		}
-		if holder == m.opts.ID || (holder != "" && (slices.Contains(live, holder) || m.alive(ctx, holder))) {
-			continue
-		}
-		if m.take(ctx, p) {
+		switch {
+		case holder == m.opts.ID:
+			if !slices.Contains(m.owned, p) { // held, but dropped while cut off
+				won = append(won, p)
+			}
+		case holder != "" && (slices.Contains(live, holder) || m.alive(ctx, holder)):
+		case m.take(ctx, p):
 			won = append(won, p)
 		}
 	}

@@ -3,6 +3,7 @@ package lease_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/klaxon-alerts/klaxon/pkg/lease"
+	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
 )
@@ -79,7 +81,7 @@ type replica struct {
 
 func startReplica(t *testing.T, url string, l *ledger, name string) *replica {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,4 +171,35 @@ func TestPartitionsAreSharedAndTakenOver(t *testing.T) {
 	if c.owner.count() != 0 {
 		t.Errorf("c still owns %d partitions after stopping", c.owner.count())
 	}
+}
+
+// A replica cut off from NATS drops its partitions at its next round
+// (another replica would take them for gone), writing nothing; once back,
+// it takes them up again from the leases it still holds.
+func TestCutOffReplicaDropsItsPartitionsAndTakesThemBack(t *testing.T) {
+	store := t.TempDir()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: store, ListenAddress: "127.0.0.1:-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := srv.ClientURL()
+	_, js := natstest.Connect(t, url, nats.MaxReconnects(-1))
+	if err := streams.Provision(t.Context(), js, streams.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	l := &ledger{holder: map[int]string{}, t: t}
+	a := startReplica(t, url, l, "a")
+	eventually(t, "a owns all 64", func() bool { return a.owner.count() == 64 })
+
+	srv.Shutdown()
+	eventually(t, "a dropped its partitions while cut off", func() bool { return a.owner.count() == 0 })
+	if a.owner.graceful != 0 {
+		t.Errorf("%d partitions handed back gracefully while cut off, want none", a.owner.graceful)
+	}
+	srv, err = natsembed.Start(natsembed.Options{StoreDir: store, ListenAddress: strings.TrimPrefix(url, "nats://")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	eventually(t, "a took its partitions up again", func() bool { return a.owner.count() == 64 })
 }
