@@ -90,12 +90,15 @@ func Join(ctx context.Context, kv jetstream.KeyValue, self Peer, every time.Dura
 	if err := m.beat(ctx, kv, now()); err != nil {
 		return nil, err
 	}
-	go m.run(ctx, kv, every, now, log)
+	go m.run(ctx, kv, every, st.TTL()-every, now, log)
 	return m, nil
 }
 
 // run heartbeats until ctx is done, then leaves.
-func (m *Member) run(ctx context.Context, kv jetstream.KeyValue, every time.Duration, now func() time.Time, log *slog.Logger) {
+// A heartbeat may take until the previous one would expire (patience):
+// on a loaded server an acknowledgement can take longer than the interval,
+// and a heartbeat given up early is a peer dropped while alive.
+func (m *Member) run(ctx context.Context, kv jetstream.KeyValue, every, patience time.Duration, now func() time.Time, log *slog.Logger) {
 	defer close(m.done)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -110,7 +113,7 @@ func (m *Member) run(ctx context.Context, kv jetstream.KeyValue, every time.Dura
 			cancel()
 			return
 		case <-tick.C:
-			bctx, cancel := context.WithTimeout(ctx, every)
+			bctx, cancel := context.WithTimeout(ctx, patience)
 			if err := m.beat(bctx, kv, now()); err != nil && ctx.Err() == nil {
 				log.Warn("peer heartbeat failed", "peer", m.self.ID, "err", err)
 			}
