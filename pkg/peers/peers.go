@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -137,32 +138,39 @@ func (m *Member) beat(ctx context.Context, kv jetstream.KeyValue, at time.Time) 
 
 // List returns the live peers, ordered by name. A value that is not a
 // peer (not written by Join) is skipped.
-func List(ctx context.Context, kv jetstream.KeyValue) ([]Peer, error) {
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+//
+// The keys come from the stream's subjects, one server-side snapshot, and
+// each value from a read of the key: a watch's initial values can miss a
+// key whose heartbeat replaces its value while the watch starts (every
+// key here is rewritten every second), which dropped live peers.
+func List(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue) ([]Peer, error) {
+	stream, err := js.Stream(ctx, "KV_"+kv.Bucket())
 	if err != nil {
 		return nil, fmt.Errorf("peers: list bucket %s: %w", kv.Bucket(), err)
 	}
-	defer func() { _ = w.Stop() }()
-	var out []Peer
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("peers: list bucket %s: %w", kv.Bucket(), ctx.Err())
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, fmt.Errorf("peers: list bucket %s: watch ended", kv.Bucket())
-			}
-			if e == nil { // every current key delivered
-				slices.SortFunc(out, func(a, b Peer) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
-				return out, nil
-			}
-			var p Peer
-			if json.Unmarshal(e.Value(), &p) != nil || p.ID != e.Key() {
-				continue
-			}
-			out = append(out, p)
-		}
+	prefix := "$KV." + kv.Bucket() + "."
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+	if err != nil {
+		return nil, fmt.Errorf("peers: list bucket %s: %w", kv.Bucket(), err)
 	}
+	var out []Peer
+	for subject := range info.State.Subjects {
+		key := strings.TrimPrefix(subject, prefix)
+		e, err := kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+			continue // left, or expired, meanwhile
+		case err != nil:
+			return nil, fmt.Errorf("peers: list bucket %s: %w", kv.Bucket(), err)
+		}
+		var p Peer
+		if json.Unmarshal(e.Value(), &p) != nil || p.ID != e.Key() {
+			continue
+		}
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b Peer) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
+	return out, nil
 }
 
 // LiveReplicas returns the ids of the peers in list that run stage,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,16 +15,21 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/peers"
 )
 
+// streamsOf remembers the JetStream each test bucket was made with, for
+// List.
+var streamsOf sync.Map
+
 // bucket creates a peers bucket with ttl on a fresh server; it returns the
 // server's URL and the bucket.
-func bucket(t *testing.T, ttl time.Duration) (string, jetstream.KeyValue) {
+func bucket(t *testing.T, ttl time.Duration) (url string, kv jetstream.KeyValue) {
 	t.Helper()
-	url := natstest.Server(t)
+	url = natstest.Server(t)
 	_, js := natstest.Connect(t, url)
 	kv, err := js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: "peers-test", TTL: ttl, Storage: jetstream.MemoryStorage})
 	if err != nil {
 		t.Fatal(err)
 	}
+	streamsOf.Store(kv, js)
 	return url, kv
 }
 
@@ -41,7 +47,8 @@ func list(t *testing.T, kv jetstream.KeyValue) []peers.Peer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	l, err := peers.List(ctx, kv)
+	js, _ := streamsOf.Load(kv)
+	l, err := peers.List(ctx, js.(jetstream.JetStream), kv)
 	if err != nil {
 		t.Fatal(err)
 	}

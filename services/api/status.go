@@ -77,7 +77,7 @@ func (srv *API) cluster(ctx context.Context) clusterStatus {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	list, err := peers.List(ctx, srv.opts.Peers)
+	list, err := peers.List(ctx, srv.opts.JS, srv.opts.Peers)
 	if err != nil {
 		srv.log.Warn("listing the peers failed", "err", err)
 		cs.Status = "settling"
