@@ -188,6 +188,13 @@ func (r *Runner) Stop(ps []int, graceful bool) {
 	}
 }
 
+func (r *Runner) logger() *slog.Logger {
+	if r.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Log
+}
+
 // worker is the goroutine of one partition.
 type worker struct {
 	r       *Runner
@@ -250,7 +257,7 @@ func (w *worker) checkpoint(ctx context.Context) {
 		if err == nil {
 			return
 		}
-		w.r.Log.Warn("checkpoint failed; retrying", "partition", w.p, "err", err)
+		w.r.logger().Warn("checkpoint failed; retrying", "partition", w.p, "err", err)
 		select {
 		case <-ctx.Done():
 			return

@@ -1,0 +1,157 @@
+package partition_test
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/klaxon-alerts/klaxon/pkg/bus"
+	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
+	"github.com/klaxon-alerts/klaxon/pkg/partition"
+)
+
+// echo is a State that owes one message on out.<partition> per input, and
+// one per timer it was asked to run.
+type echo struct {
+	p      int
+	mu     sync.Mutex
+	owed   []*nats.Msg
+	timers partition.Timers
+	fired  int
+}
+
+func (e *echo) Handle(_ context.Context, msg jetstream.Msg) {
+	m := nats.NewMsg("out." + strconv.Itoa(e.p))
+	m.Data = msg.Data()
+	e.owed = append(e.owed, m)
+}
+
+func (e *echo) Fire(_ context.Context, now time.Time) {
+	for {
+		if _, ok := e.timers.Due(now); !ok {
+			return
+		}
+		e.mu.Lock()
+		e.fired++
+		e.mu.Unlock()
+		m := nats.NewMsg("out." + strconv.Itoa(e.p))
+		m.Data = []byte("timer")
+		e.owed = append(e.owed, m)
+	}
+}
+
+func (e *echo) Next() time.Time     { return e.timers.Next() }
+func (e *echo) Owed() [][]*nats.Msg { return [][]*nats.Msg{e.owed} }
+func (e *echo) Committed()          { e.owed = nil }
+func (e *echo) firedCount() (n int) { e.mu.Lock(); n = e.fired; e.mu.Unlock(); return n }
+func (e *echo) arm(at time.Time)    { e.timers.Add(at, "k") }
+
+func streamCount(t *testing.T, js jetstream.JetStream, name string) uint64 {
+	t.Helper()
+	s, err := js.Stream(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.CachedInfo().State.Msgs
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10s: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval
+	}
+}
+
+// A partition's inputs are applied in order and acknowledged only after
+// what they owe is stored; a timer runs when due; a partition started
+// again (a new owner) gets what the old one took but did not acknowledge
+// at once, not after the ack wait.
+func TestPartitionStoresThenAcknowledges(t *testing.T) {
+	_, js := natstest.Start(t)
+	ctx := t.Context()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "IN", Subjects: []string{"in.*"}, Retention: jetstream.WorkQueuePolicy}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OUT", Subjects: []string{"out.*"}}); err != nil {
+		t.Fatal(err)
+	}
+	r := &partition.Runner{JS: js, Pub: bus.NewPublisher(js, nil), Input: partition.Input{
+		Stream: "IN", WorkQueue: true,
+		Subject:  func(p int) string { return "in." + strconv.Itoa(p) },
+		Consumer: func(p int) string { return "in-" + strconv.Itoa(p) },
+	}}
+	for i := range 5 {
+		if _, err := js.Publish(ctx, "in.3", []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := &echo{p: 3}
+	st.arm(time.Now().Add(time.Second))
+	if err := r.Start(ctx, 3, st); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "5 inputs stored and acknowledged, the timer run", func() bool {
+		return streamCount(t, js, "OUT") == 6 && streamCount(t, js, "IN") == 0 && st.firedCount() == 1
+	})
+	// The inputs in their order, then the timer's.
+	out, err := js.Stream(ctx, "OUT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq, want := range []string{"0", "1", "2", "3", "4", "timer"} {
+		raw, err := out.GetMsg(ctx, uint64(seq+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(raw.Data) != want {
+			t.Fatalf("output %d is %q, want %q", seq+1, raw.Data, want)
+		}
+	}
+	r.Stop([]int{3}, true)
+
+	// An owner that dies holding unacknowledged input: its state never
+	// commits, so nothing is acknowledged.
+	stuck := &stuckState{}
+	if err := r.Start(ctx, 3, stuck); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "in.3", []byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stuck owner took the input", func() bool { return stuck.took() })
+	r.Stop([]int{3}, false)
+	// The next owner gets it at once (the ack wait is 30 s).
+	st2 := &echo{p: 3}
+	start := time.Now()
+	if err := r.Start(ctx, 3, st2); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new owner stored the input the old one held", func() bool { return streamCount(t, js, "IN") == 0 })
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the held input came back after %v", d)
+	}
+	r.Stop([]int{3}, true)
+}
+
+// stuckState takes inputs and never gets them stored: its Owed stage
+// names a subject no stream holds, so every checkpoint fails.
+type stuckState struct {
+	mu  sync.Mutex
+	got bool
+}
+
+func (s *stuckState) Handle(context.Context, jetstream.Msg) { s.mu.Lock(); s.got = true; s.mu.Unlock() }
+func (s *stuckState) Fire(context.Context, time.Time)       {}
+func (s *stuckState) Next() time.Time                       { return time.Time{} }
+func (s *stuckState) Owed() [][]*nats.Msg                   { return [][]*nats.Msg{{nats.NewMsg("nowhere.x")}} }
+func (s *stuckState) Committed()                            {}
+func (s *stuckState) took() bool                            { s.mu.Lock(); defer s.mu.Unlock(); return s.got }
