@@ -200,6 +200,11 @@ func (m *Manager) set(key string, e entry) {
 func (m *Manager) leave() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if !m.opts.JS.Conn().IsConnected() {
+		// Cut off: the partitions are taken for gone; write nothing.
+		m.owner.Release(ctx, m.owned, false)
+		m.owned = nil
+	}
 	m.giveBack(ctx, m.owned)
 	if err := m.kv.Delete(ctx, m.replicaKey(m.opts.ID)); err != nil {
 		m.log.Warn("replica key not removed", "err", err)

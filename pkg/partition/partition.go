@@ -226,7 +226,7 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) {
 			// store stays unacknowledged for the next owner.
 			w.sub.Stop()
 			last, cancel := context.WithTimeout(ctx, lastCheckpoint)
-			w.checkpoint(last)
+			w.checkpoint(last, nil)
 			cancel()
 			return
 		case msg := <-w.in:
@@ -235,10 +235,10 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) {
 			for len(w.pending) < maxPending && len(w.in) > 0 {
 				w.handle(ctx, <-w.in)
 			}
-			w.checkpoint(ctx)
+			w.checkpoint(ctx, stop)
 		case <-timer.C:
 			w.state.Fire(ctx, time.Now())
-			w.checkpoint(ctx)
+			w.checkpoint(ctx, stop)
 		}
 		arm()
 	}
@@ -250,8 +250,9 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 }
 
 // checkpoint stores what is owed, retrying (NATS unreachable) until it
-// succeeds or the partition stops; the inputs wait meanwhile.
-func (w *worker) checkpoint(ctx context.Context) {
+// succeeds, ctx is done or stop is closed (the partition is handed back:
+// its last checkpoint tries again, bounded); the inputs wait meanwhile.
+func (w *worker) checkpoint(ctx context.Context, stop <-chan struct{}) {
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
 		err := w.store()
 		if err == nil {
@@ -260,6 +261,8 @@ func (w *worker) checkpoint(ctx context.Context) {
 		w.r.logger().Warn("checkpoint failed; retrying", "partition", w.p, "err", err)
 		select {
 		case <-ctx.Done():
+			return
+		case <-stop:
 			return
 		case <-time.After(delay):
 		}
