@@ -108,6 +108,16 @@ func (o Options) placement() *jetstream.Placement {
 // Configs returns the stream configurations, for Provision and for tests.
 func Configs(o Options) []jetstream.StreamConfig {
 	o = o.withDefaults()
+	// history is a stream kept for days that drops its oldest messages at
+	// its bound; the history streams are also the later stages' input.
+	history := func(name, description string, maxAge time.Duration, subjects ...string) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name: name, Description: description, Subjects: subjects,
+			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
+			MaxBytes: o.HistoryMaxBytes, MaxAge: maxAge,
+			Duplicates: o.DuplicateWindow, Replicas: o.Replicas, Storage: jetstream.FileStorage,
+		}
+	}
 	cfgs := []jetstream.StreamConfig{{
 		Name:        contract.StreamInput,
 		Description: "Raw alerts from ingest and direct publishers, by partition; removed once dedup acked them.",
@@ -119,62 +129,13 @@ func Configs(o Options) []jetstream.StreamConfig {
 		Duplicates:  o.DuplicateWindow,
 		Replicas:    o.Replicas,
 		Storage:     jetstream.FileStorage,
-	}, {
-		Name:        contract.StreamAlerts,
-		Description: "Alert changes: replayable history.",
-		Subjects:    []string{contract.SubjectAlertsChanged},
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		MaxBytes:    o.HistoryMaxBytes,
-		MaxAge:      o.History,
-		Duplicates:  o.DuplicateWindow,
-		Replicas:    o.Replicas,
-		Storage:     jetstream.FileStorage,
-	}, {
-		Name:        contract.StreamRouted,
-		Description: "Routing decisions by group partition: replayable history.",
-		Subjects:    []string{contract.SubjectAlertsRouted + ".*"},
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		MaxBytes:    o.HistoryMaxBytes,
-		MaxAge:      o.History,
-		Duplicates:  o.DuplicateWindow,
-		Replicas:    o.Replicas,
-		Storage:     jetstream.FileStorage,
-	}, {
-		Name:        contract.StreamNotify,
-		Description: "Notifications, one per flush and receiver integration: history.",
-		Subjects:    []string{contract.SubjectNotifyPrefix + ">"},
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		MaxBytes:    o.HistoryMaxBytes,
-		MaxAge:      o.History,
-		Duplicates:  o.DuplicateWindow,
-		Replicas:    o.Replicas,
-		Storage:     jetstream.FileStorage,
-	}, {
-		Name:        contract.StreamSuppressed,
-		Description: "Suppression decisions (silences, inhibition, time intervals) per flush: history.",
-		Subjects:    []string{contract.SubjectSuppressedPrefix + ">"},
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		MaxBytes:    o.HistoryMaxBytes,
-		MaxAge:      o.History,
-		Duplicates:  o.DuplicateWindow,
-		Replicas:    o.Replicas,
-		Storage:     jetstream.FileStorage,
-	}, {
-		Name:        contract.StreamDLQ,
-		Description: "Dead letters of every stage, with the reason.",
-		Subjects:    []string{contract.SubjectDLQPrefix + ">"},
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		MaxBytes:    o.HistoryMaxBytes,
-		MaxAge:      14 * 24 * time.Hour,
-		Duplicates:  o.DuplicateWindow,
-		Replicas:    o.Replicas,
-		Storage:     jetstream.FileStorage,
-	}}
+	},
+		history(contract.StreamAlerts, "Alert changes: replayable history.", o.History, contract.SubjectAlertsChanged),
+		history(contract.StreamRouted, "Routing decisions by group partition: replayable history.", o.History, contract.SubjectAlertsRouted+".*"),
+		history(contract.StreamNotify, "Notifications, one per flush and receiver integration: history.", o.History, contract.SubjectNotifyPrefix+">"),
+		history(contract.StreamSuppressed, "Suppression decisions (silences, inhibition, time intervals) per flush: history.", o.History, contract.SubjectSuppressedPrefix+">"),
+		history(contract.StreamDLQ, "Dead letters of every stage, with the reason.", 14*24*time.Hour, contract.SubjectDLQPrefix+">"),
+	}
 	for i := range cfgs {
 		cfgs[i].Placement = o.placement()
 	}
