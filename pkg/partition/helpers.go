@@ -2,6 +2,10 @@ package partition
 
 import (
 	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -93,4 +97,28 @@ func (h *timerHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// Scan reads every current value of a KV bucket once and hands each whose
+// key belongs to one of partitions ps (partitionOf the key) to take: how a
+// new owner loads its partitions' state.
+func Scan(ctx context.Context, js jetstream.JetStream, bucket string, ps []int, partitionOf func(key string) int, take func(e jetstream.KeyValueEntry)) error {
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", bucket, err)
+	}
+	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("load bucket %s: %w", bucket, err)
+	}
+	defer func() { _ = w.Stop() }()
+	for e := range w.Updates() {
+		if e == nil { // every current value delivered
+			return nil
+		}
+		if slices.Contains(ps, partitionOf(e.Key())) {
+			take(e)
+		}
+	}
+	return fmt.Errorf("load bucket %s: %w", bucket, errors.Join(ctx.Err(), errors.New("watch ended")))
 }

@@ -16,7 +16,6 @@ package dedup
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -169,35 +168,22 @@ func (d *Dedup) Release(_ context.Context, ps []int, graceful bool) { d.partitio
 
 // load reads the bucket's alerts of partitions ps.
 func (d *Dedup) load(ctx context.Context, ps []int) (map[int]map[string]*alert.Stored, error) {
-	kv, err := d.opts.JS.KeyValue(ctx, contract.BucketAlerts)
-	if err != nil {
-		return nil, fmt.Errorf("dedup: bucket %s: %w", contract.BucketAlerts, err)
-	}
 	states := map[int]map[string]*alert.Stored{}
 	for _, p := range ps {
 		states[p] = map[string]*alert.Stored{}
 	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("dedup: load: %w", err)
-	}
-	defer func() { _ = w.Stop() }()
-	for e := range w.Updates() {
-		if e == nil {
-			return states, nil
-		}
-		state, ok := states[contract.PartitionOf(e.Key())]
-		if !ok {
-			continue
-		}
+	err := partition.Scan(ctx, d.opts.JS, contract.BucketAlerts, ps, contract.PartitionOf, func(e jetstream.KeyValueEntry) {
 		var s alert.Stored
 		if err := json.Unmarshal(e.Value(), &s); err != nil {
 			d.log.Warn("stored alert not decodable; skipped", "fingerprint", e.Key(), "err", err)
-			continue
+			return
 		}
-		state[e.Key()] = &s
+		states[contract.PartitionOf(e.Key())][e.Key()] = &s
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dedup: %w", err)
 	}
-	return nil, fmt.Errorf("dedup: load: %w", errors.Join(ctx.Err(), errors.New("watch ended")))
+	return states, nil
 }
 
 // newPartition is partition p's state from its loaded alerts, with their

@@ -3,7 +3,6 @@ package grouper
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -204,53 +203,40 @@ func (gp *groupPartition) deadLetter(in jetstream.Msg, reason error) {
 // state and its alerts' values. A value written by an earlier version
 // holds the alerts itself; it is read as well.
 func (g *Grouper) load(ctx context.Context, ps []int) (map[int]map[string]*Group, error) {
-	kv, err := g.opts.JS.KeyValue(ctx, contract.BucketGroups)
-	if err != nil {
-		return nil, fmt.Errorf("grouper: bucket %s: %w", contract.BucketGroups, err)
-	}
 	states := map[int]map[string]*Group{}
 	for _, p := range ps {
 		states[p] = map[string]*Group{}
 	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("grouper: load: %w", err)
-	}
-	defer func() { _ = w.Stop() }()
+	groupOf := func(key string) string { id, _, _ := strings.Cut(key, "."); return id }
 	members := map[string]map[string]alert.Alert{}
-	for e := range w.Updates() {
-		if e == nil {
-			break
-		}
-		id, fp, member := strings.Cut(e.Key(), ".")
-		groups, ok := states[contract.PartitionOf(id)]
-		if !ok {
-			continue
-		}
-		if member {
-			var a alert.Alert
-			if err := json.Unmarshal(e.Value(), &a); err != nil {
-				g.log.Warn("group alert not decodable; skipped", "key", e.Key(), "err", err)
-				continue
+	err := partition.Scan(ctx, g.opts.JS, contract.BucketGroups, ps,
+		func(key string) int { return contract.PartitionOf(groupOf(key)) },
+		func(e jetstream.KeyValueEntry) {
+			id, fp, member := strings.Cut(e.Key(), ".")
+			if member {
+				var a alert.Alert
+				if err := json.Unmarshal(e.Value(), &a); err != nil {
+					g.log.Warn("group alert not decodable; skipped", "key", e.Key(), "err", err)
+					return
+				}
+				if members[id] == nil {
+					members[id] = map[string]alert.Alert{}
+				}
+				members[id][fp] = a
+				return
 			}
-			if members[id] == nil {
-				members[id] = map[string]alert.Alert{}
+			var grp Group
+			if err := json.Unmarshal(e.Value(), &grp); err != nil {
+				g.log.Warn("group not decodable; skipped", "key", e.Key(), "err", err)
+				return
 			}
-			members[id][fp] = a
-			continue
-		}
-		var grp Group
-		if err := json.Unmarshal(e.Value(), &grp); err != nil {
-			g.log.Warn("group not decodable; skipped", "key", e.Key(), "err", err)
-			continue
-		}
-		if grp.Alerts == nil {
-			grp.Alerts = map[string]alert.Alert{}
-		}
-		groups[id] = &grp
-	}
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("grouper: load: %w", errors.Join(ctx.Err(), errors.New("watch ended")))
+			if grp.Alerts == nil {
+				grp.Alerts = map[string]alert.Alert{}
+			}
+			states[contract.PartitionOf(id)][id] = &grp
+		})
+	if err != nil {
+		return nil, fmt.Errorf("grouper: %w", err)
 	}
 	for id, as := range members {
 		grp, ok := states[contract.PartitionOf(id)][id]
