@@ -15,6 +15,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
+	"github.com/klaxon-alerts/klaxon/test/harness"
 )
 
 // owner records what a replica owns and checks that no partition is ever
@@ -103,17 +104,6 @@ func (r *replica) stop() {
 	<-r.done
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 10s: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
-}
-
 // Replicas share the partitions evenly, never two owners at once; a killed
 // replica's partitions are taken over within rounds, and a stopped one
 // hands its partitions back after its checkpoint.
@@ -124,16 +114,16 @@ func TestPartitionsAreSharedAndTakenOver(t *testing.T) {
 	}
 	l := &ledger{holder: map[int]string{}, t: t}
 	a := startReplica(t, nc.ConnectedUrl(), l, "a")
-	eventually(t, "a owns all 64", func() bool { return a.owner.count() == 64 })
+	harness.Eventually(t, 10*time.Second, "a owns all 64", func() bool { return a.owner.count() == 64 })
 
 	b := startReplica(t, nc.ConnectedUrl(), l, "b")
-	eventually(t, "a and b own 32 each", func() bool { return a.owner.count() == 32 && b.owner.count() == 32 })
+	harness.Eventually(t, 10*time.Second, "a and b own 32 each", func() bool { return a.owner.count() == 32 && b.owner.count() == 32 })
 	if a.owner.graceful != 32 {
 		t.Errorf("a handed back %d partitions gracefully, want 32", a.owner.graceful)
 	}
 
 	c := startReplica(t, nc.ConnectedUrl(), l, "c")
-	eventually(t, "three replicas share 64", func() bool {
+	harness.Eventually(t, 10*time.Second, "three replicas share 64", func() bool {
 		counts := []int{a.owner.count(), b.owner.count(), c.owner.count()}
 		return counts[0]+counts[1]+counts[2] == 64 && slices.Max(counts) <= 22
 	})
@@ -149,7 +139,7 @@ func TestPartitionsAreSharedAndTakenOver(t *testing.T) {
 	}
 	l.mu.Unlock()
 	start := time.Now()
-	eventually(t, "a and c own all 64 after b is gone", func() bool {
+	harness.Eventually(t, 10*time.Second, "a and c own all 64 after b is gone", func() bool {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		n := 0
@@ -167,7 +157,7 @@ func TestPartitionsAreSharedAndTakenOver(t *testing.T) {
 	}
 
 	c.stop()
-	eventually(t, "a owns all 64 after c stopped", func() bool { return a.owner.count() == 64 })
+	harness.Eventually(t, 10*time.Second, "a owns all 64 after c stopped", func() bool { return a.owner.count() == 64 })
 	if c.owner.count() != 0 {
 		t.Errorf("c still owns %d partitions after stopping", c.owner.count())
 	}
@@ -189,10 +179,10 @@ func TestCutOffReplicaDropsItsPartitionsAndTakesThemBack(t *testing.T) {
 	}
 	l := &ledger{holder: map[int]string{}, t: t}
 	a := startReplica(t, url, l, "a")
-	eventually(t, "a owns all 64", func() bool { return a.owner.count() == 64 })
+	harness.Eventually(t, 10*time.Second, "a owns all 64", func() bool { return a.owner.count() == 64 })
 
 	srv.Shutdown()
-	eventually(t, "a dropped its partitions while cut off", func() bool { return a.owner.count() == 0 })
+	harness.Eventually(t, 10*time.Second, "a dropped its partitions while cut off", func() bool { return a.owner.count() == 0 })
 	if a.owner.graceful != 0 {
 		t.Errorf("%d partitions handed back gracefully while cut off, want none", a.owner.graceful)
 	}
@@ -201,5 +191,5 @@ func TestCutOffReplicaDropsItsPartitionsAndTakesThemBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	eventually(t, "a took its partitions up again", func() bool { return a.owner.count() == 64 })
+	harness.Eventually(t, 10*time.Second, "a took its partitions up again", func() bool { return a.owner.count() == 64 })
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/bus"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/partition"
+	"github.com/klaxon-alerts/klaxon/test/harness"
 )
 
 // echo is a State that owes one message on out.<partition> per input, and
@@ -60,17 +61,6 @@ func streamCount(t *testing.T, js jetstream.JetStream, name string) uint64 {
 	return s.CachedInfo().State.Msgs
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 10s: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval
-	}
-}
-
 // A partition's inputs are applied in order and acknowledged only after
 // what they owe is stored; a timer runs when due; a partition started
 // again (a new owner) gets what the old one took but did not acknowledge
@@ -99,7 +89,7 @@ func TestPartitionStoresThenAcknowledges(t *testing.T) {
 	if err := r.Start(ctx, 3, st); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "5 inputs stored and acknowledged, the timer run", func() bool {
+	harness.Eventually(t, 10*time.Second, "5 inputs stored and acknowledged, the timer run", func() bool {
 		return streamCount(t, js, "OUT") == 6 && streamCount(t, js, "IN") == 0 && st.firedCount() == 1
 	})
 	// The inputs in their order, then the timer's.
@@ -127,7 +117,7 @@ func TestPartitionStoresThenAcknowledges(t *testing.T) {
 	if _, err := js.Publish(ctx, "in.3", []byte("late")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the stuck owner took the input", func() bool { return stuck.took() })
+	harness.Eventually(t, 10*time.Second, "the stuck owner took the input", func() bool { return stuck.took() })
 	r.Stop([]int{3}, false)
 	// The next owner gets it at once (the ack wait is 30 s).
 	st2 := &echo{p: 3}
@@ -135,7 +125,7 @@ func TestPartitionStoresThenAcknowledges(t *testing.T) {
 	if err := r.Start(ctx, 3, st2); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the new owner stored the input the old one held", func() bool { return streamCount(t, js, "IN") == 0 })
+	harness.Eventually(t, 10*time.Second, "the new owner stored the input the old one held", func() bool { return streamCount(t, js, "IN") == 0 })
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("the held input came back after %v", d)
 	}

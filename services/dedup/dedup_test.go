@@ -16,6 +16,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
 	"github.com/klaxon-alerts/klaxon/services/dedup"
+	testharness "github.com/klaxon-alerts/klaxon/test/harness"
 )
 
 type harness struct {
@@ -89,17 +90,10 @@ func (h *harness) changes(t *testing.T, want int) []contract.AlertChanged {
 // is a work queue, so its stream is then empty.
 func (h *harness) inputDrained(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testharness.Eventually(t, 15*time.Second, "input drained", func() bool {
 		s, err := h.js.Stream(t.Context(), contract.StreamInput)
-		if err == nil && s.CachedInfo().State.Msgs == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("input not drained")
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
+		return err == nil && s.CachedInfo().State.Msgs == 0
+	})
 }
 
 // count is the number of messages stored on subject.

@@ -17,6 +17,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
 	"github.com/klaxon-alerts/klaxon/services/grouper"
+	"github.com/klaxon-alerts/klaxon/test/harness"
 )
 
 const testConfig = `
@@ -54,13 +55,7 @@ func startGrouper(t *testing.T, url string, startDelay time.Duration) *replica {
 	}()
 	var once sync.Once
 	t.Cleanup(func() { once.Do(func() { cancel(); <-r.done }) })
-	deadline := time.Now().Add(10 * time.Second)
-	for g.Ready() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("grouper not ready: %v", g.Ready())
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval
-	}
+	harness.Eventually(t, 10*time.Second, "grouper ready", func() bool { return g.Ready() == nil })
 	return r
 }
 
@@ -115,21 +110,17 @@ func TestGroupFlushedByTheReplicaThatTakesOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		keys, _ := kv.ListKeys(t.Context())
+	harness.Eventually(t, 10*time.Second, "the group's state and its alert stored", func() bool {
+		keys, err := kv.ListKeys(t.Context())
+		if err != nil {
+			return false
+		}
 		n := 0
 		for range keys.Keys() {
 			n++
 		}
-		if n == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("group not stored: %d keys", n)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
+		return n == 2
+	})
 	a.close() // kill -9: the connection drops
 	start := time.Now()
 	startGrouper(t, nc.ConnectedUrl(), 0)
