@@ -50,3 +50,10 @@ func AlertsRoutedSubject(p int) string { return SubjectAlertsRouted + "." + strc
 // ConsumerGrouperPartition is the durable consumer of the grouper's
 // partition p, used by its owner alone.
 func ConsumerGrouperPartition(p int) string { return ConsumerGrouper + "-" + strconv.Itoa(p) }
+
+// GroupNotifiedKey ends the klaxon-groups key "<group id>.notified", which
+// holds the notification-log state of a group's last notification. The
+// bucket's other keys are "<group id>" (the group's route and timing) and
+// "<group id>.<fingerprint>" (one of its alerts): no value grows with the
+// alerts of a group but this one, written only when a flush notifies.
+const GroupNotifiedKey = "notified"

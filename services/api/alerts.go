@@ -379,7 +379,7 @@ func (srv *API) groups(ctx context.Context) (map[string]contract.Group, error) {
 	for key, v := range values {
 		id, fp, member := strings.Cut(key, ".")
 		g, ok := groups[id]
-		if !member || !ok {
+		if !member || !ok || fp == contract.GroupNotifiedKey {
 			continue
 		}
 		var a alert.Alert

@@ -149,3 +149,40 @@ func TestStartDelayHoldsFlushes(t *testing.T) {
 		t.Fatalf("flushed %v after the start, before the 2s start delay", d)
 	}
 }
+
+// A group is stored as values that do not grow with its alerts: its route
+// and timing, one value per alert, and the notification log's state of its
+// last notification on a key of its own, written when a flush notifies.
+func TestGroupStoredInSmallValues(t *testing.T) {
+	nc, js := natstest.Start(t)
+	if err := streams.Provision(t.Context(), js, streams.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	startGrouper(t, nc.ConnectedUrl(), 0)
+	route(t, js, "A", 0)
+	if got := notifications(t, js, 1, 10*time.Second); len(got) != 1 {
+		t.Fatalf("%d notifications, want 1", len(got))
+	}
+	kv, err := js.KeyValue(t.Context(), contract.BucketGroups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := contract.GroupID("{}", `{}:{alertname="A"}`)
+	harness.Eventually(t, 10*time.Second, "the notification state stored", func() bool {
+		_, err := kv.Get(t.Context(), id+"."+contract.GroupNotifiedKey)
+		return err == nil
+	})
+	state, err := kv.Get(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(state.Value(), &fields); err != nil {
+		t.Fatal(err)
+	}
+	for _, big := range []string{"alerts", "notified"} {
+		if v, ok := fields[big]; ok && string(v) != "null" {
+			t.Errorf("the group's state value holds %s: %s", big, v)
+		}
+	}
+}

@@ -18,10 +18,11 @@ import (
 // groupPartition is one partition's groups while this replica owns it
 // (pkg/lease, run by pkg/partition), with their flush timers.
 //
-// KV klaxon-groups holds a group as one small value, its state without its
-// alerts ("<group id>"), and one value per alert ("<group id>.<fingerprint>"),
-// so that an alert's change writes that alert alone and no value grows with
-// the group. A flush owes its notifications first and the group's new state
+// KV klaxon-groups holds a group as one small value, its route and timing
+// ("<group id>"), one value per alert ("<group id>.<fingerprint>") and the
+// notification-log state of its last notification ("<group id>.notified",
+// written only when a flush notifies), so that an alert's change writes
+// that alert and the small value alone. A flush owes its notifications first and the group's new state
 // second: a crash between the two repeats the flush with the same message
 // ids, which JetStream drops.
 type groupPartition struct {
@@ -31,16 +32,17 @@ type groupPartition struct {
 	timers partition.Timers
 
 	// Owed since the last checkpoint.
-	outbox  []*nats.Msg                    // notifications, dead letters
-	state   map[string]struct{}            // groups whose state is to be written
-	members map[string]map[string]struct{} // group → alerts to be written
-	gone    map[string][]string            // deleted group → its alerts' keys
+	outbox   []*nats.Msg                    // notifications, dead letters
+	state    map[string]struct{}            // groups whose state is to be written
+	notified map[string]struct{}            // groups whose notification-log state is to be written
+	members  map[string]map[string]struct{} // group → alerts to be written
+	gone     map[string][]string            // deleted group → its alerts' keys
 }
 
 func (g *Grouper) newPartition(p int, groups map[string]*Group) *groupPartition {
 	gp := &groupPartition{
 		g: g, p: p, groups: groups,
-		state: map[string]struct{}{}, members: map[string]map[string]struct{}{}, gone: map[string][]string{},
+		state: map[string]struct{}{}, notified: map[string]struct{}{}, members: map[string]map[string]struct{}{}, gone: map[string][]string{},
 	}
 	for id, grp := range groups {
 		if !grp.NextFlush.IsZero() {
@@ -122,14 +124,19 @@ func (gp *groupPartition) flush(ctx context.Context, grp *Group, at, now time.Ti
 	if !grp.AfterFlush(f, now) {
 		delete(gp.groups, grp.ID)
 		delete(gp.state, grp.ID)
+		delete(gp.notified, grp.ID)
 		delete(gp.members, grp.ID)
 		for fp := range before {
 			gp.gone[grp.ID] = append(gp.gone[grp.ID], grp.ID+"."+fp)
 		}
+		gp.gone[grp.ID] = append(gp.gone[grp.ID], grp.ID+"."+contract.GroupNotifiedKey)
 		gp.g.groups.WithLabelValues("deleted").Inc()
 		return nil
 	}
 	gp.state[grp.ID] = struct{}{}
+	if len(f.Notified) > 0 {
+		gp.notified[grp.ID] = struct{}{}
+	}
 	for fp := range before {
 		if _, ok := grp.Alerts[fp]; !ok { // resolved and notified: it leaves
 			gp.gone[grp.ID] = append(gp.gone[grp.ID], grp.ID+"."+fp)
@@ -176,8 +183,11 @@ func (gp *groupPartition) Owed() [][]*nats.Msg {
 	}
 	for id := range gp.state {
 		state := *gp.groups[id]
-		state.Alerts = nil
+		state.Alerts, state.Notified = nil, nil // values of their own
 		put(id, state)
+	}
+	for id := range gp.notified {
+		put(id+"."+contract.GroupNotifiedKey, gp.groups[id].Notified)
 	}
 	return [][]*nats.Msg{gp.outbox, writes}
 }
@@ -186,6 +196,7 @@ func (gp *groupPartition) Owed() [][]*nats.Msg {
 func (gp *groupPartition) Committed() {
 	gp.outbox = gp.outbox[:0]
 	clear(gp.state)
+	clear(gp.notified)
 	clear(gp.members)
 	clear(gp.gone)
 }
@@ -209,10 +220,20 @@ func (g *Grouper) load(ctx context.Context, ps []int) (map[int]map[string]*Group
 	}
 	groupOf := func(key string) string { id, _, _ := strings.Cut(key, "."); return id }
 	members := map[string]map[string]alert.Alert{}
+	notified := map[string][]Notified{}
 	err := partition.Scan(ctx, g.opts.JS, contract.BucketGroups, ps,
 		func(key string) int { return contract.PartitionOf(groupOf(key)) },
 		func(e jetstream.KeyValueEntry) {
 			id, fp, member := strings.Cut(e.Key(), ".")
+			if fp == contract.GroupNotifiedKey {
+				var n []Notified
+				if err := json.Unmarshal(e.Value(), &n); err != nil {
+					g.log.Warn("group notification state not decodable; skipped", "key", e.Key(), "err", err)
+					return
+				}
+				notified[id] = n
+				return
+			}
 			if member {
 				var a alert.Alert
 				if err := json.Unmarshal(e.Value(), &a); err != nil {
@@ -237,6 +258,11 @@ func (g *Grouper) load(ctx context.Context, ps []int) (map[int]map[string]*Group
 		})
 	if err != nil {
 		return nil, fmt.Errorf("grouper: %w", err)
+	}
+	for id, n := range notified {
+		if grp, ok := states[contract.PartitionOf(id)][id]; ok {
+			grp.Notified = n
+		}
 	}
 	for id, as := range members {
 		grp, ok := states[contract.PartitionOf(id)][id]
