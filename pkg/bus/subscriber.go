@@ -165,7 +165,35 @@ func (sub *subscription) consumer(ctx context.Context, refresh bool) (jetstream.
 }
 
 // recreate creates the consumer again after old was deleted, once the
-// server has finished deleting it.
+// server has finished deleting it (AwaitConsumerGone).
+func (sub *subscription) recreate(ctx context.Context, old jetstream.Consumer) error {
+	if old != nil {
+		if err := awaitGone(ctx, old.Info); err != nil {
+			return err
+		}
+	}
+	_, err := sub.consumer(ctx, true)
+	return err
+}
+
+// DeleteConsumer deletes a durable consumer and returns once the server has
+// torn it down (AwaitConsumerGone), so that a consumer created under its
+// name starts afresh.
+func DeleteConsumer(ctx context.Context, js jetstream.JetStream, stream, name string) error {
+	if err := js.DeleteConsumer(ctx, stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("delete consumer %q: %w", name, err)
+	}
+	return awaitGone(ctx, func(ctx context.Context) (*jetstream.ConsumerInfo, error) {
+		c, err := js.Consumer(ctx, stream, name)
+		if err != nil {
+			return nil, err
+		}
+		return c.CachedInfo(), nil
+	})
+}
+
+// awaitGone waits until info says the deleted consumer is gone, then lets
+// its teardown finish.
 //
 // The server tells pending pulls "consumer deleted" before it has torn the
 // consumer down: the dying consumer is still listed for a moment, and after
@@ -174,27 +202,25 @@ func (sub *subscription) consumer(ctx context.Context, refresh bool) (jetstream.
 // or one that read the dying one's state file, with its last flushed, not
 // its acknowledged, state: messages it counts as delivered reach no one and
 // come back only after AckWait. So wait until the server no longer lists
-// the consumer, then let its teardown finish (deleteSettle) before creating.
-func (sub *subscription) recreate(ctx context.Context, old jetstream.Consumer) error {
-	if old != nil {
-		deadline := time.Now().Add(deleteWait)
-		for {
-			infoCtx, cancel := context.WithTimeout(ctx, time.Second)
-			_, err := old.Info(infoCtx)
-			cancel()
-			if errors.Is(err, jetstream.ErrConsumerNotFound) || time.Now().After(deadline) {
-				break
-			}
-			if !sleepCtx(ctx, pullRetryMin) {
-				return ctx.Err()
-			}
+// the consumer (at most deleteWait), then let its teardown finish
+// (deleteSettle) before creating.
+func awaitGone(ctx context.Context, info func(context.Context) (*jetstream.ConsumerInfo, error)) error {
+	deadline := time.Now().Add(deleteWait)
+	for {
+		infoCtx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := info(infoCtx)
+		cancel()
+		if errors.Is(err, jetstream.ErrConsumerNotFound) || time.Now().After(deadline) {
+			break
 		}
-		if !sleepCtx(ctx, deleteSettle) {
+		if !sleepCtx(ctx, pullRetryMin) {
 			return ctx.Err()
 		}
 	}
-	_, err := sub.consumer(ctx, true)
-	return err
+	if !sleepCtx(ctx, deleteSettle) {
+		return ctx.Err()
+	}
+	return nil
 }
 
 // sleepCtx waits d or until ctx is done; false when ctx is done.
@@ -295,7 +321,7 @@ func (sub *subscription) consume(ctx context.Context, cons jetstream.Consumer, m
 		// still being sent; with a batch of one the buffer can run dry in
 		// that moment, and nothing pulls until the request expires.
 		jetstream.PullMaxMessages(max(2*sub.cfg.Concurrency, minPullBatch)),
-		jetstream.PullExpiry(pullExpiry),
+		jetstream.PullExpiry(PullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, nats.ErrNoResponders) {
 				// The server tells a deletion only to a pending pull; one that

@@ -19,18 +19,22 @@ const (
 	ackTimeout = 5 * time.Second
 	// minPullBatch is the fewest messages one pull asks for (see consume).
 	minPullBatch = 16
-	// pullExpiry bounds a pull request, and so any stall of the client's
-	// pulling (see consume).
-	pullExpiry = 5 * time.Second
 	// Pauses between failed pulls grow from pullRetryMin to pullRetryMax.
 	pullRetryMin = 100 * time.Millisecond
 	pullRetryMax = 10 * time.Second
 	// deleteWait bounds the wait for a deleted consumer to disappear from
 	// the server, and deleteSettle is the time then left for its teardown
-	// to remove its state, before it is created again (see recreate).
+	// to remove its state, before it is created again (see awaitGone).
 	deleteWait   = 5 * time.Second
 	deleteSettle = 500 * time.Millisecond
 )
+
+// PullExpiry bounds a pull request, and so any stall of a client's pulling:
+// a pull the server never saw (sent while a consumer was being created in a
+// cluster, say) is noticed after two missed heartbeats, half of this each,
+// and made again. nats.go's default, 30 s, would hold a consumer's messages
+// for a minute.
+const PullExpiry = 5 * time.Second
 
 // ErrSubscriberClosed is returned by Subscribe after Close.
 var ErrSubscriberClosed = errors.New("subscriber closed")

@@ -131,15 +131,42 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats-server: %w", err)
 	}
-	if opts.Logger != nil {
-		srv.SetLoggerV2(logAdapter{opts.Logger.With("component", "nats-server")}, false, false, false)
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
+	fatal := make(chan string, 1)
+	srv.SetLoggerV2(logAdapter{l: logger.With("component", "nats-server"), fatal: fatal}, false, false, false)
 	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
+	if err := awaitReady(srv, fatal); err != nil {
 		srv.Shutdown()
-		return nil, ErrNotReady
+		return nil, err
 	}
 	return &Server{srv: srv, password: password}, nil
+}
+
+// readyTimeout bounds how long a starting server may take to accept
+// clients. It is generous: a busy machine (CI's two cores running several
+// Klaxons) can be slow to start JetStream; a server that cannot start at
+// all (its port taken) says so at once through a fatal log.
+const readyTimeout = 30 * time.Second
+
+// awaitReady waits until srv accepts clients, or fails with the first
+// fatal error the server logged (a listener that could not bind), or after
+// readyTimeout.
+func awaitReady(srv *server.Server, fatal <-chan string) error {
+	deadline := time.Now().Add(readyTimeout)
+	for !srv.ReadyForConnections(100 * time.Millisecond) {
+		select {
+		case msg := <-fatal:
+			return fmt.Errorf("%w: %s", ErrNotReady, msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w within %s", ErrNotReady, readyTimeout)
+		}
+	}
+	return nil
 }
 
 // ClientURL is the URL TCP clients connect to.
@@ -161,11 +188,22 @@ func (s *Server) Shutdown() {
 }
 
 // logAdapter forwards the server's logs to slog; debug and trace are dropped.
-type logAdapter struct{ l *slog.Logger }
+// The first fatal message also goes to fatal, for Start to fail with.
+type logAdapter struct {
+	l     *slog.Logger
+	fatal chan<- string
+}
 
 func (a logAdapter) Noticef(format string, v ...any) { a.l.Info(fmt.Sprintf(format, v...)) }
 func (a logAdapter) Warnf(format string, v ...any)   { a.l.Warn(fmt.Sprintf(format, v...)) }
-func (a logAdapter) Fatalf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
-func (a logAdapter) Errorf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
-func (a logAdapter) Debugf(string, ...any)           {}
-func (a logAdapter) Tracef(string, ...any)           {}
+func (a logAdapter) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	a.l.Error(msg)
+	select {
+	case a.fatal <- msg:
+	default:
+	}
+}
+func (a logAdapter) Errorf(format string, v ...any) { a.l.Error(fmt.Sprintf(format, v...)) }
+func (a logAdapter) Debugf(string, ...any)          {}
+func (a logAdapter) Tracef(string, ...any)          {}

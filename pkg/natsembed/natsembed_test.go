@@ -3,6 +3,7 @@ package natsembed_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +198,27 @@ func TestAdminNeedsAPasswordAndItsOwnName(t *testing.T) {
 			srv.Shutdown()
 			t.Errorf("Start with administrator %q, password %q succeeded", o.AdminUser, o.AdminPassword)
 		}
+	}
+}
+
+// A server whose port is taken fails at once, naming the cause, instead of
+// waiting out the ready timeout.
+func TestPortTakenFailsAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	start := time.Now()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), ListenAddress: ln.Addr().String()})
+	if err == nil {
+		srv.Shutdown()
+		t.Fatal("Start on a taken port succeeded")
+	}
+	if !errors.Is(err, natsembed.ErrNotReady) || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("Start on a taken port: %v, want ErrNotReady naming the taken address", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Start on a taken port took %v", d)
 	}
 }

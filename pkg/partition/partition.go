@@ -52,9 +52,10 @@ type Input struct {
 	// Subject and Consumer name partition p's subject and durable consumer.
 	Subject  func(p int) string
 	Consumer func(p int) string
-	// A new owner recreates the partition's consumer, so that what a gone
-	// owner had taken but not acknowledged comes again at once, not after
-	// the ack wait. On a WorkQueue stream what is acknowledged is gone, so
+	// A new owner recreates the partition's consumer (once the server has
+	// torn the old one down, bus.DeleteConsumer), so that what a gone owner
+	// had taken but not acknowledged comes again at once, not after the
+	// ack wait. On a WorkQueue stream what is acknowledged is gone, so
 	// the new consumer reads all that is left; on another it starts after
 	// the old consumer's acknowledgement floor (from the start when there
 	// was none).
@@ -98,7 +99,7 @@ func (r *Runner) Start(ctx context.Context, p int, state State) error {
 		case in <- msg:
 		case <-runCtx.Done():
 		}
-	}, jetstream.PullMaxMessages(maxPending))
+	}, jetstream.PullMaxMessages(maxPending), jetstream.PullExpiry(bus.PullExpiry))
 	if err != nil {
 		cancel()
 		return fmt.Errorf("partition %d: consume: %w", p, err)
@@ -156,7 +157,7 @@ func (r *Runner) consumer(ctx context.Context, p int) (jetstream.Consumer, error
 			cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 			cfg.OptStartSeq = info.AckFloor.Stream + 1
 		}
-		if err := r.JS.DeleteConsumer(ctx, r.Input.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		if err := bus.DeleteConsumer(ctx, r.JS, r.Input.Stream, name); err != nil {
 			return nil, err
 		}
 	}

@@ -44,6 +44,11 @@ var replicas = map[string]int{
 // one failure can repeat (each was claimed; its redelivery resends it).
 const notifierConcurrency = 64
 
+// maxStageLatency bounds the notification latency of an alert accepted
+// while a stage process is killed or restarted: the time a replica needs to
+// take over, far below any ack wait.
+const maxStageLatency = 15 * time.Second
+
 // TestChaos: under a steady stream of alerts, each its own group notifying
 // a webhook, kill -9 a NATS node, then the meta leader, then each stage
 // replica in turn, then restart every stage process one at a time. Every
@@ -118,8 +123,14 @@ func TestChaos(t *testing.T) {
 	run("rolling restart of every stage", false, func() time.Time {
 		for _, stage := range contract.Stages {
 			for i := range replicas[stage] {
-				st.procs[stage][i].Stop()
+				begin := time.Now()
+				if !st.procs[stage][i].Stop() {
+					t.Errorf("%s-%d did not end within 15s of SIGTERM; killed", stage, i)
+				}
+				stopped := time.Now()
 				st.start(stage, i)
+				t.Logf("restart of %s-%d: stopped in %v, ready %v later", stage, i,
+					stopped.Sub(begin).Round(10*time.Millisecond), time.Since(stopped).Round(10*time.Millisecond))
 			}
 		}
 		return time.Now()
@@ -133,7 +144,7 @@ func TestChaos(t *testing.T) {
 			for _, id := range missing[:min(len(missing), 20)] {
 				t.Logf("alert %s accepted at %s, never notified", id, p.acceptedAt(id).Format("15:04:05.000"))
 			}
-			traceMissing(t, nc.URLs(), missing[:min(len(missing), 5)])
+			trace(t, nc.URLs(), missing[:min(len(missing), 5)])
 			t.Fatalf("%d of %d accepted alerts not notified after 90s", len(missing), len(accepted))
 		}
 		time.Sleep(100 * time.Millisecond) // poll interval
@@ -160,6 +171,7 @@ func TestChaos(t *testing.T) {
 		len(accepted), len(counts), notifications, duplicates, lost, time.Since(started).Round(time.Second))
 	dupAt := s.duplicateTimes()
 	bound := 0
+	var late []string
 	for i, st := range steps {
 		end := time.Now()
 		if i+1 < len(steps) {
@@ -171,7 +183,7 @@ func TestChaos(t *testing.T) {
 				dups++
 			}
 		}
-		worst := p.worstLatency(s, st.begin, end)
+		worst, slowest := p.worstLatency(s, st.begin, end)
 		allowed := 0
 		if st.mayRepeat {
 			allowed = notifierConcurrency * replicas[contract.StageNotifier]
@@ -183,9 +195,26 @@ func TestChaos(t *testing.T) {
 		if dups > allowed {
 			t.Errorf("%s: %d duplicate notifications, bound %d", st.name, dups, allowed)
 		}
+		if !st.mayRepeat && worst > maxStageLatency {
+			t.Errorf("%s: alert %s notified %v after it was accepted, bound %v", st.name, slowest, worst, maxStageLatency)
+			late = append(late, slowest)
+		}
 	}
 	if duplicates > bound {
 		t.Errorf("%d duplicate notifications, bound %d", duplicates, bound)
+	}
+	if t.Failed() {
+		var dups []string
+		for id, c := range counts {
+			if c > 1 {
+				dups = append(dups, id)
+			}
+		}
+		ids := append(dups[:min(len(dups), 5)], late...)
+		for _, id := range ids {
+			t.Logf("alert %s accepted at %s, notified at %v", id, p.acceptedAt(id).Format("15:04:05.000"), s.times(id))
+		}
+		trace(t, nc.URLs(), ids)
 	}
 }
 
@@ -435,19 +464,18 @@ func (p *poster) acceptedSince(at time.Time) map[string]time.Time {
 
 // worstLatency is the longest time from acceptance to first notification
 // of the alerts accepted in [from, to).
-func (p *poster) worstLatency(s *sink, from, to time.Time) time.Duration {
+func (p *poster) worstLatency(s *sink, from, to time.Time) (worst time.Duration, id string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var worst time.Duration
-	for id, acc := range p.accepted {
+	for a, acc := range p.accepted {
 		if acc.Before(from) || !acc.Before(to) {
 			continue
 		}
-		if n, ok := s.first(id); ok {
-			worst = max(worst, n.Sub(acc))
+		if n, ok := s.first(a); ok && n.Sub(acc) > worst {
+			worst, id = n.Sub(acc), a
 		}
 	}
-	return worst
+	return worst, id
 }
 
 // sink is the webhook receiver: the times each alert id was notified
@@ -520,6 +548,17 @@ func (s *sink) counts() map[string]int {
 	return res
 }
 
+// times are the times of every notification of alert id.
+func (s *sink) times(id string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var res []string
+	for _, at := range s.seen[id] {
+		res = append(res, at.Format("15:04:05.000"))
+	}
+	return res
+}
+
 // duplicateTimes are the times of every notification of an alert after its
 // first.
 func (s *sink) duplicateTimes() []time.Time {
@@ -543,10 +582,10 @@ func (s *sink) waitSettled(t *testing.T, quiet, limit time.Duration) {
 	})
 }
 
-// traceMissing logs, to find where alerts stopped, every stream message
-// that mentions one of ids (by subject), and every consumer's state. It
-// reads the streams generically, whatever their layout.
-func traceMissing(t *testing.T, urls string, ids []string) {
+// trace logs, to find where alerts stopped or were repeated, every stream
+// message that mentions one of ids (by subject), and every consumer's
+// state. It reads the streams generically, whatever their layout.
+func trace(t *testing.T, urls string, ids []string) {
 	t.Helper()
 	conn, err := nats.Connect(urls)
 	if err != nil {

@@ -144,19 +144,22 @@ func Start(t testing.TB, dir, name, path string, args ...string) *Proc {
 	return p
 }
 
-// Stop ends the process gracefully (SIGTERM), then kills it.
-func (p *Proc) Stop() {
+// Stop ends the process gracefully (SIGTERM), or kills it if it has not
+// ended 15 s later; false when it had to be killed.
+func (p *Proc) Stop() (graceful bool) {
 	select {
 	case <-p.done:
-		return
+		return true
 	default:
 	}
 	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
+		return true
 	case <-time.After(15 * time.Second):
 		_ = p.Cmd.Process.Kill()
 		<-p.done
+		return false
 	}
 }
 
@@ -193,15 +196,22 @@ func StartKlaxon(t testing.TB, b Binaries, name string, args func() []string) (*
 			return web != "" || p.Exited()
 		})
 		if web != "" {
-			WaitReady(t, web)
-			return p, web
+			// A port picked free can be taken before the process binds it
+			// (the NATS address of KlaxonOne): then it exits, and a new
+			// attempt picks again.
+			Eventually(t, 30*time.Second, name+" ready", func() bool { return p.Exited() || ready(web) })
+			if !p.Exited() {
+				return p, web
+			}
 		}
 		if attempt == 3 {
-			t.Fatalf("%s exited before listening, %d times:\n%s", name, attempt, Tail(p.Out.String(), 20))
+			t.Fatalf("%s exited before it was ready, %d times:\n%s", name, attempt, Tail(p.Out.String(), 20))
 		}
-		t.Logf("%s exited before listening; starting it again:\n%s", name, Tail(p.Out.String(), 5))
+		t.Logf("%s exited before it was ready; starting it again:\n%s", name, Tail(p.Out.String(), 5))
 	}
 }
+
+// Kill ends the process at once (SIGKILL) and waits for it.
 func (p *Proc) Kill() {
 	_ = p.Cmd.Process.Kill()
 	<-p.done
@@ -219,14 +229,17 @@ func Tail(s string, lines int) string {
 // WaitReady polls a Klaxon (or Alertmanager) process's /-/ready.
 func WaitReady(t testing.TB, addr string) {
 	t.Helper()
-	Eventually(t, 30*time.Second, addr+" ready", func() bool {
-		resp, err := http.Get("http://" + addr + "/-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	Eventually(t, 30*time.Second, addr+" ready", func() bool { return ready(addr) })
+}
+
+// ready reports whether addr's /-/ready answers 200.
+func ready(addr string) bool {
+	resp, err := http.Get("http://" + addr + "/-/ready")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // GetJSON decodes the JSON answer of a GET that must succeed.
