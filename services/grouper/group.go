@@ -216,9 +216,15 @@ func (g *Group) AfterFlush(f Flush, now time.Time) (keep bool) {
 
 // next is the next tick after a flush at now: the next grid point when
 // something changed meanwhile or alerts were muted; otherwise the first grid
-// point at which a repeat can be due; none for an empty group or one with
-// nothing to repeat. (An alert that expires sends a resolved change from
-// dedup, which makes the group dirty.)
+// point at which a firing alert's endsAt has passed or a repeat can be due;
+// none for an empty group or one with nothing to resolve or repeat.
+//
+// The endsAt point is Alertmanager's: its flush, every group_interval,
+// judges each alert by its endsAt then. Dedup's resolved change for the
+// alert arrives too, but a moment after its endsAt, possibly after the grid
+// point; waiting for it would delay the resolution by a whole interval. A
+// re-send may have moved the endsAt meanwhile: the flush then refreshes the
+// alert, finds nothing new and publishes nothing.
 func (g *Group) next(now time.Time) time.Time {
 	switch {
 	case len(g.Alerts) == 0:
@@ -231,6 +237,11 @@ func (g *Group) next(now time.Time) time.Time {
 		if len(n.Firing) > 0 {
 			// nflog.Decide repeats once strictly more than the interval passed.
 			next = earliest(next, g.gridAfter(n.Timestamp.Add(time.Duration(g.Route.RepeatInterval))))
+		}
+	}
+	for _, a := range g.Alerts {
+		if !a.EndsAt.IsZero() && !a.ResolvedAt(now) {
+			next = earliest(next, g.gridAtOrAfter(a.EndsAt))
 		}
 	}
 	return next

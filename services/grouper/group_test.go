@@ -176,6 +176,36 @@ func TestExpiredAlertFlushesOnGrid(t *testing.T) {
 	wantNext(t, g, at(12))
 }
 
+// A firing alert's endsAt wakes the group at the first grid point at or
+// after it, as Alertmanager's flush finds it resolved there, whether or not
+// dedup's resolved change has arrived by then. A re-send that moved the
+// endsAt meanwhile makes that wake-up a flush with nothing to notify, and
+// the next one follows the new endsAt.
+func TestEndsAtWakesTheGroupOnGrid(t *testing.T) {
+	g := NewGroup(testRoute(), at(0))
+	a := firing("a", at(0), at(0))
+	a.EndsAt = at(9)
+	b := firing("b", at(0), at(0))
+	b.EndsAt = at(14)
+	g.Add("a", a, testRoute(), at(0))
+	g.Add("b", b, testRoute(), at(0))
+	flushAt(t, g, at(2))
+	wantNext(t, g, at(12)) // grid 2, 7, 12: the first at or after 9
+	f := flushAt(t, g, at(12))
+	if len(f.Notified) != 1 || f.Firing(at(12)) != 1 {
+		t.Fatalf("flush at 12: notified %v, %d firing, want a resolved, b firing", f.Notified, f.Firing(at(12)))
+	}
+	wantNext(t, g, at(17)) // b's endsAt, 14
+	// b re-sent meanwhile, endsAt 40: the wake-up at 17 notifies nothing.
+	refreshed := b
+	refreshed.EndsAt, refreshed.UpdatedAt = at(40), at(15)
+	g.Refresh(func(fp string) (alert.Alert, bool) { return refreshed, fp == "b" })
+	if f := flushAt(t, g, at(17)); len(f.Notified) != 0 {
+		t.Fatalf("wake-up for a moved endsAt notified: %v", f.Notified)
+	}
+	wantNext(t, g, at(37)) // the repeat (strictly after 12+20: 37) before b's new endsAt (40 → 42)
+}
+
 // A group emptied and created again restarts its flush sequence; its
 // notifications must still get new message ids, or JetStream would drop them
 // as duplicates of the old group's.
