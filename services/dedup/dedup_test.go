@@ -12,6 +12,7 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/logtest"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
@@ -20,7 +21,8 @@ import (
 )
 
 type harness struct {
-	js jetstream.JetStream
+	js   jetstream.JetStream
+	logs *logtest.Buffer
 }
 
 func start(t *testing.T) *harness { return startWith(t, 0) }
@@ -36,7 +38,8 @@ func startWith(t *testing.T, retention time.Duration) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := dedup.New(dedup.Options{Deps: stage.Deps{JS: js, Config: func() *config.Config { return cfg }}, Retention: retention})
+	logger, logs := logtest.New()
+	d, err := dedup.New(dedup.Options{Deps: stage.Deps{JS: js, Logger: logger, Config: func() *config.Config { return cfg }}, Retention: retention})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +53,7 @@ func startWith(t *testing.T, retention time.Duration) *harness {
 		}
 	})
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	return &harness{js: js}
+	return &harness{js: js, logs: logs}
 }
 
 func (h *harness) publish(t *testing.T, body string) {
@@ -233,4 +236,53 @@ func TestBatchKeepsTheOrderOfOneAlert(t *testing.T) {
 	if len(flap) == 0 || !flap[len(flap)-1].Alert.ResolvedAt(now.Add(time.Second)) || flap[len(flap)-1].Alert.Annotations["summary"] != "resolved" {
 		t.Fatalf("Flap's changes %+v, want it to end resolved by the later post", flap)
 	}
+}
+
+// An alert's value is written only once its change event is stored: while
+// the history stream refuses the event, the bucket gets nothing, so that a
+// new owner of the partition, loading the bucket, would emit the change
+// again instead of taking the alert for emitted.
+func TestValueWrittenOnlyAfterItsEvent(t *testing.T) {
+	h := start(t)
+	ctx := t.Context()
+	s, err := h.js.Stream(ctx, contract.StreamAlerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := s.CachedInfo().Config
+	full.MaxMsgs, full.Discard = 1, jetstream.DiscardNew
+	if _, err := h.js.UpdateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.js.Publish(ctx, contract.SubjectAlertsChanged, []byte("{}")); err != nil { // fills it
+		t.Fatal(err)
+	}
+	now := time.Now()
+	h.publish(t, alertJSON("A", now, now.Add(time.Hour), ""))
+	testharness.Eventually(t, 15*time.Second, "a checkpoint refused", func() bool {
+		return strings.Contains(h.logs.String(), "checkpoint failed")
+	})
+	kv, err := h.js.KeyValue(ctx, contract.BucketAlerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range keys.Keys() {
+		t.Errorf("alert %s stored while its change event was refused", k)
+	}
+	full.MaxMsgs = -1
+	if _, err := h.js.UpdateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	h.inputDrained(t)
+	if n := h.count(t, contract.SubjectAlertsChanged); n != 2 {
+		t.Errorf("%d messages on %s once the stream takes them, want the filler and the change", n, contract.SubjectAlertsChanged)
+	}
+	testharness.Eventually(t, 15*time.Second, "the alert stored", func() bool {
+		keys, err := kv.Keys(ctx)
+		return err == nil && len(keys) == 1
+	})
 }

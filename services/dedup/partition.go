@@ -140,7 +140,12 @@ func sameState(a, b alert.Stored) bool {
 		maps.Equal(a.Labels, b.Labels) && maps.Equal(a.Annotations, b.Annotations)
 }
 
-// Owed returns the change events and dead letters, and the alerts' values.
+// Owed returns the change events and dead letters, then the alerts'
+// values: a value is written only once its event is stored. The other way
+// round, a checkpoint that stored a value but not its event (a stream
+// leader lost mid-write) left a new owner with a state that says the event
+// was emitted: it re-applied the input, found nothing to change, and the
+// alert was never routed.
 func (pt *alertPartition) Owed() [][]*nats.Msg {
 	writes := make([]*nats.Msg, 0, len(pt.dirty))
 	for fp := range pt.dirty {
@@ -151,7 +156,7 @@ func (pt *alertPartition) Owed() [][]*nats.Msg {
 			writes = append(writes, partition.KVDelete(contract.BucketAlerts, fp))
 		}
 	}
-	return [][]*nats.Msg{append(pt.outbox, writes...)}
+	return [][]*nats.Msg{pt.outbox, writes}
 }
 
 // Committed forgets what was owed.
