@@ -28,10 +28,9 @@ const (
 )
 
 // process applies one flush to its integration: the DedupStage decision
-// against the log, the claim of the send, the send, the log write. It is
-// straight-line on purpose; every return says how the message ends (nil:
-// ack). streamSeq identifies the message on the notify stream across its
-// deliveries.
+// against the log, the claim of the send, the send, the log write (apply).
+// Every return says how the message ends (nil: ack). streamSeq identifies
+// the message on the notify stream across its deliveries.
 func (n *Notifier) process(ctx context.Context, note *contract.Notification, streamSeq uint64) error {
 	in := note.Integration
 	log := n.logger.With(
@@ -51,9 +50,36 @@ func (n *Notifier) process(ctx context.Context, note *contract.Notification, str
 	unlock := n.locks.lock(key)
 	defer unlock()
 
-	entry, rev, resend, err := n.awaitClaim(ctx, key, streamSeq, log)
-	if err != nil {
-		return err
+	// A group's first flush almost always finds no log entry: it skips the
+	// read and claims by creating the key. A key that exists (an earlier
+	// delivery's claim, another flush's, the log of an earlier group with
+	// this key) fails the create, and the flush is decided again on what
+	// the log holds.
+	err = n.apply(ctx, note, streamSeq, integ, key, note.FlushSeq == 1, log)
+	if errors.Is(err, errLogExists) {
+		err = n.apply(ctx, note, streamSeq, integ, key, false, log)
+	}
+	return err
+}
+
+// errLogExists: apply assumed no log entry, and the log has one.
+var errLogExists = errors.New("notification log entry exists")
+
+// apply is process's decision, claim, send and log write on the log entry
+// at key, read first unless assumeAbsent. With assumeAbsent, a decision
+// that would not end in a claimed send fails with errLogExists: it could
+// differ on the real entry.
+func (n *Notifier) apply(ctx context.Context, note *contract.Notification, streamSeq uint64, integ *integration, key string, assumeAbsent bool, log *slog.Logger) error {
+	var (
+		entry  *nflogstore.Entry
+		rev    uint64
+		resend bool
+		err    error
+	)
+	if !assumeAbsent {
+		if entry, rev, resend, err = n.awaitClaim(ctx, key, streamSeq, log); err != nil {
+			return err
+		}
 	}
 	if entry.Covers(note.FlushSeq, note.FlushedAt) {
 		n.metrics.suppressed.WithLabelValues(suppressedAlreadyNotified).Inc()
@@ -65,16 +91,19 @@ func (n *Notifier) process(ctx context.Context, note *contract.Notification, str
 	at := note.FlushedAt
 	firing, resolved := nflog.Partition(note.Alerts, at)
 	send, reason := nflog.Decide(entry.StateOf(), firing, resolved, integ.sendResolved, time.Duration(note.RepeatInterval), at)
+	alerts := note.Alerts
+	if !integ.sendResolved {
+		alerts = firingAt(alerts, at)
+	}
+	if assumeAbsent && (!send || len(alerts) == 0) {
+		return errLogExists
+	}
 	if !send {
 		n.metrics.suppressed.WithLabelValues(suppressedNoChange).Inc()
 		log.Debug("nothing to notify")
 		return nil
 	}
 
-	alerts := note.Alerts
-	if !integ.sendResolved {
-		alerts = firingAt(alerts, at)
-	}
 	// The message the group's notifications edit (update_message) is kept
 	// while the group's notification sequence lasts; a first notification
 	// starts a new one.
@@ -92,6 +121,9 @@ func (n *Notifier) process(ctx context.Context, note *contract.Notification, str
 		// gone out, and counts the resend.
 		claim := nflogstore.Claim{StreamSeq: streamSeq, FlushSeq: note.FlushSeq, Until: n.now().Add(n.sendTimeout + claimMargin)}
 		claimRev, err := n.store.Put(ctx, key, entry.Claimed(note, claim), rev)
+		if assumeAbsent && errors.Is(err, nflogstore.ErrConflict) {
+			return errLogExists
+		}
 		if err != nil {
 			return fmt.Errorf("claim the send: %w", err)
 		}

@@ -591,6 +591,33 @@ func TestRepeatedCounted(t *testing.T) {
 	s.waitCounter(t, 1, "klaxon_messages_processed_total", "stage", "notifier", "outcome", "ack")
 }
 
+// TestFirstFlushSkipsTheLogRead: a group's first flush claims by creating
+// its log entry, without reading it first; when an entry exists (an earlier
+// group with the same key was notified), the create fails and the flush is
+// decided on that entry, as any other.
+func TestFirstFlushSkipsTheLogRead(t *testing.T) {
+	r := newReceiver(t)
+	s := startStage(t, r.url(), true)
+	const queries = "alertmanager_nflog_queries_total"
+	s.publish(t, "team", 1, t0, firingAlert("a"))
+	calls := waitCalls(t, r, 1)
+	wantCall(t, calls[0], "firing", "first notification", "a:firing")
+	s.waitCounter(t, 1, "klaxon_messages_processed_total", "stage", "notifier", "outcome", "ack")
+	if got := s.counter(t, queries); got != 0 {
+		t.Errorf("first flush read the log %v times, want 0", got)
+	}
+
+	// The group emptied and was created again: its flush sequence restarts
+	// at 1, while the log still has the old group's notification of a,
+	// a minute ago. Nothing new: no send.
+	s.publish(t, "team", 1, t0.Add(time.Minute), firingAlert("a"))
+	s.waitCounter(t, 1, "klaxon_notifications_suppressed_total", "reason", "no_change")
+	if got := s.counter(t, queries); got != 1 {
+		t.Errorf("a first flush over an existing entry read the log %v times, want 1", got)
+	}
+	waitCalls(t, r, 1)
+}
+
 // TestSendKeepsRetryAfter: a 429's Retry-After reaches the bus through the
 // handler's error (fault.RetryDelay), and a 4xx is final.
 func TestSendKeepsRetryAfter(t *testing.T) {
