@@ -120,9 +120,14 @@ func (n *Notifier) apply(ctx context.Context, note *contract.Notification, strea
 		// next delivery of this message knows the notification may have
 		// gone out, and counts the resend.
 		claim := nflogstore.Claim{StreamSeq: streamSeq, FlushSeq: note.FlushSeq, Until: n.now().Add(n.sendTimeout + claimMargin)}
-		claimRev, err := n.store.Put(ctx, key, entry.Claimed(note, claim), rev)
-		if assumeAbsent && errors.Is(err, nflogstore.ErrConflict) {
-			return errLogExists
+		var claimRev uint64
+		if assumeAbsent {
+			claimRev, err = n.store.Create(ctx, key, entry.Claimed(note, claim))
+			if errors.Is(err, nflogstore.ErrConflict) {
+				return errLogExists
+			}
+		} else {
+			claimRev, err = n.store.Put(ctx, key, entry.Claimed(note, claim), rev)
 		}
 		if err != nil {
 			return fmt.Errorf("claim the send: %w", err)

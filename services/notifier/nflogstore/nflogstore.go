@@ -103,6 +103,21 @@ func (s *Store) Put(ctx context.Context, key string, e *Entry, rev uint64) (uint
 	return next, nil
 }
 
+// Create writes e at key if the key has no entry (Put at revision 0). It
+// stands in for the read a caller skips when it assumes there is no entry,
+// and is counted as that query in the metrics: one that found nothing (a
+// query error, as Alertmanager counts it) when the create succeeds. A key
+// that exists fails with ErrConflict, uncounted: the read that follows it
+// counts.
+func (s *Store) Create(ctx context.Context, key string, e *Entry) (uint64, error) {
+	start := time.Now()
+	rev, err := s.Put(ctx, key, e, 0)
+	if !errors.Is(err, ErrConflict) {
+		s.metrics.queried(time.Since(start).Seconds(), true)
+	}
+	return rev, err
+}
+
 // Commit records e, the entry of a notification just handled, starting from
 // the revision rev its decision was made on. On a conflict it re-reads the
 // key: when the stored entry already covers e's flush, another replica
