@@ -231,17 +231,30 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) {
 			cancel()
 			return
 		case msg := <-w.in:
+			// Ticks already due go out before these inputs, as they came
+			// first; then what is waiting is taken in, the ticks it made
+			// due run (a flush with no group_wait), and one checkpoint
+			// writes it all.
+			w.fireDue(ctx)
 			w.handle(ctx, msg)
-			// Take in what is already waiting, then write it all at once.
 			for len(w.pending) < maxPending && len(w.in) > 0 {
 				w.handle(ctx, <-w.in)
 			}
+			w.fireDue(ctx)
 			w.checkpoint(ctx, stop)
 		case <-timer.C:
 			w.state.Fire(ctx, time.Now())
 			w.checkpoint(ctx, stop)
 		}
 		arm()
+	}
+}
+
+// fireDue runs the timers that are due now, if any.
+func (w *worker) fireDue(ctx context.Context) {
+	now := time.Now()
+	if next := w.state.Next(); !next.IsZero() && !next.After(now) {
+		w.state.Fire(ctx, now)
 	}
 }
 

@@ -24,12 +24,19 @@ type echo struct {
 	owed   []*nats.Msg
 	timers partition.Timers
 	fired  int
+	// dueOnInput arms a timer due at once with every input (a group
+	// without group_wait); commits counts the checkpoints.
+	dueOnInput bool
+	commits    int
 }
 
 func (e *echo) Handle(_ context.Context, msg jetstream.Msg) {
 	m := nats.NewMsg("out." + strconv.Itoa(e.p))
 	m.Data = msg.Data()
 	e.owed = append(e.owed, m)
+	if e.dueOnInput {
+		e.timers.Add(time.Now(), "k")
+	}
 }
 
 func (e *echo) Fire(_ context.Context, now time.Time) {
@@ -46,11 +53,12 @@ func (e *echo) Fire(_ context.Context, now time.Time) {
 	}
 }
 
-func (e *echo) Next() time.Time     { return e.timers.Next() }
-func (e *echo) Owed() [][]*nats.Msg { return [][]*nats.Msg{e.owed} }
-func (e *echo) Committed()          { e.owed = nil }
-func (e *echo) firedCount() (n int) { e.mu.Lock(); n = e.fired; e.mu.Unlock(); return n }
-func (e *echo) arm(at time.Time)    { e.timers.Add(at, "k") }
+func (e *echo) Next() time.Time      { return e.timers.Next() }
+func (e *echo) Owed() [][]*nats.Msg  { return [][]*nats.Msg{e.owed} }
+func (e *echo) Committed()           { e.owed = nil; e.mu.Lock(); e.commits++; e.mu.Unlock() }
+func (e *echo) firedCount() (n int)  { e.mu.Lock(); n = e.fired; e.mu.Unlock(); return n }
+func (e *echo) commitCount() (n int) { e.mu.Lock(); n = e.commits; e.mu.Unlock(); return n }
+func (e *echo) arm(at time.Time)     { e.timers.Add(at, "k") }
 
 func streamCount(t *testing.T, js jetstream.JetStream, name string) uint64 {
 	t.Helper()
@@ -145,3 +153,37 @@ func (s *stuckState) Next() time.Time                       { return time.Time{}
 func (s *stuckState) Owed() [][]*nats.Msg                   { return [][]*nats.Msg{{nats.NewMsg("nowhere.x")}} }
 func (s *stuckState) Committed()                            {}
 func (s *stuckState) took() bool                            { s.mu.Lock(); defer s.mu.Unlock(); return s.got }
+
+// An input that makes a timer due at once (a group without group_wait) is
+// stored with what the timer owes in one checkpoint, not two.
+func TestDueTimerJoinsTheInputsCheckpoint(t *testing.T) {
+	_, js := natstest.Start(t)
+	ctx := t.Context()
+	for _, cfg := range []jetstream.StreamConfig{
+		{Name: "IN", Subjects: []string{"in.*"}, Retention: jetstream.WorkQueuePolicy},
+		{Name: "OUT", Subjects: []string{"out.*"}},
+	} {
+		if _, err := js.CreateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &partition.Runner{JS: js, Pub: bus.NewPublisher(js, nil), Input: partition.Input{
+		Stream: "IN", WorkQueue: true,
+		Subject:  func(p int) string { return "in." + strconv.Itoa(p) },
+		Consumer: func(p int) string { return "in-" + strconv.Itoa(p) },
+	}}
+	st := &echo{p: 1, dueOnInput: true}
+	if err := r.Start(ctx, 1, st); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop([]int{1}, true)
+	if _, err := js.Publish(ctx, "in.1", []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 10*time.Second, "the input and its timer stored", func() bool {
+		return streamCount(t, js, "OUT") == 2 && streamCount(t, js, "IN") == 0
+	})
+	if n := st.commitCount(); n != 1 {
+		t.Errorf("%d checkpoints for an input and the timer it made due, want 1", n)
+	}
+}
