@@ -50,6 +50,23 @@ type Group struct {
 	Notified []Notified `json:"notified,omitempty"`
 	// NextFlush is the pending tick; zero when nothing is due.
 	NextFlush time.Time `json:"nextFlush,omitzero"`
+	// Split is set once the group outgrew one stored value: its alerts
+	// and notification state are stored under keys of their own
+	// (groupPartition.Owed).
+	Split bool `json:"split,omitempty"`
+}
+
+// splitKeys are the keys, besides its state's, of a split group with the
+// alerts fps; none for a group stored as one value.
+func (g *Group) splitKeys(fps map[string]struct{}) []string {
+	if !g.Split {
+		return nil
+	}
+	keys := make([]string, 0, len(fps)+1)
+	for fp := range fps {
+		keys = append(keys, g.ID+"."+fp)
+	}
+	return append(keys, g.ID+"."+contract.GroupNotifiedKey)
 }
 
 // Notified is the log state of the last notification of a group to the

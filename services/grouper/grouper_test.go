@@ -3,6 +3,9 @@ package grouper_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -105,21 +108,14 @@ func TestGroupFlushedByTheReplicaThatTakesOver(t *testing.T) {
 	}
 	a := startGrouper(t, nc.ConnectedUrl(), 0)
 	route(t, js, "A", 3*time.Second)
-	// The group is stored (its state and its alert) before a is killed.
+	// The group is stored (one value, with its alert) before a is killed.
 	kv, err := js.KeyValue(t.Context(), contract.BucketGroups)
 	if err != nil {
 		t.Fatal(err)
 	}
-	harness.Eventually(t, 10*time.Second, "the group's state and its alert stored", func() bool {
-		keys, err := kv.ListKeys(t.Context())
-		if err != nil {
-			return false
-		}
-		n := 0
-		for range keys.Keys() {
-			n++
-		}
-		return n == 2
+	harness.Eventually(t, 10*time.Second, "the group stored with its alert", func() bool {
+		e, err := kv.Get(t.Context(), contract.GroupID("{}", `{}:{alertname="A"}`))
+		return err == nil && strings.Contains(string(e.Value()), `"alerts":{"`)
 	})
 	a.close() // kill -9: the connection drops
 	start := time.Now()
@@ -150,39 +146,104 @@ func TestStartDelayHoldsFlushes(t *testing.T) {
 	}
 }
 
-// A group is stored as values that do not grow with its alerts: its route
-// and timing, one value per alert, and the notification log's state of its
-// last notification on a key of its own, written when a flush notifies.
+// A small group is one stored value (route, timing, alerts, notification
+// state): a new group costs one write. A group that outgrows it is split
+// for good into values that do not grow with its alerts: its route and
+// timing, one value per alert, and the notification log's state of its last
+// notification on a key of its own.
 func TestGroupStoredInSmallValues(t *testing.T) {
 	nc, js := natstest.Start(t)
 	if err := streams.Provision(t.Context(), js, streams.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	startGrouper(t, nc.ConnectedUrl(), 0)
-	route(t, js, "A", 0)
-	if got := notifications(t, js, 1, 10*time.Second); len(got) != 1 {
-		t.Fatalf("%d notifications, want 1", len(got))
-	}
+	first := startGrouper(t, nc.ConnectedUrl(), 0)
 	kv, err := js.KeyValue(t.Context(), contract.BucketGroups)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := contract.GroupID("{}", `{}:{alertname="A"}`)
-	harness.Eventually(t, 10*time.Second, "the notification state stored", func() bool {
-		_, err := kv.Get(t.Context(), id+"."+contract.GroupNotifiedKey)
-		return err == nil
+	keysOf := func(id string) (keys []string) {
+		all, err := kv.Keys(t.Context())
+		if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+			t.Fatal(err)
+		}
+		for _, k := range all {
+			if k == id || strings.HasPrefix(k, id+".") {
+				keys = append(keys, k)
+			}
+		}
+		return keys
+	}
+	stateOf := func(id string) map[string]json.RawMessage {
+		e, err := kv.Get(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(e.Value(), &fields); err != nil {
+			t.Fatal(err)
+		}
+		return fields
+	}
+
+	route(t, js, "A", 0)
+	if got := notifications(t, js, 1, 10*time.Second); len(got) != 1 {
+		t.Fatalf("%d notifications, want 1", len(got))
+	}
+	small := contract.GroupID("{}", `{}:{alertname="A"}`)
+	harness.Eventually(t, 10*time.Second, "the notified group stored", func() bool {
+		_, err := kv.Get(t.Context(), small)
+		return err == nil && string(stateOf(small)["notified"]) != ""
 	})
-	state, err := kv.Get(t.Context(), id)
+	if keys := keysOf(small); len(keys) != 1 {
+		t.Errorf("a one-alert group is stored as %v, want one value", keys)
+	}
+
+	// 60 alerts of ~200 bytes: past the one value's bound.
+	const n = 60
+	for i := range n {
+		routeLabel(t, js, "B", fmt.Sprintf("instance-%03d-%s", i, strings.Repeat("x", 150)))
+	}
+	big := contract.GroupID("{}", `{}:{alertname="B"}`)
+	harness.Eventually(t, 10*time.Second, "the big group split", func() bool {
+		return len(keysOf(big)) == 1+n+1 // state, alerts, notification state
+	})
+	for _, field := range []string{"alerts", "notified"} {
+		if v, ok := stateOf(big)[field]; ok && string(v) != "null" {
+			t.Errorf("the split group's state value holds %s: %.80s", field, v)
+		}
+	}
+
+	// A new owner loads the split group whole: one more alert, and the
+	// next notification holds all of them.
+	first.close()
+	startGrouper(t, nc.ConnectedUrl(), 0)
+	routeLabel(t, js, "B", "one-more")
+	cons, err := js.OrderedConsumer(t.Context(), contract.StreamNotify, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(state.Value(), &fields); err != nil {
-		t.Fatal(err)
-	}
-	for _, big := range []string{"alerts", "notified"} {
-		if v, ok := fields[big]; ok && string(v) != "null" {
-			t.Errorf("the group's state value holds %s: %s", big, v)
+	harness.Eventually(t, 20*time.Second, "a notification of the loaded group with every alert", func() bool {
+		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return false
 		}
+		var note contract.Notification
+		return json.Unmarshal(msg.Data(), &note) == nil && note.GroupID == big && len(note.Alerts) == n+1
+	})
+}
+
+// routeLabel publishes one routed alert {alertname=name, instance=instance}
+// of the group {alertname=name}: no group_wait, a group_interval of 1s.
+func routeLabel(t *testing.T, js jetstream.JetStream, name, instance string) {
+	t.Helper()
+	now := time.Now()
+	a := alert.Alert{Labels: model.LabelSet{"alertname": model.LabelValue(name), "instance": model.LabelValue(instance)}, StartsAt: now, EndsAt: now.Add(time.Hour), UpdatedAt: now}
+	rt := contract.Route{
+		ID: "{}", Receiver: "hook", GroupKey: `{}:{alertname="` + name + `"}`, GroupLabels: model.LabelSet{"alertname": model.LabelValue(name)},
+		GroupInterval: model.Duration(time.Second), RepeatInterval: model.Duration(time.Hour),
+	}
+	body, _ := json.Marshal(contract.AlertRouted{Version: contract.Version, Change: alert.ChangeNew, Fingerprint: a.Fingerprint().String(), Alert: a, Route: rt})
+	if _, err := js.Publish(t.Context(), contract.AlertsRoutedSubject(contract.PartitionOf(contract.GroupID(rt.ID, rt.GroupKey))), body); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -126,10 +128,7 @@ func (gp *groupPartition) flush(ctx context.Context, grp *Group, at, now time.Ti
 		delete(gp.state, grp.ID)
 		delete(gp.notified, grp.ID)
 		delete(gp.members, grp.ID)
-		for fp := range before {
-			gp.gone[grp.ID] = append(gp.gone[grp.ID], grp.ID+"."+fp)
-		}
-		gp.gone[grp.ID] = append(gp.gone[grp.ID], grp.ID+"."+contract.GroupNotifiedKey)
+		gp.gone[grp.ID] = append(gp.gone[grp.ID], grp.splitKeys(before)...)
 		gp.g.groups.WithLabelValues("deleted").Inc()
 		return nil
 	}
@@ -138,7 +137,7 @@ func (gp *groupPartition) flush(ctx context.Context, grp *Group, at, now time.Ti
 		gp.notified[grp.ID] = struct{}{}
 	}
 	for fp := range before {
-		if _, ok := grp.Alerts[fp]; !ok { // resolved and notified: it leaves
+		if _, ok := grp.Alerts[fp]; !ok && grp.Split { // resolved and notified: it leaves
 			gp.gone[grp.ID] = append(gp.gone[grp.ID], grp.ID+"."+fp)
 		}
 	}
@@ -157,7 +156,15 @@ func (gp *groupPartition) Next() time.Time {
 	return gp.g.notBefore
 }
 
-// Owed returns the notifications, then the groups' values.
+// inlineMaxBytes bounds a group stored as one value (see Owed).
+const inlineMaxBytes = 8 << 10
+
+// Owed returns the notifications, then the groups' values. A group whose
+// value stays within inlineMaxBytes is one value: route, timing, alerts and
+// notification state together, so a new group costs one write. A group
+// that outgrows it is split for good (Group.Split): its state, one value
+// per alert and its notification state under keys of their own, so that no
+// value grows with its alerts.
 func (gp *groupPartition) Owed() [][]*nats.Msg {
 	var writes []*nats.Msg
 	put := func(key string, v any) {
@@ -173,23 +180,50 @@ func (gp *groupPartition) Owed() [][]*nats.Msg {
 			del(id)
 		}
 	}
-	for id, fps := range gp.members {
-		grp := gp.groups[id]
-		for fp := range fps {
+	changed := slices.Collect(maps.Keys(gp.state))
+	for id := range gp.notified {
+		if _, ok := gp.state[id]; !ok {
+			changed = append(changed, id)
+		}
+	}
+	for _, id := range changed {
+		grp, ok := gp.groups[id]
+		if !ok {
+			continue
+		}
+		if !grp.Split {
+			data, _ := json.Marshal(grp)
+			if len(data) <= inlineMaxBytes {
+				writes = append(writes, partition.KVPut(contract.BucketGroups, id, data))
+				continue
+			}
+			gp.split(grp)
+		}
+		for fp := range gp.members[id] {
 			if a, ok := grp.Alerts[fp]; ok {
 				put(id+"."+fp, a)
 			}
 		}
-	}
-	for id := range gp.state {
-		state := *gp.groups[id]
+		state := *grp
 		state.Alerts, state.Notified = nil, nil // values of their own
 		put(id, state)
-	}
-	for id := range gp.notified {
-		put(id+"."+contract.GroupNotifiedKey, gp.groups[id].Notified)
+		if _, ok := gp.notified[id]; ok {
+			put(id+"."+contract.GroupNotifiedKey, grp.Notified)
+		}
 	}
 	return [][]*nats.Msg{gp.outbox, writes}
+}
+
+// split makes grp's alerts and notification state values of their own from
+// now on: each of them is owed once.
+func (gp *groupPartition) split(grp *Group) {
+	grp.Split = true
+	members := make(map[string]struct{}, len(grp.Alerts))
+	for fp := range grp.Alerts {
+		members[fp] = struct{}{}
+	}
+	gp.members[grp.ID] = members
+	gp.notified[grp.ID] = struct{}{}
 }
 
 // Committed forgets what was owed.
@@ -261,7 +295,7 @@ func (g *Grouper) load(ctx context.Context, ps []int) (map[int]map[string]*Group
 	}
 	for id, n := range notified {
 		if grp, ok := states[contract.PartitionOf(id)][id]; ok {
-			grp.Notified = n
+			grp.Notified, grp.Split = n, true
 		}
 	}
 	for id, as := range members {
@@ -269,6 +303,7 @@ func (g *Grouper) load(ctx context.Context, ps []int) (map[int]map[string]*Group
 		if !ok {
 			continue // alerts of a group deleted meanwhile
 		}
+		grp.Split = true
 		for fp, a := range as {
 			grp.Alerts[fp] = a
 		}
