@@ -18,13 +18,15 @@
 //   - A Subscriber creates or binds a durable pull consumer (explicit ack,
 //     deliver all) and never deletes it: every replica of a stage shares it
 //     (a work queue), and after Close a new Subscriber resumes where the old
-//     one stopped. Acked messages are not redelivered; nacked, unacked and
-//     not-yet-delivered ones are.
+//     one stopped. Nacked, unacked and not-yet-delivered messages are
+//     redelivered; acked ones are not, unless the ack itself was lost (it is
+//     not confirmed, see below).
 //   - One Consume loop per subscription (the client's pull with heartbeats,
 //     a small batch requested ahead) feeds SubscriberConfig.Concurrency
 //     workers. Each worker hands one message to the consumer, waits for Ack
-//     or Nack and answers JetStream: Ack is confirmed by the server
-//     (DoubleAck), Nack is NakWithDelay with SubscriberConfig.Backoff or the
+//     or Nack and answers JetStream: Ack is sent without waiting for the
+//     server's confirmation (handlers must be idempotent: a lost ack
+//     redelivers), Nack is NakWithDelay with SubscriberConfig.Backoff or the
 //     handler's MetaRetryAfter. With one worker, messages are handled in
 //     stream order.
 //   - Stopping (Close, or Subscribe's context cancelled) drains: messages

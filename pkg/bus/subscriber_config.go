@@ -15,8 +15,6 @@ const (
 	// minInProgressEvery bounds how often a handed-out message is marked in
 	// progress (every AckWait/3, see keepInProgress).
 	minInProgressEvery = 50 * time.Millisecond
-	// ackTimeout bounds the wait for the server to confirm an Ack.
-	ackTimeout = 5 * time.Second
 	// minPullBatch is the fewest messages one pull asks for (see consume).
 	minPullBatch = 16
 	// Pauses between failed pulls grow from pullRetryMin to pullRetryMax.
