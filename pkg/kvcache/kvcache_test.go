@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
 )
@@ -116,5 +117,54 @@ func TestSnapshot(t *testing.T) {
 	}
 	if _, err := kvcache.Snapshot(ctx, kv, decodeString); err == nil {
 		t.Fatal("Snapshot of an undecodable value: no error")
+	}
+}
+
+// The alerts' copy reads klaxon-alerts values as dedup writes them; one
+// that does not decode reads as absent, and a rewritten value reads as its
+// newest state.
+func TestAlertsDecodeOnRead(t *testing.T) {
+	_, js := natstest.Start(t)
+	ctx := t.Context()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contract.BucketAlerts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := func(name string, end time.Time) []byte {
+		return []byte(`{"labels":{"alertname":"` + name + `"},"startsAt":"2026-01-01T00:00:00Z","endsAt":"` + end.Format(time.RFC3339) + `","emitted":"firing"}`)
+	}
+	end := time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)
+	for k, v := range map[string][]byte{"a": stored("A", end), "bad": []byte("{")} {
+		if _, err := kv.Put(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := kvcache.NewAlerts(js, nil)
+	runCtx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = c.Run(runCtx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	if err := c.Synced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := c.Get("a"); !ok || a.Labels["alertname"] != "A" || !a.EndsAt.Equal(end) {
+		t.Fatalf("Get(a) = %+v %v", a, ok)
+	}
+	if _, ok := c.Get("bad"); ok {
+		t.Fatal("an undecodable value read as an alert")
+	}
+	if all, _ := c.Values(); len(all) != 1 {
+		t.Fatalf("Values = %d alerts, want 1 (the undecodable left out)", len(all))
+	}
+	later := end.Add(time.Hour)
+	rev, err := kv.Put(ctx, "a", stored("A", later))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitRevision(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := c.Get("a"); !ok || !a.EndsAt.Equal(later) {
+		t.Fatalf("Get(a) after a rewrite = %+v %v, want endsAt %v", a, ok, later)
 	}
 }
