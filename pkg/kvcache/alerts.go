@@ -28,6 +28,7 @@ type Alerts struct {
 
 // lazyAlert is a value as it arrived, decoded once on first use.
 type lazyAlert struct {
+	key   string
 	raw   []byte
 	once  sync.Once
 	alert *alert.Alert // nil when raw does not decode
@@ -38,17 +39,19 @@ func NewAlerts(js jetstream.JetStream, log *slog.Logger) *Alerts {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	keep := func(e jetstream.KeyValueEntry) (*lazyAlert, error) { return &lazyAlert{raw: e.Value()}, nil }
+	keep := func(e jetstream.KeyValueEntry) (*lazyAlert, error) {
+		return &lazyAlert{key: e.Key(), raw: e.Value()}, nil
+	}
 	return &Alerts{cache: New(js, contract.BucketAlerts, keep, log), log: log.With("component", "kvcache", "bucket", contract.BucketAlerts)}
 }
 
 // decoded is l's alert; a value that does not decode is logged once and
 // read as absent.
-func (a *Alerts) decoded(key string, l *lazyAlert) *alert.Alert {
+func (a *Alerts) decoded(l *lazyAlert) *alert.Alert {
 	l.once.Do(func() {
 		var s contract.StoredAlert
 		if err := json.Unmarshal(l.raw, &s); err != nil {
-			a.log.Warn("kv entry not decodable; skipped", "key", key, "err", err)
+			a.log.Warn("kv entry not decodable; skipped", "key", l.key, "err", err)
 		} else {
 			l.alert = &s.Alert
 		}
@@ -77,26 +80,17 @@ func (a *Alerts) Get(fp string) (*alert.Alert, bool) {
 	if !ok {
 		return nil, false
 	}
-	v := a.decoded(fp, l)
+	v := a.decoded(l)
 	return v, v != nil
 }
 
 // Values returns every alert (shared: read-only) and the revision they are
 // current as of.
 func (a *Alerts) Values() ([]*alert.Alert, uint64) {
-	type entry struct {
-		key string
-		l   *lazyAlert
-	}
-	a.cache.mu.RLock()
-	entries, rev := make([]entry, 0, len(a.cache.entries)), a.cache.revision
-	for k, l := range a.cache.entries {
-		entries = append(entries, entry{k, l})
-	}
-	a.cache.mu.RUnlock()
+	entries, rev := a.cache.Values()
 	out := make([]*alert.Alert, 0, len(entries))
-	for _, e := range entries {
-		if v := a.decoded(e.key, e.l); v != nil {
+	for _, l := range entries {
+		if v := a.decoded(l); v != nil {
 			out = append(out, v)
 		}
 	}
