@@ -52,8 +52,9 @@ type Group struct {
 	NextFlush time.Time `json:"nextFlush,omitzero"`
 	// Split is set once the group outgrew one stored value: its alerts
 	// and notification state are stored under keys of their own
-	// (groupPartition.Owed).
-	Split bool `json:"split,omitempty"`
+	// (groupPartition.Owed). Not stored: a load derives it from those keys
+	// (a split group always has its notification state key).
+	Split bool `json:"-"`
 }
 
 // splitKeys are the keys, besides its state's, of a split group with the
