@@ -165,7 +165,7 @@ func (sub *subscription) consumer(ctx context.Context, refresh bool) (jetstream.
 }
 
 // recreate creates the consumer again after old was deleted, once the
-// server has finished deleting it (AwaitConsumerGone).
+// server has finished deleting it (awaitGone).
 func (sub *subscription) recreate(ctx context.Context, old jetstream.Consumer) error {
 	if old != nil {
 		if err := awaitGone(ctx, old.Info); err != nil {
@@ -177,7 +177,7 @@ func (sub *subscription) recreate(ctx context.Context, old jetstream.Consumer) e
 }
 
 // DeleteConsumer deletes a durable consumer and returns once the server has
-// torn it down (AwaitConsumerGone), so that a consumer created under its
+// torn it down (awaitGone), so that a consumer created under its
 // name starts afresh.
 func DeleteConsumer(ctx context.Context, js jetstream.JetStream, stream, name string) error {
 	if err := js.DeleteConsumer(ctx, stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
