@@ -1,8 +1,11 @@
 package alert
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -53,10 +56,16 @@ func TestValidate(t *testing.T) {
 		{"annotation name", Postable{Labels: map[string]string{"a": "b"}, Annotations: map[string]string{"": "x"}}, ErrLabelName},
 		{"end before start", Postable{Labels: map[string]string{"a": "b"}, StartsAt: at(1), EndsAt: at(0)}, ErrEndBeforeStart},
 		{"UTF-8 names are valid", Postable{Labels: map[string]string{"service.name": "ü"}}, nil},
+		// Alertmanager drops labels with an empty value before it
+		// validates, and validates once its defaults apply.
+		{"only empty values", Postable{Labels: map[string]string{"a": ""}}, ErrNoLabels},
+		{"an empty value's name is not checked", Postable{Labels: map[string]string{"a": "b", "-": ""}}, nil},
+		{"start after now + resolve_timeout", Postable{Labels: map[string]string{"a": "b"}, StartsAt: at(6)}, ErrEndBeforeStart},
+		{"start within resolve_timeout", Postable{Labels: map[string]string{"a": "b"}, StartsAt: at(4)}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.in.Validate(); !errors.Is(err, tt.want) {
+			if err := tt.in.Validate(at(0), 5*time.Minute); !errors.Is(err, tt.want) {
 				t.Fatalf("Validate() = %v, want %v", err, tt.want)
 			}
 		})
@@ -221,23 +230,47 @@ func TestFingerprintIsAlertmanagers(t *testing.T) {
 	}
 }
 
-// FuzzDecodePostable: any input either decodes to alerts that validate or
-// not without panicking, or is rejected as malformed.
+// FuzzDecodePostable: any input decodes exactly as encoding/json decodes it
+// (decodeAsEncodingJSON, the decoder Klaxon used before, the way
+// Alertmanager's API reads alerts), to alerts that normalize without
+// breaking an invariant, or is rejected as malformed.
 func FuzzDecodePostable(f *testing.F) {
 	for _, s := range []string{
 		`[{"labels":{"alertname":"A"},"startsAt":"2026-01-01T00:00:00Z","endsAt":"2026-01-01T01:00:00Z"}]`,
 		`{"labels":{"a":"b"},"annotations":{"s":"x"},"generatorURL":"http://x"}`,
 		`[]`, `[{"labels":{}}]`, `{"labels":{"\u00ff":"\u0000"}}`, `[{"startsAt":"bad"}]`,
+		`[null, {"LABELS":{"a":"b"},"Labels":{"c":null},"labels":null}]`, `null`, `{"labels":{"a":"\ud800x"}}`,
+		`[{"labels":{"a":"b"},"startsAt":"2026-01-02T03:04","startsAt":"","endsAt":null,"x":[1,{"y":2}]}]`,
+		`[{"labels":{"a":1}}]`, `[{"labels":{"a":"b"}}] x`, `[{"labels":{"a":"b"}}] `, "[{\"labels\":{\"a\":\"\xff\"}}]",
+		`[{"generatorURL":5}]`, `[{"startsAt":5}]`, `[1]`, `{"labels":[]}`, `{"ſtartsAt":"2026-01-02T03:04:05Z"}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ps, err := DecodePostable(data)
+		want, wantErr := decodeAsEncodingJSON(data)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("error %v, encoding/json's %v", err, wantErr)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error not classified as malformed: %v", err)
 			}
 			return
+		}
+		if !reflect.DeepEqual(ps, want) {
+			t.Fatalf("decoded\n%#v\nencoding/json decoded\n%#v", ps, want)
+		}
+		if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '[' {
+			arr, raw, err := DecodeArray(data)
+			if err != nil || !reflect.DeepEqual(arr, want) || len(raw) != len(arr) {
+				t.Fatalf("as an array: %v, %d texts, %#v", err, len(raw), arr)
+			}
+			// Ingest passes the alerts' texts on in arrays of its own.
+			batch := append(append([]byte{'['}, bytes.Join(raw, []byte{','})...), ']')
+			if again, err := DecodePostable(batch); err != nil || !reflect.DeepEqual(again, arr) {
+				t.Fatalf("the alerts' texts %q decode to %#v, %v", batch, again, err)
+			}
 		}
 		for _, p := range ps {
 			a, err := p.Normalize(t0, 5*time.Minute)
@@ -249,6 +282,61 @@ func FuzzDecodePostable(f *testing.F) {
 			}
 		}
 	})
+}
+
+// decodeAsEncodingJSON decodes posted alerts with encoding/json, as Klaxon
+// did before DecodePostable read tokens: the reference it is fuzzed against.
+func decodeAsEncodingJSON(data []byte) ([]Postable, error) {
+	var refs []refPostable
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	var err error
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		refs = make([]refPostable, 1)
+		err = json.Unmarshal(trimmed, &refs[0])
+	} else {
+		err = json.Unmarshal(trimmed, &refs)
+	}
+	if err != nil || refs == nil {
+		return nil, err
+	}
+	ps := make([]Postable, 0, len(refs))
+	for _, r := range refs {
+		ps = append(ps, Postable(r))
+	}
+	return ps, nil
+}
+
+type refPostable Postable
+
+func (p *refPostable) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Labels       map[string]string `json:"labels"`
+		Annotations  map[string]string `json:"annotations"`
+		StartsAt     refTime           `json:"startsAt"`
+		EndsAt       refTime           `json:"endsAt"`
+		GeneratorURL string            `json:"generatorURL"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*p = refPostable{Labels: raw.Labels, Annotations: raw.Annotations, StartsAt: time.Time(raw.StartsAt),
+		EndsAt: time.Time(raw.EndsAt), GeneratorURL: raw.GeneratorURL}
+	return nil
+}
+
+type refTime time.Time
+
+func (t *refTime) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil || s == "" {
+		return err
+	}
+	v, err := parseAPITime(s)
+	*t = refTime(v)
+	return err
 }
 
 // The order Alertmanager 0.25 put these alerts in, side by side in the
@@ -320,12 +408,45 @@ func TestLabelLimits(t *testing.T) {
 		"value":      {Labels: map[string]string{"a": strings.Repeat("v", MaxLabelValueSize+1)}},
 		"annotation": {Labels: map[string]string{"a": "b"}, Annotations: many},
 	} {
-		if err := p.Validate(); !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "at most") {
+		if err := p.Validate(t0, time.Minute); !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "at most") {
 			t.Errorf("%s: %v, want the limit named", name, err)
 		}
 	}
 	ok := Postable{Labels: map[string]string{"a": strings.Repeat("v", MaxLabelValueSize)}, Annotations: map[string]string{"long": strings.Repeat("x", MaxLabelValueSize*4)}}
-	if err := ok.Validate(); err != nil {
+	if err := ok.Validate(t0, time.Minute); err != nil {
 		t.Errorf("within the limits: %v", err)
+	}
+}
+
+// BenchmarkDecodePostable decodes a Prometheus POST of 64 alerts, token by
+// token (klaxon) and with encoding/json (the reference, as before).
+func BenchmarkDecodePostable(b *testing.B) {
+	var ps []Postable
+	for i := range 64 {
+		ps = append(ps, Postable{
+			Labels: map[string]string{"alertname": "HighLatency", "instance": fmt.Sprintf("host-%d:9100", i),
+				"job": "node", "severity": "page", "team": "infra"},
+			Annotations:  map[string]string{"summary": "latency above 500ms", "runbook_url": "https://runbooks.example/high-latency"},
+			StartsAt:     t0,
+			EndsAt:       t0.Add(4 * time.Minute),
+			GeneratorURL: "http://prometheus:9090/graph?g0.expr=latency",
+		})
+	}
+	data, err := json.Marshal(ps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, decode := range map[string]func([]byte) ([]Postable, error){
+		"klaxon": DecodePostable, "encoding-json": decodeAsEncodingJSON,
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := decode(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -1,8 +1,6 @@
 package alert
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -30,28 +28,11 @@ var (
 	ErrMalformed      = errors.New("malformed alert JSON")
 )
 
-// DecodePostable decodes one alert (a JSON object) or several (a JSON array).
-// Unknown fields are ignored, as Alertmanager's API does.
-func DecodePostable(data []byte) ([]Postable, error) {
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) > 0 && trimmed[0] == '{' {
-		var p Postable
-		if err := json.Unmarshal(trimmed, &p); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
-		}
-		return []Postable{p}, nil
-	}
-	var ps []Postable
-	if err := json.Unmarshal(trimmed, &ps); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	return ps, nil
-}
-
-// Validate checks what Alertmanager checks on receipt before defaults apply.
-// The error names the field.
-func (p Postable) Validate() error {
-	if len(p.Labels) == 0 {
+// Validate checks what Alertmanager checks on receipt, in its order: once
+// its defaults for a receipt at now apply (Normalize) and labels with an
+// empty value are dropped. The error names the field.
+func (p Postable) Validate(now time.Time, resolveTimeout time.Duration) error {
+	if !hasLabel(p.Labels) {
 		return fmt.Errorf("labels: %w", ErrNoLabels)
 	}
 	if err := validateLabels("labels", p.Labels); err != nil {
@@ -60,11 +41,42 @@ func (p Postable) Validate() error {
 	if err := validateLabels("annotations", p.Annotations); err != nil {
 		return err
 	}
-	if !p.StartsAt.IsZero() && !p.EndsAt.IsZero() && p.EndsAt.Before(p.StartsAt) {
-		return fmt.Errorf("endsAt: %w (startsAt %s, endsAt %s)", ErrEndBeforeStart,
-			p.StartsAt.Format(time.RFC3339Nano), p.EndsAt.Format(time.RFC3339Nano))
+	if start, end, timeout := p.times(now, resolveTimeout); end.Before(start) {
+		given := "endsAt"
+		if timeout {
+			given = "endsAt (none given: now + resolve_timeout)"
+		}
+		return fmt.Errorf("endsAt: %w (startsAt %s, %s %s)", ErrEndBeforeStart,
+			start.Format(time.RFC3339Nano), given, end.Format(time.RFC3339Nano))
 	}
 	return nil
+}
+
+// times are the alert's start and end with Alertmanager's defaults for a
+// receipt at now: a missing start is the end (or now), a missing end is now
+// plus resolveTimeout, and then the alert times out.
+func (p Postable) times(now time.Time, resolveTimeout time.Duration) (start, end time.Time, timeout bool) {
+	start, end = p.StartsAt, p.EndsAt
+	if start.IsZero() {
+		start = now
+		if !end.IsZero() {
+			start = end
+		}
+	}
+	if end.IsZero() {
+		return start, now.Add(resolveTimeout), true
+	}
+	return start, end, false
+}
+
+// hasLabel reports whether labels has one with a value.
+func hasLabel(labels map[string]string) bool {
+	for _, v := range labels {
+		if v != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Limits on one alert's labels and annotations, far beyond what senders
@@ -84,6 +96,9 @@ func validateLabels(field string, ls map[string]string) error {
 		return fmt.Errorf("%s: %w: %d, at most %d", field, ErrLimit, len(ls), MaxLabels)
 	}
 	for name, value := range ls {
+		if field == "labels" && value == "" {
+			continue // dropped
+		}
 		if len(name) > MaxLabelNameBytes {
 			return fmt.Errorf("%s: %w: a name of %d bytes, at most %d", field, ErrLimit, len(name), MaxLabelNameBytes)
 		}
@@ -101,35 +116,35 @@ func validateLabels(field string, ls map[string]string) error {
 }
 
 // Normalize validates p and applies Alertmanager's defaults for a receipt at
-// now: a missing start is the end (or now), a missing end is now plus
-// resolveTimeout and marks the alert as timing out.
+// now (see times); labels with an empty value are dropped, as Alertmanager
+// drops them.
 func (p Postable) Normalize(now time.Time, resolveTimeout time.Duration) (Alert, error) {
-	if err := p.Validate(); err != nil {
+	if err := p.Validate(now, resolveTimeout); err != nil {
 		return Alert{}, err
 	}
 	a := Alert{
-		Labels:       toLabelSet(p.Labels),
+		Labels:       labelSet(p.Labels),
 		Annotations:  toLabelSet(p.Annotations),
-		StartsAt:     p.StartsAt,
-		EndsAt:       p.EndsAt,
 		GeneratorURL: p.GeneratorURL,
 		UpdatedAt:    now,
 	}
-	if a.StartsAt.IsZero() {
-		a.StartsAt = now
-		if !a.EndsAt.IsZero() {
-			a.StartsAt = a.EndsAt
-		}
-	}
-	if a.EndsAt.IsZero() {
-		a.Timeout = true
-		a.EndsAt = now.Add(resolveTimeout)
-	}
+	a.StartsAt, a.EndsAt, a.Timeout = p.times(now, resolveTimeout)
 	return a, nil
 }
 
 // Fingerprint is the fingerprint of the alert p becomes: its labels'.
-func (p Postable) Fingerprint() model.Fingerprint { return toLabelSet(p.Labels).Fingerprint() }
+func (p Postable) Fingerprint() model.Fingerprint { return labelSet(p.Labels).Fingerprint() }
+
+// labelSet is an alert's labels: those with a value.
+func labelSet(m map[string]string) model.LabelSet {
+	ls := make(model.LabelSet, len(m))
+	for k, v := range m {
+		if v != "" {
+			ls[model.LabelName(k)] = model.LabelValue(v)
+		}
+	}
+	return ls
+}
 
 func toLabelSet(m map[string]string) model.LabelSet {
 	if len(m) == 0 {
@@ -192,42 +207,22 @@ var apiTimeLayouts = []string{
 	"2006-01-02T15:04",
 }
 
-// apiTime is a startsAt or endsAt as posted: null or "" is no time.
-type apiTime time.Time
-
-func (t *apiTime) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("a date-time must be a string: %s", b)
-	}
-	if s == "" {
-		return nil
-	}
+// parseAPITime parses a date-time in the first of apiTimeLayouts that fits.
+func parseAPITime(s string) (time.Time, error) {
 	for _, layout := range apiTimeLayouts {
 		if v, err := time.Parse(layout, s); err == nil {
-			*t = apiTime(v)
-			return nil
+			return v, nil
 		}
 	}
-	return fmt.Errorf("%q is not a date-time (RFC 3339)", s)
+	return time.Time{}, fmt.Errorf("%q is not a date-time (RFC 3339)", s)
 }
 
 // UnmarshalJSON reads a posted alert as Alertmanager's API does, with its
-// date-time forms.
+// date-time forms (see DecodePostable).
 func (p *Postable) UnmarshalJSON(b []byte) error {
-	type plain Postable
-	var raw struct {
-		plain
-		StartsAt apiTime `json:"startsAt"`
-		EndsAt   apiTime `json:"endsAt"`
-	}
-	if err := json.Unmarshal(b, &raw); err != nil {
+	dec := decoder(b)
+	if err := readPostable(dec, p); err != nil {
 		return err
 	}
-	*p = Postable(raw.plain)
-	p.StartsAt, p.EndsAt = time.Time(raw.StartsAt), time.Time(raw.EndsAt)
-	return nil
+	return checkEOF(dec)
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -36,6 +37,7 @@ const (
 	DefaultMaxBodyBytes   = 4 << 20
 	DefaultPublishTimeout = 5 * time.Second
 	retryAfterSeconds     = 5
+	DefaultResolveTimeout = 5 * time.Minute
 )
 
 // Options configures the ingest stage.
@@ -52,6 +54,10 @@ type Options struct {
 	MaxAlertBytes int
 	// PublishTimeout bounds the wait for JetStream's acknowledgements.
 	PublishTimeout time.Duration
+	// ResolveTimeout is the configuration's global resolve_timeout (an
+	// alert posted without endsAt ends that long after its receipt);
+	// default config.DefaultResolveTimeout.
+	ResolveTimeout func() time.Duration
 	// Mode is the --enable-feature matcher mode; in classic mode an alert's
 	// label names follow the classic rules, as Alertmanager's do.
 	Mode matcher.Mode
@@ -87,6 +93,9 @@ func New(opts Options) (*Ingest, error) {
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.ResolveTimeout == nil {
+		opts.ResolveTimeout = func() time.Duration { return DefaultResolveTimeout }
 	}
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = DefaultPublishTimeout
@@ -162,14 +171,18 @@ func (in *Ingest) store(r *http.Request) (int, string) {
 		in.log.Warn("alerts refused: NATS unavailable", "err", err)
 		return http.StatusServiceUnavailable, "alerts not stored: " + err.Error()
 	}
-	body := http.MaxBytesReader(nil, r.Body, in.opts.MaxBodyBytes)
-	var postables []alert.Postable
-	dec := json.NewDecoder(body)
-	if err := dec.Decode(&postables); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, in.opts.MaxBodyBytes))
+	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooLarge.Limit)
 		}
+		return http.StatusBadRequest, "request body not read: " + err.Error()
+	}
+	// Each valid alert is passed on as posted (its text): dedup decodes
+	// it as ingest did.
+	postables, texts, err := alert.DecodeArray(body)
+	if err != nil {
 		return http.StatusBadRequest, "malformed alerts: expected a JSON array of alerts: " + err.Error()
 	}
 	now := in.opts.Now()
@@ -181,19 +194,15 @@ func (in *Ingest) store(r *http.Request) (int, string) {
 	var batch batcher
 	for i, p := range postables {
 		in.countReceived(p, now)
-		if err := in.validate(p); err != nil {
+		if err := in.validate(p, now); err != nil {
 			invalid = append(invalid, fmt.Sprintf("alert %d %s: %v", i, alert.Describe(p.Labels), err))
 			continue
 		}
-		payload, err := json.Marshal(p)
-		if err == nil {
-			err = alert.CheckSize(payload, limit)
-		}
-		if err != nil {
+		if err := alert.CheckSize(texts[i], limit); err != nil {
 			invalid = append(invalid, fmt.Sprintf("alert %d %s: %v", i, alert.Describe(p.Labels), err))
 			continue
 		}
-		batch.add(contract.PartitionOf(p.Fingerprint().String()), payload, 2*limit)
+		batch.add(contract.PartitionOf(p.Fingerprint().String()), texts[i], 2*limit)
 	}
 	in.alerts.WithLabelValues("invalid").Add(float64(len(invalid)))
 	in.invalid.Add(float64(len(invalid)))
@@ -220,12 +229,12 @@ func (in *Ingest) store(r *http.Request) (int, string) {
 
 // validate checks an alert as Alertmanager does on receipt, its label
 // names by the rules of the matcher mode.
-func (in *Ingest) validate(p alert.Postable) error {
-	if err := p.Validate(); err != nil {
+func (in *Ingest) validate(p alert.Postable, now time.Time) error {
+	if err := p.Validate(now, in.opts.ResolveTimeout()); err != nil {
 		return err
 	}
-	for name := range p.Labels {
-		if !in.opts.Mode.ValidLabelName(name) {
+	for name, value := range p.Labels {
+		if value != "" && !in.opts.Mode.ValidLabelName(name) {
 			return fmt.Errorf("labels: %w %q (%s)", alert.ErrLabelName, name, in.opts.Mode)
 		}
 	}

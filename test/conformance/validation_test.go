@@ -45,6 +45,15 @@ func TestSameBytesSameVerdict(t *testing.T) {
 		"empty array":         `[]`,
 		"annotations number":  `[{"labels":{"alertname":"V"},"annotations":{"a":1}}]`,
 		"generatorURL number": `[{"labels":{"alertname":"V"},"generatorURL":3}]`,
+		// Alertmanager drops labels with an empty value, then validates,
+		// once its defaults apply.
+		"empty label value":                 `[{"labels":{"alertname":"V","x":""}}]`,
+		"only empty label values":           `[{"labels":{"alertname":""}}]`,
+		"bad label name, empty value":       `[{"labels":{"alertname":"V","1x":""}}]`,
+		"start after now + resolve_timeout": alertWith(`,"startsAt":"2099-01-02T03:04:05Z"`),
+		"labels twice":                      `[{"labels":{"alertname":"V"},"labels":{"x":"y"}}]`,
+		"field name in capitals":            `[{"LABELS":{"alertname":"V"}}]`,
+		"labels null after labels":          `[{"labels":{"alertname":"V"},"labels":null}]`,
 	}
 	// declared are deliberate differences: Klaxon's verdict is asserted.
 	declared := map[string]int{

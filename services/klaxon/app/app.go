@@ -433,7 +433,8 @@ func newStages(js jetstream.JetStream, stages []string, current func() *config.C
 // mountIngest serves ingest's write path and the read and silence API
 // together.
 func mountIngest(js jetstream.JetStream, current func() *config.Config, sup suppression, mux *http.ServeMux, log *slog.Logger, reg prometheus.Registerer, member *peers.Member, mode matcher.Mode) error {
-	in, err := ingest.New(ingest.Options{JS: js, Logger: log, Registerer: reg, Mode: mode})
+	in, err := ingest.New(ingest.Options{JS: js, Logger: log, Registerer: reg, Mode: mode,
+		ResolveTimeout: func() time.Duration { return time.Duration(current().Global.ResolveTimeout) }})
 	if err != nil {
 		return err
 	}

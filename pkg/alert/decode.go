@@ -1,0 +1,262 @@
+package alert
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// The posted alerts are read token by token (jsontext) rather than by
+// reflection: every alert is decoded twice on its way (ingest, dedup), and
+// encoding/json scanned each alert's bytes three times over (the value, then
+// again for each method that decodes a part). The result is encoding/json's
+// for every input (FuzzDecodeAsEncodingJSON): field names match regardless
+// of case, a repeated field is merged into the earlier one, null leaves a
+// field alone (a map: makes it nil), invalid UTF-8 becomes U+FFFD, and any value of the wrong type
+// is an error.
+
+// decoder reads JSON from data with encoding/json's leniency.
+func decoder(data []byte) *jsontext.Decoder {
+	return jsontext.NewDecoder(bytes.NewBuffer(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+}
+
+// DecodePostable decodes one alert (a JSON object) or several (a JSON array).
+// Unknown fields are ignored, as Alertmanager's API does.
+func DecodePostable(data []byte) ([]Postable, error) {
+	dec := decoder(data)
+	var ps []Postable
+	if dec.PeekKind() == '{' {
+		ps = make([]Postable, 1)
+		if err := readPostable(dec, &ps[0]); err != nil {
+			return nil, malformed(err)
+		}
+	} else {
+		var err error
+		if ps, _, err = readArray(dec, nil); err != nil {
+			return nil, malformed(err)
+		}
+	}
+	if err := checkEOF(dec); err != nil {
+		return nil, malformed(err)
+	}
+	return ps, nil
+}
+
+// DecodeArray decodes a JSON array of alerts as Alertmanager's API reads a
+// request body: what follows the array is not read. raw[i] is the JSON text
+// of alert i, a part of data.
+func DecodeArray(data []byte) (ps []Postable, raw [][]byte, err error) {
+	ps, raw, err = readArray(decoder(data), data)
+	if err != nil {
+		return nil, nil, malformed(err)
+	}
+	return ps, raw, nil
+}
+
+// checkEOF fails if anything but white space follows the value read.
+func checkEOF(dec *jsontext.Decoder) error {
+	switch _, err := dec.ReadToken(); {
+	case err == io.EOF:
+		return nil
+	case err != nil:
+		return err
+	default:
+		return errors.New("data after the top-level value")
+	}
+}
+
+func malformed(err error) error { return fmt.Errorf("%w: %w", ErrMalformed, err) }
+
+// readArray reads a JSON array of alerts (null is none); with data, the
+// decoder's input, it also returns each alert's text.
+func readArray(dec *jsontext.Decoder, data []byte) ([]Postable, [][]byte, error) {
+	switch k := dec.PeekKind(); k {
+	case 'n':
+		_, err := dec.ReadToken()
+		return nil, nil, err
+	case '[':
+	default:
+		return nil, nil, wrongKind(dec, "a JSON array of alerts")
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, nil, err
+	}
+	ps := []Postable{}
+	var raw [][]byte
+	for dec.PeekKind() != ']' {
+		start := dec.InputOffset()
+		var p Postable
+		if err := readPostable(dec, &p); err != nil {
+			return nil, nil, fmt.Errorf("alert %d: %w", len(ps), err)
+		}
+		ps = append(ps, p)
+		if data != nil {
+			raw = append(raw, bytes.TrimLeft(data[start:dec.InputOffset()], " \t\r\n,"))
+		}
+	}
+	_, err := dec.ReadToken()
+	return ps, raw, err
+}
+
+// The fields of a posted alert.
+const (
+	fieldLabels       = "labels"
+	fieldAnnotations  = "annotations"
+	fieldStartsAt     = "startsAt"
+	fieldEndsAt       = "endsAt"
+	fieldGeneratorURL = "generatorURL"
+)
+
+// readPostable reads one alert into p; null leaves it alone.
+func readPostable(dec *jsontext.Decoder, p *Postable) error {
+	switch dec.PeekKind() {
+	case 'n':
+		_, err := dec.ReadToken()
+		return err
+	case '{':
+	default:
+		return wrongKind(dec, "a JSON object")
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		field := ""
+		switch name := tok.String(); {
+		case strings.EqualFold(name, fieldLabels):
+			field, err = fieldLabels, readStringMap(dec, &p.Labels)
+		case strings.EqualFold(name, fieldAnnotations):
+			field, err = fieldAnnotations, readStringMap(dec, &p.Annotations)
+		case strings.EqualFold(name, fieldStartsAt):
+			field, err = fieldStartsAt, readTime(dec, &p.StartsAt)
+		case strings.EqualFold(name, fieldEndsAt):
+			field, err = fieldEndsAt, readTime(dec, &p.EndsAt)
+		case strings.EqualFold(name, fieldGeneratorURL):
+			field, err = fieldGeneratorURL, readString(dec, &p.GeneratorURL)
+		default:
+			err = dec.SkipValue()
+		}
+		if err != nil && field != "" {
+			return fmt.Errorf("%s: %w", field, err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	_, err := dec.ReadToken()
+	return err
+}
+
+// readStringMap reads a JSON object of strings into *m, adding to what it
+// holds; null makes it nil, and a null value is "".
+func readStringMap(dec *jsontext.Decoder, m *map[string]string) error {
+	switch dec.PeekKind() {
+	case 'n':
+		*m = nil
+		_, err := dec.ReadToken()
+		return err
+	case '{':
+	default:
+		return wrongKind(dec, "a JSON object of strings")
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	if *m == nil {
+		*m = map[string]string{}
+	}
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		name := tok.String()
+		var value string
+		if err := readString(dec, &value); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		(*m)[name] = value
+	}
+	_, err := dec.ReadToken()
+	return err
+}
+
+// readString reads a JSON string into *s; null leaves it alone.
+func readString(dec *jsontext.Decoder, s *string) error {
+	switch dec.PeekKind() {
+	case 'n':
+		_, err := dec.ReadToken()
+		return err
+	case '"':
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		*s = tok.String()
+		return nil
+	default:
+		return wrongKind(dec, "a string")
+	}
+}
+
+// readTime reads a date-time in one of apiTimeLayouts into *t; null and ""
+// leave it alone.
+func readTime(dec *jsontext.Decoder, t *time.Time) error {
+	var s string
+	switch dec.PeekKind() {
+	case 'n', '"':
+		if err := readString(dec, &s); err != nil {
+			return err
+		}
+	default:
+		return wrongKind(dec, "a date-time string")
+	}
+	if s == "" {
+		return nil
+	}
+	v, err := parseAPITime(s)
+	if err != nil {
+		return err
+	}
+	*t = v
+	return nil
+}
+
+// wrongKind reads the next value, which is not what was wanted, and says
+// so; a syntax error in it comes first.
+func wrongKind(dec *jsontext.Decoder, want string) error {
+	k := dec.PeekKind()
+	if err := dec.SkipValue(); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %s expected, not %s", errWrongType, want, kindName(k))
+}
+
+var errWrongType = errors.New("wrong type")
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "a boolean"
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	}
+	return "invalid JSON"
+}
