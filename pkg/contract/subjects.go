@@ -107,6 +107,12 @@ func SuppressedSubject(reason string) string { return SubjectSuppressedPrefix + 
 // of that time. Without it (direct publishers), the JetStream timestamp is used.
 const HeaderReceivedAt = "Klaxon-Received-At"
 
+// HeaderSync marks an empty message on klaxon.alerts.in.<partition>: dedup
+// acknowledges it only once every alert value it deferred (an endsAt moved
+// later, pkg/alert's rules) is written, so that a read after it sees the
+// latest (the API publishes one to each partition before a read).
+const HeaderSync = "Klaxon-Sync"
+
 // Row is one line of the README's subject table.
 type Row struct {
 	Subject string // the subject or pattern
@@ -119,7 +125,7 @@ type Row struct {
 func Table() []Row {
 	return []Row{
 		{SubjectAlertsIn, StreamInput, "Alertmanager postableAlert JSON: one object or an array"},
-		{SubjectAlertsInPartitionPrefix + "<partition>", StreamInput, "the same, split by fingerprint (ingest publishes here)"},
+		{SubjectAlertsInPartitionPrefix + "<partition>", StreamInput, "the same, split by fingerprint (ingest publishes here); empty sync markers (header Klaxon-Sync) from the API"},
 		{SubjectAlertsChanged, StreamAlerts, "AlertChanged"},
 		{SubjectAlertsRouted + ".<partition>", StreamRouted, "AlertRouted, on its group's partition"},
 		{SubjectNotifyPrefix + "<integration>", StreamNotify, "Notification"},

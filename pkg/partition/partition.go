@@ -46,6 +46,13 @@ type State interface {
 	Committed()
 }
 
+// A Deferrer is a State that defers some of what it owes (writes whose old
+// value stays right for a while); a partition handed back owes it all in
+// its last checkpoint, so that the next owner starts from the latest.
+type Deferrer interface {
+	OweDeferred()
+}
+
 // Input says where a stage's partitions come from.
 type Input struct {
 	Stream string
@@ -226,6 +233,9 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) {
 			// Handed back: a last checkpoint, bounded; what it cannot
 			// store stays unacknowledged for the next owner.
 			w.sub.Stop()
+			if d, ok := w.state.(Deferrer); ok {
+				d.OweDeferred()
+			}
 			last, cancel := context.WithTimeout(ctx, lastCheckpoint)
 			w.checkpoint(last, nil)
 			cancel()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
@@ -24,6 +25,9 @@ const readYourWritesTimeout = 5 * time.Second
 func (srv *API) caughtUp(ctx context.Context) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, readYourWritesTimeout)
 	defer cancel()
+	if err := srv.sync(ctx); err != nil {
+		return false, err
+	}
 	stream, err := srv.opts.JS.Stream(ctx, contract.StreamInput)
 	if err != nil {
 		return false, fmt.Errorf("stream %s: %w", contract.StreamInput, err)
@@ -34,9 +38,10 @@ func (srv *API) caughtUp(ctx context.Context) (bool, error) {
 	}
 	stored := info.State.LastSeq
 	// The input is a work queue and dedup acknowledges an input only after
-	// its state is written: once no message up to the last stored sequence
-	// is left, every state is in the bucket. Polled: JetStream has no
-	// notification for it.
+	// its state is written, a sync marker only after every value it
+	// deferred: once no message up to the last stored sequence is left,
+	// every state is in the bucket. Polled: JetStream has no notification
+	// for it.
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
 		if info.State.Msgs == 0 || info.State.FirstSeq > stored {
 			break
@@ -70,4 +75,29 @@ func (srv *API) caughtUp(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// sync publishes a sync marker to each of dedup's partitions (see
+// contract.HeaderSync) and waits until they are stored.
+func (srv *API) sync(ctx context.Context) error {
+	acks := make([]jetstream.PubAckFuture, 0, contract.Partitions)
+	for p := range contract.Partitions {
+		m := nats.NewMsg(contract.AlertsInSubject(p))
+		m.Header.Set(contract.HeaderSync, "1")
+		ack, err := srv.opts.JS.PublishMsgAsync(m)
+		if err != nil {
+			return fmt.Errorf("sync marker: %w", err)
+		}
+		acks = append(acks, ack)
+	}
+	for _, ack := range acks {
+		select {
+		case <-ack.Ok():
+		case err := <-ack.Err():
+			return fmt.Errorf("sync marker: %w", err)
+		case <-ctx.Done():
+			return fmt.Errorf("sync marker: %w", ctx.Err())
+		}
+	}
+	return nil
 }

@@ -189,7 +189,7 @@ func (d *Dedup) load(ctx context.Context, ps []int) (map[int]map[string]*alert.S
 // newPartition is partition p's state from its loaded alerts, with their
 // timers armed.
 func (d *Dedup) newPartition(p int, alerts map[string]*alert.Stored) *alertPartition {
-	pt := &alertPartition{d: d, p: p, alerts: alerts, dirty: map[string]struct{}{}}
+	pt := &alertPartition{d: d, p: p, alerts: alerts, dirty: map[string]struct{}{}, deferred: map[string]time.Time{}}
 	for fp, s := range alerts {
 		if s.ExpiryAt.IsZero() {
 			s.ExpiryAt, _ = alert.NextExpiry(*s, d.opts.Now(), d.opts.Retention)

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
@@ -23,6 +25,7 @@ import (
 type harness struct {
 	js   jetstream.JetStream
 	logs *logtest.Buffer
+	stop func() // stops dedup as a rolling restart does
 }
 
 func start(t *testing.T) *harness { return startWith(t, 0) }
@@ -52,8 +55,9 @@ func startWith(t *testing.T, retention time.Duration) *harness {
 			t.Errorf("dedup.Run: %v", err)
 		}
 	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	return &harness{js: js, logs: logs}
+	stop := func() { cancel(); wg.Wait() }
+	t.Cleanup(stop)
+	return &harness{js: js, logs: logs, stop: stop}
 }
 
 func (h *harness) publish(t *testing.T, body string) {
@@ -285,4 +289,73 @@ func TestValueWrittenOnlyAfterItsEvent(t *testing.T) {
 		keys, err := kv.Keys(ctx)
 		return err == nil && len(keys) == 1
 	})
+}
+
+// A re-send that only moves endsAt later (every Prometheus re-send) is not
+// written at once: the stored value stays right until its end. It is
+// written when a sync marker comes (the API's reads), before the stored end
+// is near, and when the partition is handed back.
+func TestMovedEndWrittenOnlyWhenNeeded(t *testing.T) {
+	h := start(t)
+	ctx := t.Context()
+	kv, err := h.js.KeyValue(ctx, contract.BucketAlerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storedEnd := func(name string) time.Time {
+		e, err := kv.Get(ctx, model.LabelSet{"alertname": model.LabelValue(name)}.Fingerprint().String())
+		if err != nil {
+			return time.Time{}
+		}
+		var s contract.StoredAlert
+		if err := json.Unmarshal(e.Value(), &s); err != nil {
+			t.Fatal(err)
+		}
+		return s.EndsAt
+	}
+	sync := func(name string) {
+		m := nats.NewMsg(contract.AlertsInSubject(contract.PartitionOf(model.LabelSet{"alertname": model.LabelValue(name)}.Fingerprint().String())))
+		m.Header.Set(contract.HeaderSync, "1")
+		if _, err := h.js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().Truncate(time.Second)
+	end := func(d time.Duration) time.Time { return now.Add(d) }
+
+	h.publish(t, alertJSON("A", now, end(10*time.Minute), "s"))
+	h.inputDrained(t)
+	if got := storedEnd("A"); !got.Equal(end(10 * time.Minute)) {
+		t.Fatalf("new alert stored with end %v", got)
+	}
+	h.publish(t, alertJSON("A", now, end(20*time.Minute), "s"))
+	h.publish(t, alertJSON("A", now, end(30*time.Minute), "s"))
+	h.inputDrained(t)
+	if got := storedEnd("A"); !got.Equal(end(10 * time.Minute)) {
+		t.Fatalf("re-sends that moved only the end were written: stored end %v", got)
+	}
+	sync("A")
+	h.inputDrained(t)
+	if got := storedEnd("A"); !got.Equal(end(30 * time.Minute)) {
+		t.Fatalf("after a sync marker the stored end is %v, want the latest", got)
+	}
+
+	// The stored end is near: written before it passes.
+	h.publish(t, alertJSON("B", now, time.Now().Add(dedup.WriteAhead+2*time.Second), "s"))
+	h.inputDrained(t)
+	h.publish(t, alertJSON("B", now, end(time.Hour), "s"))
+	testharness.Eventually(t, 15*time.Second, "the moved end written before the stored one passes", func() bool {
+		return storedEnd("B").Equal(end(time.Hour))
+	})
+
+	// Handed back (a rolling restart): the last checkpoint writes it.
+	h.publish(t, alertJSON("A", now, end(40*time.Minute), "s"))
+	h.inputDrained(t)
+	h.stop()
+	if got := storedEnd("A"); !got.Equal(end(40 * time.Minute)) {
+		t.Fatalf("after a hand-back the stored end is %v, want the latest", got)
+	}
+	if n := h.count(t, contract.SubjectAlertsChanged); n != 2 {
+		t.Errorf("%d change events, want A's and B's only", n)
+	}
 }

@@ -33,12 +33,29 @@ type alertPartition struct {
 	// Owed since the last checkpoint.
 	dirty  map[string]struct{} // alerts whose KV value is to be written
 	outbox []*nats.Msg         // events to publish
+
+	// Deferred: alerts whose endsAt moved later and nothing else (what
+	// every Prometheus re-send does). Their stored value stays right until
+	// its end is near, so it is written only then (writeBy before it), at a
+	// sync marker, at a hand-back, or with a change that is written at once.
+	deferred map[string]time.Time // fingerprint → when it must be written
+	writes   partition.Timers     // the deferred writes' deadlines
 }
+
+// writeAhead is how long before a stored endsAt passes a deferred value
+// must be written: far more than a checkpoint takes, so that whoever reads
+// the stored value (the grouper's flush, a new owner) never finds an alert
+// resolved that was refreshed.
+const writeAhead = 30 * time.Second
 
 // Handle applies one input message: one alert or an array of them. Invalid
 // alerts are dead-lettered one by one (the whole message when nothing in it
 // decodes); the valid ones are applied.
 func (pt *alertPartition) Handle(_ context.Context, msg jetstream.Msg) {
+	if msg.Headers().Get(contract.HeaderSync) != "" {
+		pt.OweDeferred()
+		return
+	}
 	postables, err := alert.DecodePostable(msg.Data())
 	if err != nil {
 		pt.d.metrics.invalid.Inc()
@@ -71,6 +88,15 @@ func (pt *alertPartition) Handle(_ context.Context, msg jetstream.Msg) {
 // refreshed meanwhile, forget one resolved longer than the retention.
 func (pt *alertPartition) Fire(context.Context, time.Time) {
 	now := pt.d.opts.Now()
+	for {
+		t, ok := pt.writes.Due(now)
+		if !ok {
+			break
+		}
+		if by, ok := pt.deferred[t.Key]; ok && by.Equal(t.At) {
+			pt.owe(t.Key)
+		}
+	}
 	for {
 		t, ok := pt.timers.Due(now)
 		if !ok {
@@ -121,7 +147,48 @@ func (pt *alertPartition) commit(fp string, prev *alert.Stored, next alert.Store
 		return
 	}
 	pt.alerts[fp] = &next
+	if ch == alert.ChangeNone && prev != nil && pt.deferWrite(fp, *prev, next, now) {
+		return
+	}
+	pt.owe(fp)
+}
+
+// deferWrite defers writing next when it differs from prev only in a later
+// end, and the value stored (prev when nothing is owed or deferred for fp)
+// stays right long enough.
+func (pt *alertPartition) deferWrite(fp string, prev, next alert.Stored, now time.Time) bool {
+	moved := prev
+	moved.EndsAt, moved.ExpiryAt, moved.UpdatedAt = next.EndsAt, next.ExpiryAt, next.UpdatedAt
+	if next.EndsAt.Before(prev.EndsAt) || !sameState(moved, next) {
+		return false
+	}
+	if _, ok := pt.deferred[fp]; ok {
+		return true // the stored value is right until its deadline
+	}
+	if _, ok := pt.dirty[fp]; ok {
+		return false
+	}
+	by := prev.EndsAt.Add(-writeAhead)
+	if !by.After(now) {
+		return false
+	}
+	pt.deferred[fp] = by
+	pt.writes.Add(by, fp)
+	return true
+}
+
+// owe makes fp's value owed at the next checkpoint.
+func (pt *alertPartition) owe(fp string) {
+	delete(pt.deferred, fp)
 	pt.dirty[fp] = struct{}{}
+}
+
+// OweDeferred makes every deferred value owed (a sync marker, a hand-back:
+// partition.Deferrer).
+func (pt *alertPartition) OweDeferred() {
+	for fp := range pt.deferred {
+		pt.owe(fp)
+	}
 }
 
 func (pt *alertPartition) count(ch alert.Change) {
@@ -165,9 +232,13 @@ func (pt *alertPartition) Committed() {
 	clear(pt.dirty)
 }
 
-// Next is when the earliest expiry timer is due.
+// Next is when the earliest expiry timer or deferred write is due.
 func (pt *alertPartition) Next() time.Time {
-	return pt.timers.Next()
+	next, write := pt.timers.Next(), pt.writes.Next()
+	if next.IsZero() || (!write.IsZero() && write.Before(next)) {
+		return write
+	}
+	return next
 }
 
 // deadLetter sends a part of an input message that can never be processed

@@ -156,6 +156,26 @@ var scenarios = []scenario{
 		end: 16,
 	},
 
+	{
+		// Klaxon writes a re-send that only moves endsAt later when the
+		// stored end is near (dedup's deferred writes): here the stored
+		// end is rewritten twice while the alert fires, and it resolves at
+		// the last end posted.
+		name:   "re-sends with a distant endsAt keep the alert firing; it resolves at the last one",
+		config: config(byAlertname),
+		steps: steps(
+			resend(0, 9, 2, 33, alert("A n=x", 0, 0)),
+			post(12, alert("A n=y", 12, 60)),
+		),
+		end: 44,
+	},
+	{
+		name:   "a label with an empty value is dropped, as Alertmanager drops it",
+		config: config(byAlertname),
+		steps:  steps(post(0, alert("A n=x e=", 0, 60)), post(1, alert("A n=x", 1, 60)), post(2.5, alert("A n=y e=", 2.5, 60))),
+		end:    5,
+	},
+
 	// --- merges of posts ---
 	{
 		name:   "a later post with an earlier endsAt does not resolve the alert",
