@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -20,15 +21,47 @@ import (
 // field alone (a map: makes it nil), invalid UTF-8 becomes U+FFFD, and any value of the wrong type
 // is an error.
 
-// decoder reads JSON from data with encoding/json's leniency.
-func decoder(data []byte) *jsontext.Decoder {
-	return jsontext.NewDecoder(bytes.NewBuffer(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+// decoder reads JSON from data with encoding/json's leniency, and gives
+// every equal short string it reads once: the alerts of one message share
+// their label names and most values.
+type decoder struct {
+	*jsontext.Decoder
+	strings map[string]string
+}
+
+func newDecoder(data []byte) decoder {
+	return decoder{
+		Decoder: jsontext.NewDecoder(bytes.NewBuffer(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)),
+		strings: make(map[string]string, 64),
+	}
+}
+
+// maxShared is the longest string a decoder shares.
+const maxShared = 128
+
+// readString reads a JSON string value (the next value must be one).
+func (dec decoder) readString() (string, error) {
+	v, err := dec.ReadValue()
+	if err != nil {
+		return "", err
+	}
+	raw := v[1 : len(v)-1]
+	if len(raw) > maxShared || bytes.IndexByte(raw, '\\') >= 0 || !utf8.Valid(raw) {
+		unquoted, _ := jsontext.AppendUnquote(nil, v) // invalid UTF-8 becomes U+FFFD
+		return string(unquoted), nil
+	}
+	if s, ok := dec.strings[string(raw)]; ok {
+		return s, nil
+	}
+	s := string(raw)
+	dec.strings[s] = s
+	return s, nil
 }
 
 // DecodePostable decodes one alert (a JSON object) or several (a JSON array).
 // Unknown fields are ignored, as Alertmanager's API does.
 func DecodePostable(data []byte) ([]Postable, error) {
-	dec := decoder(data)
+	dec := newDecoder(data)
 	var ps []Postable
 	if dec.PeekKind() == '{' {
 		ps = make([]Postable, 1)
@@ -51,7 +84,7 @@ func DecodePostable(data []byte) ([]Postable, error) {
 // request body: what follows the array is not read. raw[i] is the JSON text
 // of alert i, a part of data.
 func DecodeArray(data []byte) (ps []Postable, raw [][]byte, err error) {
-	ps, raw, err = readArray(decoder(data), data)
+	ps, raw, err = readArray(newDecoder(data), data)
 	if err != nil {
 		return nil, nil, malformed(err)
 	}
@@ -59,7 +92,7 @@ func DecodeArray(data []byte) (ps []Postable, raw [][]byte, err error) {
 }
 
 // checkEOF fails if anything but white space follows the value read.
-func checkEOF(dec *jsontext.Decoder) error {
+func checkEOF(dec decoder) error {
 	switch _, err := dec.ReadToken(); {
 	case err == io.EOF:
 		return nil
@@ -74,7 +107,7 @@ func malformed(err error) error { return fmt.Errorf("%w: %w", ErrMalformed, err)
 
 // readArray reads a JSON array of alerts (null is none); with data, the
 // decoder's input, it also returns each alert's text.
-func readArray(dec *jsontext.Decoder, data []byte) ([]Postable, [][]byte, error) {
+func readArray(dec decoder, data []byte) ([]Postable, [][]byte, error) {
 	switch k := dec.PeekKind(); k {
 	case 'n':
 		_, err := dec.ReadToken()
@@ -113,7 +146,7 @@ const (
 )
 
 // readPostable reads one alert into p; null leaves it alone.
-func readPostable(dec *jsontext.Decoder, p *Postable) error {
+func readPostable(dec decoder, p *Postable) error {
 	switch dec.PeekKind() {
 	case 'n':
 		_, err := dec.ReadToken()
@@ -158,7 +191,7 @@ func readPostable(dec *jsontext.Decoder, p *Postable) error {
 
 // readStringMap reads a JSON object of strings into *m, adding to what it
 // holds; null makes it nil, and a null value is "".
-func readStringMap(dec *jsontext.Decoder, m *map[string]string) error {
+func readStringMap(dec decoder, m *map[string]string) error {
 	switch dec.PeekKind() {
 	case 'n':
 		*m = nil
@@ -175,11 +208,10 @@ func readStringMap(dec *jsontext.Decoder, m *map[string]string) error {
 		*m = map[string]string{}
 	}
 	for dec.PeekKind() != '}' {
-		tok, err := dec.ReadToken()
+		name, err := dec.readString()
 		if err != nil {
 			return err
 		}
-		name := tok.String()
 		var value string
 		if err := readString(dec, &value); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -191,17 +223,17 @@ func readStringMap(dec *jsontext.Decoder, m *map[string]string) error {
 }
 
 // readString reads a JSON string into *s; null leaves it alone.
-func readString(dec *jsontext.Decoder, s *string) error {
+func readString(dec decoder, s *string) error {
 	switch dec.PeekKind() {
 	case 'n':
 		_, err := dec.ReadToken()
 		return err
 	case '"':
-		tok, err := dec.ReadToken()
+		v, err := dec.readString()
 		if err != nil {
 			return err
 		}
-		*s = tok.String()
+		*s = v
 		return nil
 	default:
 		return wrongKind(dec, "a string")
@@ -210,7 +242,7 @@ func readString(dec *jsontext.Decoder, s *string) error {
 
 // readTime reads a date-time in one of apiTimeLayouts into *t; null and ""
 // leave it alone.
-func readTime(dec *jsontext.Decoder, t *time.Time) error {
+func readTime(dec decoder, t *time.Time) error {
 	var s string
 	switch dec.PeekKind() {
 	case 'n', '"':
@@ -233,7 +265,7 @@ func readTime(dec *jsontext.Decoder, t *time.Time) error {
 
 // wrongKind reads the next value, which is not what was wanted, and says
 // so; a syntax error in it comes first.
-func wrongKind(dec *jsontext.Decoder, want string) error {
+func wrongKind(dec decoder, want string) error {
 	k := dec.PeekKind()
 	if err := dec.SkipValue(); err != nil {
 		return err

@@ -220,7 +220,7 @@ func parseAPITime(s string) (time.Time, error) {
 // UnmarshalJSON reads a posted alert as Alertmanager's API does, with its
 // date-time forms (see DecodePostable).
 func (p *Postable) UnmarshalJSON(b []byte) error {
-	dec := decoder(b)
+	dec := newDecoder(b)
 	if err := readPostable(dec, p); err != nil {
 		return err
 	}
