@@ -13,6 +13,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 const (
@@ -86,12 +89,17 @@ func loadTarget(ctx context.Context, o Options, name, base, run string, s *sink)
 
 	rec := newE2ERecorder()
 	s.use(rec)
+	before, counted := processed(ctx, client, base)
 	log.Info("load", "rate", o.Rate, "active", o.Active, "duration", o.Duration)
 	res, err := offer(ctx, o, client, url, run, rec)
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", name, err)
 	}
 	res.Name, res.Target = name, base
+	res.AlertsProcessed = res.AlertsAccepted // a target that processes as it answers
+	if after, ok := processed(ctx, client, base); counted && ok {
+		res.AlertsProcessed = int(after - before)
+	}
 
 	log.Info("drain", "max", o.Drain)
 	deadline := time.Now().Add(o.Drain)
@@ -258,4 +266,34 @@ func pollUntil(ctx context.Context, deadline time.Time, cond func() bool) error 
 		case <-t.C:
 		}
 	}
+}
+
+// processedMetric counts the alerts Klaxon's dedup has processed: what an
+// answered POST stored, taken into the pipeline.
+const processedMetric = "klaxon_dedup_alerts_total"
+
+// processed reads the target's count of processed alerts from its
+// /metrics; false when it has none (Alertmanager processes a POST before
+// it answers).
+func processed(ctx context.Context, client *http.Client, base string) (float64, bool) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/metrics", nil)
+	if err != nil {
+		return 0, false
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	mf, ok := families[processedMetric]
+	if err != nil || !ok {
+		return 0, false
+	}
+	var n float64
+	for _, m := range mf.GetMetric() {
+		n += m.GetCounter().GetValue()
+	}
+	return n, true
 }

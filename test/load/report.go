@@ -37,6 +37,15 @@ var rows = []row{
 		value:  Result.AcceptedRate,
 	},
 	{
+		label:  "processed alerts/s",
+		format: func(r Result) string { return fmt.Sprintf("%.1f", r.ProcessedRate()) },
+		value:  Result.ProcessedRate,
+	},
+	{
+		label:  "backlog at the end of the load",
+		format: func(r Result) string { return fmt.Sprint(max(r.AlertsAccepted-r.AlertsProcessed, 0)) },
+	},
+	{
 		label:  "alerts accepted/sent",
 		format: func(r Result) string { return fmt.Sprintf("%d/%d", r.AlertsAccepted, r.AlertsSent) },
 	},

@@ -37,6 +37,9 @@ type Result struct {
 	Requests       int
 	AlertsSent     int
 	AlertsAccepted int
+	// AlertsProcessed were taken into the pipeline during the load phase:
+	// Klaxon's dedup count; the accepted ones for a target without it.
+	AlertsProcessed int
 	// AlertsSkipped were due but not sent: the senders' queue was full.
 	AlertsSkipped int
 	// Status counts requests by HTTP status code, or by "error" for a
@@ -62,6 +65,14 @@ func (r Result) AcceptedRate() float64 {
 		return 0
 	}
 	return float64(r.AlertsAccepted) / r.Elapsed.Seconds()
+}
+
+// ProcessedRate is processed alerts per second over the load phase.
+func (r Result) ProcessedRate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.AlertsProcessed) / r.Elapsed.Seconds()
 }
 
 // StatusSummary lists the request counts by status, e.g. "200:310 503:2".
