@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
+	"github.com/prometheus/common/model"
 )
 
 // The posted alerts are read token by token (jsontext) rather than by
@@ -291,4 +292,139 @@ func kindName(k jsontext.Kind) string {
 		return "an array"
 	}
 	return "invalid JSON"
+}
+
+// UnmarshalJSON reads an alert as Klaxon writes it, token by token:
+// model.LabelSet's own method decodes each label set twice over, which
+// made label sets half of the stages' decoding. Label names are not
+// checked again: Klaxon wrote them after validation.
+func (a *Alert) UnmarshalJSON(b []byte) error {
+	dec := newDecoder(b)
+	if err := readObject(dec, func(name string) (bool, error) { return a.readField(dec, name) }); err != nil {
+		return err
+	}
+	return checkEOF(dec)
+}
+
+// UnmarshalJSON reads a stored alert (see Alert.UnmarshalJSON).
+func (s *Stored) UnmarshalJSON(b []byte) error {
+	dec := newDecoder(b)
+	err := readObject(dec, func(name string) (bool, error) {
+		switch {
+		case strings.EqualFold(name, "emitted"):
+			return true, readString(dec, &s.Emitted)
+		case strings.EqualFold(name, "expiryAt"):
+			return true, readRFC3339(dec, &s.ExpiryAt)
+		}
+		return s.Alert.readField(dec, name)
+	})
+	if err != nil {
+		return err
+	}
+	return checkEOF(dec)
+}
+
+// readField reads the value of the field called name, if it is one of a's.
+func (a *Alert) readField(dec decoder, name string) (bool, error) {
+	switch {
+	case strings.EqualFold(name, fieldLabels):
+		return true, readLabelSet(dec, &a.Labels)
+	case strings.EqualFold(name, fieldAnnotations):
+		return true, readLabelSet(dec, &a.Annotations)
+	case strings.EqualFold(name, fieldStartsAt):
+		return true, readRFC3339(dec, &a.StartsAt)
+	case strings.EqualFold(name, fieldEndsAt):
+		return true, readRFC3339(dec, &a.EndsAt)
+	case strings.EqualFold(name, "updatedAt"):
+		return true, readRFC3339(dec, &a.UpdatedAt)
+	case strings.EqualFold(name, fieldGeneratorURL):
+		return true, readString(dec, &a.GeneratorURL)
+	case strings.EqualFold(name, "timeout"):
+		return true, readBool(dec, &a.Timeout)
+	}
+	return false, nil
+}
+
+// readObject reads a JSON object, handing each field's name to field,
+// which reads the value if it knows the field (the others are skipped);
+// null is no object.
+func readObject(dec decoder, field func(name string) (bool, error)) error {
+	switch dec.PeekKind() {
+	case 'n':
+		_, err := dec.ReadToken()
+		return err
+	case '{':
+	default:
+		return wrongKind(dec, "a JSON object")
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.readString()
+		if err != nil {
+			return err
+		}
+		known, err := field(name)
+		if err == nil && !known {
+			err = dec.SkipValue()
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	_, err := dec.ReadToken()
+	return err
+}
+
+// readLabelSet reads a JSON object of strings into *ls, adding to what it
+// holds; null makes it nil.
+func readLabelSet(dec decoder, ls *model.LabelSet) error {
+	if dec.PeekKind() == 'n' {
+		*ls = nil
+	} else if *ls == nil && dec.PeekKind() == '{' {
+		*ls = model.LabelSet{}
+	}
+	return readObject(dec, func(name string) (bool, error) {
+		var v string
+		err := readString(dec, &v)
+		(*ls)[model.LabelName(name)] = model.LabelValue(v)
+		return true, err
+	})
+}
+
+// readRFC3339 reads a time as time.Time encodes it; null leaves it alone.
+func readRFC3339(dec decoder, t *time.Time) error {
+	switch dec.PeekKind() {
+	case 'n':
+		_, err := dec.ReadToken()
+		return err
+	case '"':
+		s, err := dec.readString()
+		if err != nil {
+			return err
+		}
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return err
+		}
+		*t = v
+		return nil
+	default:
+		return wrongKind(dec, "a date-time string")
+	}
+}
+
+// readBool reads true or false; null leaves *b alone.
+func readBool(dec decoder, b *bool) error {
+	switch dec.PeekKind() {
+	case 'n', 't', 'f':
+		tok, err := dec.ReadToken()
+		if err == nil && tok.Kind() != 'n' {
+			*b = tok.Bool()
+		}
+		return err
+	default:
+		return wrongKind(dec, "true or false")
+	}
 }
