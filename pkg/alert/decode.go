@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
-	"github.com/prometheus/common/model"
 )
 
 // The posted alerts are read token by token (jsontext) rather than by
@@ -148,6 +147,27 @@ const (
 
 // readPostable reads one alert into p; null leaves it alone.
 func readPostable(dec decoder, p *Postable) error {
+	return readObject(dec, func(name string) (bool, error) {
+		switch {
+		case strings.EqualFold(name, fieldLabels):
+			return true, readMap(dec, &p.Labels)
+		case strings.EqualFold(name, fieldAnnotations):
+			return true, readMap(dec, &p.Annotations)
+		case strings.EqualFold(name, fieldStartsAt):
+			return true, readTime(dec, &p.StartsAt)
+		case strings.EqualFold(name, fieldEndsAt):
+			return true, readTime(dec, &p.EndsAt)
+		case strings.EqualFold(name, fieldGeneratorURL):
+			return true, readString(dec, &p.GeneratorURL)
+		}
+		return false, nil
+	})
+}
+
+// readObject reads a JSON object, handing each field's name to field,
+// which reads the value if it knows the field (the others are skipped);
+// null is no object.
+func readObject(dec decoder, field func(name string) (bool, error)) error {
 	switch dec.PeekKind() {
 	case 'n':
 		_, err := dec.ReadToken()
@@ -160,67 +180,37 @@ func readPostable(dec decoder, p *Postable) error {
 		return err
 	}
 	for dec.PeekKind() != '}' {
-		tok, err := dec.ReadToken()
+		name, err := dec.readString()
 		if err != nil {
 			return err
 		}
-		field := ""
-		switch name := tok.String(); {
-		case strings.EqualFold(name, fieldLabels):
-			field, err = fieldLabels, readStringMap(dec, &p.Labels)
-		case strings.EqualFold(name, fieldAnnotations):
-			field, err = fieldAnnotations, readStringMap(dec, &p.Annotations)
-		case strings.EqualFold(name, fieldStartsAt):
-			field, err = fieldStartsAt, readTime(dec, &p.StartsAt)
-		case strings.EqualFold(name, fieldEndsAt):
-			field, err = fieldEndsAt, readTime(dec, &p.EndsAt)
-		case strings.EqualFold(name, fieldGeneratorURL):
-			field, err = fieldGeneratorURL, readString(dec, &p.GeneratorURL)
-		default:
+		known, err := field(name)
+		if err == nil && !known {
 			err = dec.SkipValue()
 		}
-		if err != nil && field != "" {
-			return fmt.Errorf("%s: %w", field, err)
-		}
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	_, err := dec.ReadToken()
 	return err
 }
 
-// readStringMap reads a JSON object of strings into *m, adding to what it
+// readMap reads a JSON object of strings into *m, adding to what it
 // holds; null makes it nil, and a null value is "".
-func readStringMap(dec decoder, m *map[string]string) error {
-	switch dec.PeekKind() {
-	case 'n':
+func readMap[M ~map[K]V, K, V ~string](dec decoder, m *M) error {
+	switch k := dec.PeekKind(); {
+	case k == 'n':
 		*m = nil
-		_, err := dec.ReadToken()
-		return err
-	case '{':
-	default:
-		return wrongKind(dec, "a JSON object of strings")
+	case k == '{' && *m == nil:
+		*m = M{}
 	}
-	if _, err := dec.ReadToken(); err != nil {
-		return err
-	}
-	if *m == nil {
-		*m = map[string]string{}
-	}
-	for dec.PeekKind() != '}' {
-		name, err := dec.readString()
-		if err != nil {
-			return err
-		}
-		var value string
-		if err := readString(dec, &value); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		(*m)[name] = value
-	}
-	_, err := dec.ReadToken()
-	return err
+	return readObject(dec, func(name string) (bool, error) {
+		var v string
+		err := readString(dec, &v)
+		(*m)[K(name)] = V(v)
+		return true, err
+	})
 }
 
 // readString reads a JSON string into *s; null leaves it alone.
@@ -328,9 +318,9 @@ func (s *Stored) UnmarshalJSON(b []byte) error {
 func (a *Alert) readField(dec decoder, name string) (bool, error) {
 	switch {
 	case strings.EqualFold(name, fieldLabels):
-		return true, readLabelSet(dec, &a.Labels)
+		return true, readMap(dec, &a.Labels)
 	case strings.EqualFold(name, fieldAnnotations):
-		return true, readLabelSet(dec, &a.Annotations)
+		return true, readMap(dec, &a.Annotations)
 	case strings.EqualFold(name, fieldStartsAt):
 		return true, readRFC3339(dec, &a.StartsAt)
 	case strings.EqualFold(name, fieldEndsAt):
@@ -343,54 +333,6 @@ func (a *Alert) readField(dec decoder, name string) (bool, error) {
 		return true, readBool(dec, &a.Timeout)
 	}
 	return false, nil
-}
-
-// readObject reads a JSON object, handing each field's name to field,
-// which reads the value if it knows the field (the others are skipped);
-// null is no object.
-func readObject(dec decoder, field func(name string) (bool, error)) error {
-	switch dec.PeekKind() {
-	case 'n':
-		_, err := dec.ReadToken()
-		return err
-	case '{':
-	default:
-		return wrongKind(dec, "a JSON object")
-	}
-	if _, err := dec.ReadToken(); err != nil {
-		return err
-	}
-	for dec.PeekKind() != '}' {
-		name, err := dec.readString()
-		if err != nil {
-			return err
-		}
-		known, err := field(name)
-		if err == nil && !known {
-			err = dec.SkipValue()
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	_, err := dec.ReadToken()
-	return err
-}
-
-// readLabelSet reads a JSON object of strings into *ls, adding to what it
-// holds; null makes it nil.
-func readLabelSet(dec decoder, ls *model.LabelSet) error {
-	if dec.PeekKind() == 'n' {
-		*ls = nil
-	} else if *ls == nil && dec.PeekKind() == '{' {
-		*ls = model.LabelSet{}
-	}
-	return readObject(dec, func(name string) (bool, error) {
-		var v string
-		err := readString(dec, &v)
-		(*ls)[model.LabelName(name)] = model.LabelValue(v)
-		return true, err
-	})
 }
 
 // readRFC3339 reads a time as time.Time encodes it; null leaves it alone.
