@@ -36,7 +36,7 @@ type alertPartition struct {
 
 	// Deferred: alerts whose endsAt moved later and nothing else (what
 	// every Prometheus re-send does). Their stored value stays right until
-	// its end is near, so it is written only then (writeBy before it), at a
+	// its end is near, so it is written only then (writeAhead before it), at a
 	// sync marker, at a hand-back, or with a change that is written at once.
 	deferred map[string]time.Time // fingerprint → when it must be written
 	writes   partition.Timers     // the deferred writes' deadlines
