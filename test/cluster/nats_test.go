@@ -44,7 +44,7 @@ func startNATSCluster(t *testing.T, bin string) *natsCluster {
 			c.start(n)
 		}
 		if c.settle() {
-			c.waitLeader("")
+			c.waitPeers()
 			return c
 		}
 		for _, n := range c.nodes {
@@ -131,23 +131,55 @@ func (c *natsCluster) start(n *natsNode) {
 // jsz is the part of a node's /jsz the test reads.
 type jsz struct {
 	Meta struct {
-		Leader string `json:"leader"`
+		Leader   string `json:"leader"`
+		Replicas []struct {
+			Name    string `json:"name"`
+			Current bool   `json:"current"`
+			Offline bool   `json:"offline"`
+		} `json:"replicas"`
 	} `json:"meta_cluster"`
 }
 
-// leader is the meta leader as node n sees it ("" if none or unreachable).
-func (n *natsNode) leader() string {
+// jsz is node n's /jsz (zero if unreachable).
+func (n *natsNode) jsz() jsz {
+	var j jsz
 	client := http.Client{Timeout: time.Second}
 	resp, err := client.Get("http://" + n.http + "/jsz")
 	if err != nil {
-		return ""
+		return j
 	}
 	defer resp.Body.Close()
-	var j jsz
-	if json.NewDecoder(resp.Body).Decode(&j) != nil {
-		return ""
+	_ = json.NewDecoder(resp.Body).Decode(&j)
+	return j
+}
+
+// leader is the meta leader as node n sees it ("" if none or unreachable).
+func (n *natsNode) leader() string { return n.jsz().Meta.Leader }
+
+// waitPeers waits until the meta leader counts every other node as a
+// current peer: a leader just elected can take one for offline, and a
+// stream of three replicas placed then fails ("no suitable peers for
+// placement, peer offline", seen in CI).
+func (c *natsCluster) waitPeers() {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		leader := c.waitLeader("")
+		meta := leader.jsz().Meta
+		current := 0
+		for _, r := range meta.Replicas {
+			if r.Current && !r.Offline {
+				current++
+			}
+		}
+		if meta.Leader == leader.name && current == len(c.nodes)-1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("the meta leader %s counts %d current peers after 60s, want %d: %+v", leader.name, current, len(c.nodes)-1, meta)
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval
 	}
-	return j.Meta.Leader
 }
 
 // answers reports whether node n's monitoring port answers.
