@@ -50,7 +50,8 @@ func benchMain(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Duration, "duration", load.DefaultDuration, "How long alerts are offered (per target).")
 	fs.DurationVar(&o.Drain, "drain", load.DefaultDrain, "Longest wait after the load for webhooks still owed.")
 	printConfig := fs.Bool("print-config", false, "Print the Alertmanager/Klaxon config that notifies the sink at --sink.listen-address, and exit.")
-	verbose := fs.Bool("v", false, "Log progress to stderr.")
+	fs.StringVar(&o.Plot, "plot", "", "Write an SVG plot of alerts/s and end-to-end latency over the run to this file.")
+	verbose := fs.Bool("v", false, "Log the phases to stderr (a progress line goes there every 5 s regardless).")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,6 +75,7 @@ func benchMain(args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelInfo
 	}
 	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("component", "bench")
+	o.Progress = stderr
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

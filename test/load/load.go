@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,7 +56,7 @@ func Run(ctx context.Context, o Options, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "klaxon bench: %s\n", describeLoad(o))
 	fmt.Fprintf(stdout, "target %s, webhook sink %s\n\n", o.Target, s.URL())
-	return writeTable(stdout, []Result{res})
+	return report(stdout, o, []Result{res})
 }
 
 // newRunID returns a random id that prefixes every bench_id of one run, so a
@@ -91,6 +92,12 @@ func loadTarget(ctx context.Context, o Options, name, base, run string, s *sink)
 	s.use(rec)
 	before, counted := processed(ctx, client, base)
 	log.Info("load", "rate", o.Rate, "active", o.Active, "duration", o.Duration)
+	start := time.Now()
+	var sampler processedSampler
+	sampling, stopSampling := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { sampler.run(sampling, client, base, name, start, rec, o.Progress) })
+	defer func() { stopSampling(); wg.Wait() }()
 	res, err := offer(ctx, o, client, url, run, rec)
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", name, err)
@@ -112,6 +119,9 @@ func loadTarget(ctx context.Context, o Options, name, base, run string, s *sink)
 	}
 	res.E2EExpected, res.E2EReceived = rec.counts()
 	res.E2E = rec.latencies()
+	stopSampling()
+	wg.Wait()
+	res.Series = seconds(start, time.Now(), rec, sampler.samples)
 	return res, nil
 }
 
@@ -135,7 +145,7 @@ func probe(ctx context.Context, client *http.Client, url, run string, s *sink) e
 			lastErr = fmt.Errorf("POST %s: %s", url, status)
 			return false
 		}
-		rec.accepted(ids)
+		rec.accepted(ids, time.Now())
 		return true
 	})
 	if err != nil {
@@ -175,7 +185,7 @@ func offer(ctx context.Context, o Options, client *http.Client, url, run string,
 				rec.posted(b.ids, time.Now())
 				status, d := post(ctx, client, url, b.body)
 				if status == "200" {
-					rec.accepted(b.ids)
+					rec.accepted(b.ids, time.Now())
 				}
 				stats.add(status, len(b.ids), d)
 			}
@@ -296,4 +306,23 @@ func processed(ctx context.Context, client *http.Client, base string) (float64, 
 		n += m.GetCounter().GetValue()
 	}
 	return n, true
+}
+
+// report writes the table, and the plot when o.Plot names a file.
+func report(stdout io.Writer, o Options, results []Result) error {
+	if err := writeTable(stdout, results); err != nil {
+		return err
+	}
+	if o.Plot == "" {
+		return nil
+	}
+	f, err := os.Create(o.Plot)
+	if err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	if err := errors.Join(WritePlot(f, results), f.Close()); err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	fmt.Fprintf(stdout, "\nplot: %s\n", o.Plot)
+	return nil
 }

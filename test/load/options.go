@@ -17,6 +17,7 @@ package load
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -81,7 +82,14 @@ type Options struct {
 	// Drain is how long to wait after the load for webhooks still owed.
 	Drain time.Duration
 
-	// Logger receives progress; nil discards it.
+	// Plot, if set, is a file the run is plotted to (SVG: alerts/s and
+	// end-to-end latency, second by second).
+	Plot string
+	// Progress, if set, gets a line per target every few seconds while it
+	// runs.
+	Progress io.Writer
+
+	// Logger receives the phases' logs; nil discards them.
 	Logger *slog.Logger
 }
 

@@ -101,7 +101,7 @@ func runCompare(ctx context.Context, o Options, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "klaxon bench --compare: %s\n", describeLoad(o))
 	fmt.Fprintf(stdout, "route (both): group_by [alertname, instance] (one group per alert), group_wait %s, group_interval %s, repeat_interval %s, webhook receiver\n\n",
 		GroupWait, GroupInterval, RepeatInterval)
-	return writeTable(stdout, results)
+	return report(stdout, o, results)
 }
 
 // compare runs the load against each server in turn, each started fresh

@@ -54,6 +54,10 @@ type Result struct {
 	E2EExpected int
 	E2EReceived int
 
+	// Series is the run second by second, from the start of the load to
+	// the end of the drain.
+	Series []Second
+
 	// Process figures, in compare mode only.
 	CPU     time.Duration
 	PeakRSS int64 // bytes
@@ -120,6 +124,16 @@ type e2eRecorder struct {
 	mu      sync.Mutex
 	alerts  map[string]*e2eEntry
 	samples []time.Duration
+	// For the run's seconds (Result.Series): when alerts were accepted,
+	// and when each was first notified, with its latency.
+	acceptances []stamp
+	arrivals    []arrival
+	accepts     int
+}
+
+type arrival struct {
+	at      time.Time
+	latency time.Duration
 }
 
 type e2eEntry struct {
@@ -143,10 +157,12 @@ func (r *e2eRecorder) posted(ids []string, t time.Time) {
 	}
 }
 
-// accepted records that ids were accepted (a 200 answer).
-func (r *e2eRecorder) accepted(ids []string) {
+// accepted records that ids were accepted (a 200 answer) at t.
+func (r *e2eRecorder) accepted(ids []string, t time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.acceptances = append(r.acceptances, stamp{t, float64(len(ids))})
+	r.accepts += len(ids)
 	for _, id := range ids {
 		if e, ok := r.alerts[id]; ok {
 			e.accepted = true
@@ -164,6 +180,15 @@ func (r *e2eRecorder) received(id string, t time.Time) {
 	}
 	e.received = true
 	r.samples = append(r.samples, t.Sub(e.firstPost))
+	r.arrivals = append(r.arrivals, arrival{t, t.Sub(e.firstPost)})
+}
+
+// progress is how many alerts were accepted (every time) and how many
+// distinct ones notified so far.
+func (r *e2eRecorder) progress() (accepted, notified int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.accepts, len(r.arrivals)
 }
 
 // seen reports whether id reached the sink.

@@ -131,8 +131,8 @@ func TestE2ERecorder(t *testing.T) {
 	r := newE2ERecorder()
 	r.posted([]string{"a", "b", "c"}, t0)
 	r.posted([]string{"a"}, t0.Add(time.Second)) // a re-send: the first POST counts
-	r.accepted([]string{"a", "b"})               // c's POST failed
-	r.accepted([]string{"z"})                    // never posted: ignored
+	r.accepted([]string{"a", "b"}, t0)           // c's POST failed
+	r.accepted([]string{"z"}, t0)                // never posted: ignored
 	r.received("a", t0.Add(300*time.Millisecond))
 	r.received("a", t0.Add(2*time.Second)) // a later payload with a again
 	r.received("x", t0.Add(time.Second))   // not ours
