@@ -117,7 +117,8 @@ func seconds(start, end time.Time, rec *e2eRecorder, processedSamples []stamp) [
 }
 
 // WritePlot writes an SVG of the results' runs, second by second:
-// accepted (solid) and processed (dashed) alerts/s above, the end-to-end
+// accepted (solid), processed (dashed) and first notified (dotted)
+// alerts/s above, the end-to-end
 // p50 of the alerts notified in each second (log scale) below.
 func WritePlot(w io.Writer, results []Result) error {
 	const width, panel, left, top, gap = 900.0, 240.0, 70.0, 30.0, 60.0
@@ -127,7 +128,7 @@ func WritePlot(w io.Writer, results []Result) error {
 	for _, r := range results {
 		n = max(n, len(r.Series))
 		for _, s := range r.Series {
-			maxRate = max(maxRate, float64(s.Accepted), float64(s.Processed))
+			maxRate = max(maxRate, float64(s.Accepted), float64(s.Processed), float64(s.Notified))
 			maxLat = max(maxLat, s.E2EP50)
 		}
 	}
@@ -148,7 +149,7 @@ func WritePlot(w io.Writer, results []Result) error {
 		title string
 		ticks [][2]string // y, label
 	}{
-		{top, "alerts/s: accepted (solid), processed (dashed)", [][2]string{
+		{top, "alerts/s: accepted (solid), processed (dashed), first notified (dotted)", [][2]string{
 			{fmt.Sprint(yRate(maxRate)), fmt.Sprintf("%.0f", maxRate)}, {fmt.Sprint(yRate(maxRate / 2)), fmt.Sprintf("%.0f", maxRate/2)}, {fmt.Sprint(yRate(0)), "0"}}},
 		{top + panel + gap, "end-to-end p50 of the alerts notified in each second (log scale)", latencyTicks(maxLat, yLat)},
 	} {
@@ -176,6 +177,7 @@ func WritePlot(w io.Writer, results []Result) error {
 		}
 		line("", func(_ int, s Second) (float64, bool) { return yRate(float64(s.Accepted)), true })
 		line("5,4", func(_ int, s Second) (float64, bool) { return yRate(float64(s.Processed)), true })
+		line("1,3", func(_ int, s Second) (float64, bool) { return yRate(float64(s.Notified)), true })
 		line("", func(_ int, s Second) (float64, bool) { return yLat(s.E2EP50), s.Notified > 0 })
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" fill="%s">%s</text>`+"\n", left+plotW-150, top+16+float64(k)*16, color, r.Name)
 	}

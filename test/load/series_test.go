@@ -42,8 +42,8 @@ func TestSeconds(t *testing.T) {
 	}
 }
 
-// The plot is an SVG with, per target, the accepted, processed and
-// latency lines, and the target's name.
+// The plot is an SVG with, per target, the accepted, processed, notified
+// and latency lines, and the target's name.
 func TestWritePlot(t *testing.T) {
 	series := []Second{{Accepted: 100, Processed: 90, Notified: 5, E2EP50: 20 * time.Millisecond}, {Accepted: 50, Processed: 60}}
 	var b strings.Builder
@@ -59,10 +59,10 @@ func TestWritePlot(t *testing.T) {
 	if err := xml.Unmarshal([]byte(b.String()), &doc); err != nil {
 		t.Fatalf("not XML: %v\n%s", err, b.String())
 	}
-	if len(doc.Polylines) != 6 {
-		t.Errorf("%d lines, want 3 per target", len(doc.Polylines))
+	if len(doc.Polylines) != 8 {
+		t.Errorf("%d lines, want 4 per target", len(doc.Polylines))
 	}
-	if n := len(strings.Fields(doc.Polylines[2].Points)); n != 1 {
+	if n := len(strings.Fields(doc.Polylines[3].Points)); n != 1 {
 		t.Errorf("latency line has %d points, want the one second with notifications", n)
 	}
 	if !strings.Contains(strings.Join(doc.Texts, "|"), "alertmanager") {
