@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/klaxon-alerts/klaxon/test/load"
 )
@@ -50,6 +51,7 @@ func benchMain(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Duration, "duration", load.DefaultDuration, "How long alerts are offered (per target).")
 	fs.DurationVar(&o.Drain, "drain", load.DefaultDrain, "Longest wait after the load for webhooks still owed.")
 	printConfig := fs.Bool("print-config", false, "Print the Alertmanager/Klaxon config that notifies the sink at --sink.listen-address, and exit.")
+	fs.DurationVar(&o.Idle, "idle", 10*time.Second, "With --compare: how long each target's CPU is measured idle after the drain (0: not measured).")
 	fs.StringVar(&o.Plot, "plot", "", "Write an SVG plot of alerts/s and end-to-end latency over the run to this file.")
 	verbose := fs.Bool("v", false, "Log the phases to stderr (a progress line goes there every 5 s regardless).")
 	if err := fs.Parse(args); err != nil {

@@ -82,6 +82,9 @@ type Options struct {
 	// Drain is how long to wait after the load for webhooks still owed.
 	Drain time.Duration
 
+	// Idle, in compare mode, is how long each target's CPU is measured
+	// idle after the drain (0: not measured).
+	Idle time.Duration
 	// Plot, if set, is a file the run is plotted to (SVG: alerts/s and
 	// end-to-end latency, second by second).
 	Plot string

@@ -75,6 +75,11 @@ var processRows = []row{
 		value:  func(r Result) float64 { return r.CPU.Seconds() },
 	},
 	{
+		label:  "idle CPU after the drain (% of a core)",
+		format: func(r Result) string { return fmt.Sprintf("%.2f%%", 100*r.IdleCPU) },
+		value:  func(r Result) float64 { return r.IdleCPU },
+	},
+	{
 		label:  "peak RSS",
 		format: func(r Result) string { return fmt.Sprintf("%.0f MiB", float64(r.PeakRSS)/(1<<20)) },
 		value:  func(r Result) float64 { return float64(r.PeakRSS) },

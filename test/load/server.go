@@ -172,6 +172,13 @@ func loadServer(ctx context.Context, o Options, srv server) (res Result, err err
 		_ = stop()
 		return Result{}, fmt.Errorf("%w\n%s", err, p.outputTail())
 	}
+	if o.Idle > 0 {
+		res.IdleCPU, err = p.idleCPU(ctx, o.Idle)
+		if err != nil {
+			_ = stop()
+			return Result{}, fmt.Errorf("%s: %w", srv.name, err)
+		}
+	}
 	log.Info("stop")
 	if err := stop(); err != nil {
 		if errors.Is(err, errExitedEarly) {
@@ -255,6 +262,27 @@ func (p *process) stop() (procStats, error) {
 		err = p.err
 	}
 	return p.stats(), err
+}
+
+// idleCPU is the share of a core the running process uses over d, taken
+// after the load and drain.
+func (p *process) idleCPU(ctx context.Context, d time.Duration) (float64, error) {
+	before, ok := cpuTime(p.cmd.Process.Pid)
+	if !ok {
+		return 0, errors.New("idle CPU: the process's CPU time is not readable")
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-t.C:
+	}
+	after, ok := cpuTime(p.cmd.Process.Pid)
+	if !ok {
+		return 0, errors.New("idle CPU: the process's CPU time is not readable")
+	}
+	return (after - before).Seconds() / d.Seconds(), nil
 }
 
 func (p *process) stats() procStats {

@@ -58,6 +58,10 @@ type Result struct {
 	// the end of the drain.
 	Series []Second
 
+	// IdleCPU is the share of a core the target used while idle after the
+	// drain (Options.Idle; compare mode).
+	IdleCPU float64
+
 	// Process figures, in compare mode only.
 	CPU     time.Duration
 	PeakRSS int64 // bytes
