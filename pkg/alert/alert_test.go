@@ -221,6 +221,24 @@ func TestNextExpiryIsLazy(t *testing.T) {
 
 func ptr(a Alert) *Alert { return &a }
 
+// A posted alert's fingerprint is that of the alert it becomes, whatever
+// its labels (an empty value is dropped).
+func TestPostableFingerprint(t *testing.T) {
+	for _, labels := range []map[string]string{
+		{"alertname": "A"}, {"alertname": "A", "instance": "h:9100", "job": "node", "ü": "x\xff"},
+		{"alertname": "A", "e": ""}, {"b": "1", "a": "2"}, {},
+	} {
+		p := Postable{Labels: labels}
+		if got, want := p.Fingerprint(), labelSet(labels).Fingerprint(); got != want {
+			t.Errorf("%v: fingerprint %v, want %v", labels, got, want)
+		}
+	}
+	if a, b := (Postable{Labels: map[string]string{"alertname": "A", "e": ""}}).Fingerprint(),
+		(Postable{Labels: map[string]string{"alertname": "A"}}).Fingerprint(); a != b {
+		t.Errorf("an empty value changes the fingerprint: %v, %v", a, b)
+	}
+}
+
 func TestFingerprintIsAlertmanagers(t *testing.T) {
 	// prometheus/common's label-set fingerprint, printed as 16 hex digits,
 	// is the fingerprint Alertmanager shows for the same labels.
@@ -280,6 +298,9 @@ func FuzzDecodePostable(f *testing.F) {
 			}
 			if len(a.Labels) == 0 || a.EndsAt.Before(a.StartsAt) {
 				t.Fatalf("normalized alert breaks invariants: %+v", a)
+			}
+			if a.Fingerprint() != p.Fingerprint() { // ingest partitions by the latter
+				t.Fatalf("posted alert's fingerprint %v, the alert's %v", p.Fingerprint(), a.Fingerprint())
 			}
 		}
 	})
@@ -506,4 +527,28 @@ func sameStored(a, b Stored) bool {
 	return maps.Equal(a.Labels, b.Labels) && maps.Equal(a.Annotations, b.Annotations) && a.StartsAt.Equal(b.StartsAt) &&
 		a.EndsAt.Equal(b.EndsAt) && a.UpdatedAt.Equal(b.UpdatedAt) && a.Timeout == b.Timeout &&
 		a.GeneratorURL == b.GeneratorURL && a.Emitted == b.Emitted && a.ExpiryAt.Equal(b.ExpiryAt)
+}
+
+// A re-send normalized like the stored alert shares its label sets when
+// they are the same, and makes its own when they differ.
+func TestNormalizeLikeSharesEqualSets(t *testing.T) {
+	stored, err := Postable{Labels: map[string]string{"alertname": "A", "e": ""}, Annotations: map[string]string{"s": "x"}}.Normalize(t0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := Postable{Labels: map[string]string{"alertname": "A"}, Annotations: map[string]string{"s": "x"}}.NormalizeLike(t0, time.Minute, &stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reflect.ValueOf(same.Labels).UnsafePointer() != reflect.ValueOf(stored.Labels).UnsafePointer() ||
+		reflect.ValueOf(same.Annotations).UnsafePointer() != reflect.ValueOf(stored.Annotations).UnsafePointer() {
+		t.Error("equal label sets not shared")
+	}
+	other, err := Postable{Labels: map[string]string{"alertname": "A"}, Annotations: map[string]string{"s": "y"}}.NormalizeLike(t0, time.Minute, &stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Annotations["s"] != "y" || stored.Annotations["s"] != "x" {
+		t.Errorf("changed annotations: %v, stored %v", other.Annotations, stored.Annotations)
+	}
 }

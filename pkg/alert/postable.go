@@ -119,21 +119,65 @@ func validateLabels(field string, ls map[string]string) error {
 // now (see times); labels with an empty value are dropped, as Alertmanager
 // drops them.
 func (p Postable) Normalize(now time.Time, resolveTimeout time.Duration) (Alert, error) {
+	return p.NormalizeLike(now, resolveTimeout, nil)
+}
+
+// NormalizeLike is Normalize, taking the label sets of like (the alert as
+// stored, if any) where p's are the same: a re-send makes no new ones.
+// Label sets are never changed in place, so they can be shared.
+func (p Postable) NormalizeLike(now time.Time, resolveTimeout time.Duration, like *Alert) (Alert, error) {
 	if err := p.Validate(now, resolveTimeout); err != nil {
 		return Alert{}, err
 	}
-	a := Alert{
-		Labels:       labelSet(p.Labels),
-		Annotations:  toLabelSet(p.Annotations),
-		GeneratorURL: p.GeneratorURL,
-		UpdatedAt:    now,
+	a := Alert{GeneratorURL: p.GeneratorURL, UpdatedAt: now}
+	if like != nil && sameSet(p.Labels, like.Labels, true) {
+		a.Labels = like.Labels
+	} else {
+		a.Labels = labelSet(p.Labels)
+	}
+	if like != nil && len(p.Annotations) > 0 && sameSet(p.Annotations, like.Annotations, false) {
+		a.Annotations = like.Annotations
+	} else {
+		a.Annotations = toLabelSet(p.Annotations)
 	}
 	a.StartsAt, a.EndsAt, a.Timeout = p.times(now, resolveTimeout)
 	return a, nil
 }
 
-// Fingerprint is the fingerprint of the alert p becomes: its labels'.
-func (p Postable) Fingerprint() model.Fingerprint { return labelSet(p.Labels).Fingerprint() }
+// sameSet reports whether m, without its empty values when dropEmpty, is
+// the label set ls.
+func sameSet(m map[string]string, ls model.LabelSet, dropEmpty bool) bool {
+	n := 0
+	for k, v := range m {
+		if dropEmpty && v == "" {
+			continue
+		}
+		if got, ok := ls[model.LabelName(k)]; !ok || string(got) != v {
+			return false
+		}
+		n++
+	}
+	return n == len(ls)
+}
+
+// Fingerprint is the fingerprint of the alert p becomes: its labels'
+// (model.LabelsToSignature is LabelSet.Fingerprint's hash of a plain map,
+// without making a LabelSet).
+func (p Postable) Fingerprint() model.Fingerprint {
+	if !hasEmptyValue(p.Labels) {
+		return model.Fingerprint(model.LabelsToSignature(p.Labels))
+	}
+	return labelSet(p.Labels).Fingerprint()
+}
+
+func hasEmptyValue(labels map[string]string) bool {
+	for _, v := range labels {
+		if v == "" {
+			return true
+		}
+	}
+	return false
+}
 
 // labelSet is an alert's labels: those with a value.
 func labelSet(m map[string]string) model.LabelSet {

@@ -66,7 +66,13 @@ func (pt *alertPartition) Handle(_ context.Context, msg jetstream.Msg) {
 	resolveTimeout := time.Duration(pt.d.opts.Config().Global.ResolveTimeout)
 	limit := alert.SizeLimit(pt.d.opts.JS.Conn().MaxPayload())
 	for i, p := range postables {
-		a, err := p.Normalize(receivedAt, resolveTimeout)
+		fp := p.Fingerprint().String()
+		cur := pt.alerts[fp]
+		var like *alert.Alert
+		if cur != nil {
+			like = &cur.Alert
+		}
+		a, err := p.NormalizeLike(receivedAt, resolveTimeout, like)
 		if err == nil && len(msg.Data()) > limit {
 			err = checkSize(a, limit) // only a large message can hold a large alert
 		}
@@ -76,8 +82,6 @@ func (pt *alertPartition) Handle(_ context.Context, msg jetstream.Msg) {
 			pt.deadLetter(msg, payload, fmt.Errorf("alert %d %s: %w", i, alert.Describe(p.Labels), err))
 			continue
 		}
-		fp := a.Fingerprint().String()
-		cur := pt.alerts[fp]
 		next, ch := alert.Apply(cur, a, pt.d.opts.Now())
 		pt.commit(fp, cur, next, ch)
 	}
