@@ -119,9 +119,12 @@ func (gp *groupPartition) flush(ctx context.Context, grp *Group, at, now time.Ti
 	}
 	gp.outbox = append(gp.outbox, msgs...)
 	gp.g.flushes.WithLabelValues("flushed").Inc()
-	before := make(map[string]struct{}, len(grp.Alerts))
-	for fp := range grp.Alerts {
-		before[fp] = struct{}{}
+	var before map[string]struct{} // a split group's alerts: their keys may go
+	if grp.Split {
+		before = make(map[string]struct{}, len(grp.Alerts))
+		for fp := range grp.Alerts {
+			before[fp] = struct{}{}
+		}
 	}
 	if !grp.AfterFlush(f, now) {
 		delete(gp.groups, grp.ID)
@@ -137,7 +140,7 @@ func (gp *groupPartition) flush(ctx context.Context, grp *Group, at, now time.Ti
 		gp.notified[grp.ID] = struct{}{}
 	}
 	for fp := range before {
-		if _, ok := grp.Alerts[fp]; !ok && grp.Split { // resolved and notified: it leaves
+		if _, ok := grp.Alerts[fp]; !ok { // resolved and notified: it leaves
 			gp.gone[grp.ID] = append(gp.gone[grp.ID], grp.ID+"."+fp)
 		}
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/bus"
+	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/matcher"
 	"github.com/klaxon-alerts/klaxon/pkg/route"
@@ -37,7 +38,6 @@ const (
 	DefaultMaxBodyBytes   = 4 << 20
 	DefaultPublishTimeout = 5 * time.Second
 	retryAfterSeconds     = 5
-	DefaultResolveTimeout = 5 * time.Minute
 )
 
 // Options configures the ingest stage.
@@ -56,7 +56,7 @@ type Options struct {
 	PublishTimeout time.Duration
 	// ResolveTimeout is the configuration's global resolve_timeout (an
 	// alert posted without endsAt ends that long after its receipt);
-	// default config.DefaultResolveTimeout.
+	// default the configuration's default.
 	ResolveTimeout func() time.Duration
 	// Mode is the --enable-feature matcher mode; in classic mode an alert's
 	// label names follow the classic rules, as Alertmanager's do.
@@ -95,7 +95,8 @@ func New(opts Options) (*Ingest, error) {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if opts.ResolveTimeout == nil {
-		opts.ResolveTimeout = func() time.Duration { return DefaultResolveTimeout }
+		d := time.Duration(config.DefaultGlobalConfig().ResolveTimeout)
+		opts.ResolveTimeout = func() time.Duration { return d }
 	}
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = DefaultPublishTimeout
@@ -192,9 +193,10 @@ func (in *Ingest) store(r *http.Request) (int, string) {
 		limit = alert.SizeLimit(in.opts.JS.Conn().MaxPayload())
 	}
 	var batch batcher
+	resolveTimeout := in.opts.ResolveTimeout()
 	for i, p := range postables {
 		in.countReceived(p, now)
-		if err := in.validate(p, now); err != nil {
+		if err := in.validate(p, now, resolveTimeout); err != nil {
 			invalid = append(invalid, fmt.Sprintf("alert %d %s: %v", i, alert.Describe(p.Labels), err))
 			continue
 		}
@@ -229,8 +231,8 @@ func (in *Ingest) store(r *http.Request) (int, string) {
 
 // validate checks an alert as Alertmanager does on receipt, its label
 // names by the rules of the matcher mode.
-func (in *Ingest) validate(p alert.Postable, now time.Time) error {
-	if err := p.Validate(now, in.opts.ResolveTimeout()); err != nil {
+func (in *Ingest) validate(p alert.Postable, now time.Time, resolveTimeout time.Duration) error {
+	if err := p.Validate(now, resolveTimeout); err != nil {
 		return err
 	}
 	for name, value := range p.Labels {

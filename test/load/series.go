@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -101,16 +100,13 @@ func seconds(start, end time.Time, rec *e2eRecorder, processedSamples []stamp) [
 	for i := range out {
 		out[i].Notified = len(latencies[i])
 		out[i].E2EP50 = Percentile(latencies[i], 50)
-		out[i].Processed = out[i].Accepted
-	}
-	if len(processedSamples) > 1 {
-		for i := range out {
-			out[i].Processed = 0
+		if len(processedSamples) < 2 {
+			out[i].Processed = out[i].Accepted // no count of its own
 		}
-		for k := 1; k < len(processedSamples); k++ {
-			if i, ok := index(processedSamples[k].at); ok {
-				out[i].Processed += int(processedSamples[k].n - processedSamples[k-1].n)
-			}
+	}
+	for k := 1; k < len(processedSamples); k++ {
+		if i, ok := index(processedSamples[k].at); ok {
+			out[i].Processed += int(processedSamples[k].n - processedSamples[k-1].n)
 		}
 	}
 	return out
@@ -147,16 +143,16 @@ func WritePlot(w io.Writer, results []Result) error {
 	for _, p := range []struct {
 		y0    float64
 		title string
-		ticks [][2]string // y, label
+		ticks []tick
 	}{
-		{top, "alerts/s: accepted (solid), processed (dashed), first notified (dotted)", [][2]string{
-			{fmt.Sprint(yRate(maxRate)), fmt.Sprintf("%.0f", maxRate)}, {fmt.Sprint(yRate(maxRate / 2)), fmt.Sprintf("%.0f", maxRate/2)}, {fmt.Sprint(yRate(0)), "0"}}},
+		{top, "alerts/s: accepted (solid), processed (dashed), first notified (dotted)", []tick{
+			{yRate(maxRate), fmt.Sprintf("%.0f", maxRate)}, {yRate(maxRate / 2), fmt.Sprintf("%.0f", maxRate/2)}, {yRate(0), "0"}}},
 		{top + panel + gap, "end-to-end p50 of the alerts notified in each second (log scale)", latencyTicks(maxLat, yLat)},
 	} {
 		fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="%.0f" height="%.0f" fill="none" stroke="#999"/>`+"\n", left, p.y0, plotW, panel)
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">%s</text>`+"\n", left, p.y0-8, p.title)
 		for _, t := range p.ticks {
-			fmt.Fprintf(&b, `<text x="%.0f" y="%s" text-anchor="end" dy="4">%s</text>`+"\n", left-6, t[0], t[1])
+			fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" text-anchor="end" dy="4">%s</text>`+"\n", left-6, t.y, t.label)
 		}
 	}
 	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="middle">seconds from the start of the load (%d)</text>`+"\n",
@@ -186,11 +182,17 @@ func WritePlot(w io.Writer, results []Result) error {
 	return err
 }
 
+// tick is a label on a panel's axis.
+type tick struct {
+	y     float64
+	label string
+}
+
 // latencyTicks are the powers of ten from 1 ms up to max, placed by y.
-func latencyTicks(maxLat time.Duration, y func(time.Duration) float64) [][2]string {
-	var ticks [][2]string
+func latencyTicks(maxLat time.Duration, y func(time.Duration) float64) []tick {
+	var ticks []tick
 	for d := time.Millisecond; d <= max(maxLat, 10*time.Millisecond); d *= 10 {
-		ticks = append(ticks, [2]string{fmt.Sprint(y(d)), formatMillis(d)})
+		ticks = append(ticks, tick{y(d), formatMillis(d)})
 	}
-	return slices.Clip(ticks)
+	return ticks
 }

@@ -132,7 +132,6 @@ type e2eRecorder struct {
 	// and when each was first notified, with its latency.
 	acceptances []stamp
 	arrivals    []arrival
-	accepts     int
 }
 
 type arrival struct {
@@ -166,7 +165,6 @@ func (r *e2eRecorder) accepted(ids []string, t time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.acceptances = append(r.acceptances, stamp{t, float64(len(ids))})
-	r.accepts += len(ids)
 	for _, id := range ids {
 		if e, ok := r.alerts[id]; ok {
 			e.accepted = true
@@ -192,7 +190,10 @@ func (r *e2eRecorder) received(id string, t time.Time) {
 func (r *e2eRecorder) progress() (accepted, notified int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.accepts, len(r.arrivals)
+	for _, a := range r.acceptances {
+		accepted += int(a.n)
+	}
+	return accepted, len(r.arrivals)
 }
 
 // seen reports whether id reached the sink.
