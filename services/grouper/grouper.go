@@ -63,6 +63,9 @@ type Grouper struct {
 	groups  *prometheus.CounterVec
 	// suppressed counts the alerts flushes left out, by reason.
 	suppressed *prometheus.CounterVec
+	// lateness is how long after its tick a flush's notifications were
+	// stored: when they left the grouper.
+	lateness   prometheus.Histogram
 	partitions *partition.Runner
 	leases     *lease.Manager
 	// notBefore is the start plus StartDelay.
@@ -92,7 +95,12 @@ func New(opts Options) (*Grouper, error) {
 	g.suppressed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "klaxon_grouper_alerts_suppressed_total", Help: "Alerts a flush left out, by reason (silence, inhibition, time_interval).",
 	}, []string{"reason"})
-	if err := opts.Register(g.flushes, g.groups, g.suppressed); err != nil {
+	g.lateness = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "klaxon_grouper_flush_lateness_seconds",
+		Help:    "How long after its tick a flush that notifies was stored on klaxon.notify: when it left the grouper.",
+		Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5},
+	})
+	if err := opts.Register(g.flushes, g.groups, g.suppressed, g.lateness); err != nil {
 		return nil, err
 	}
 	g.partitions = &partition.Runner{JS: opts.JS, Pub: g.pub, Log: log, Input: partition.Input{

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
 
 	"github.com/klaxon-alerts/klaxon/pkg/alert"
@@ -41,12 +43,18 @@ type replica struct {
 
 func startGrouper(t *testing.T, url string, startDelay time.Duration) *replica {
 	t.Helper()
+	return startGrouperWith(t, url, startDelay, nil)
+}
+
+// startGrouperWith starts a grouper that registers its metrics with reg.
+func startGrouperWith(t *testing.T, url string, startDelay time.Duration, reg prometheus.Registerer) *replica {
+	t.Helper()
 	nc, js := natstest.Connect(t, url)
 	cfg, err := config.Parse([]byte(testConfig), "test.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := grouper.New(grouper.Options{Deps: stage.Deps{JS: js, Config: func() *config.Config { return cfg }}, StartDelay: startDelay})
+	g, err := grouper.New(grouper.Options{Deps: stage.Deps{JS: js, Config: func() *config.Config { return cfg }, Registerer: reg}, StartDelay: startDelay})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +151,38 @@ func TestStartDelayHoldsFlushes(t *testing.T) {
 	}
 	if d := got[0].Sub(start); d < 2*time.Second {
 		t.Fatalf("flushed %v after the start, before the 2s start delay", d)
+	}
+}
+
+// klaxon_grouper_flush_lateness_seconds measures from a flush's tick (here
+// group_wait, 1s, after the group began) to its notifications stored, not
+// from the group's start.
+func TestFlushLatenessFromItsTick(t *testing.T) {
+	nc, js := natstest.Start(t)
+	if err := streams.Provision(t.Context(), js, streams.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	startGrouperWith(t, nc.ConnectedUrl(), 0, reg)
+	route(t, js, "A", time.Second)
+	if got := notifications(t, js, 1, 10*time.Second); len(got) != 1 {
+		t.Fatalf("%d notifications, want 1", len(got))
+	}
+	var h *dto.Histogram
+	harness.Eventually(t, 5*time.Second, "the flush observed", func() bool {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "klaxon_grouper_flush_lateness_seconds" {
+				h = mf.GetMetric()[0].GetHistogram()
+			}
+		}
+		return h.GetSampleCount() > 0
+	})
+	if n, sum := h.GetSampleCount(), h.GetSampleSum(); n != 1 || sum < 0 || sum >= 1 {
+		t.Fatalf("lateness: %d samples summing to %gs, want one under a second (from the tick, not the group's start)", n, sum)
 	}
 }
 

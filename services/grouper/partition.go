@@ -35,6 +35,7 @@ type groupPartition struct {
 
 	// Owed since the last checkpoint.
 	outbox   []*nats.Msg                    // notifications, dead letters
+	ticks    []time.Time                    // of the flushes that notify
 	state    map[string]struct{}            // groups whose state is to be written
 	notified map[string]struct{}            // groups whose notification-log state is to be written
 	members  map[string]map[string]struct{} // group → alerts to be written
@@ -118,6 +119,9 @@ func (gp *groupPartition) flush(ctx context.Context, grp *Group, at, now time.Ti
 		return err
 	}
 	gp.outbox = append(gp.outbox, msgs...)
+	if len(msgs) > 0 {
+		gp.ticks = append(gp.ticks, at)
+	}
 	gp.g.flushes.WithLabelValues("flushed").Inc()
 	var before map[string]struct{} // a split group's alerts: their keys may go
 	if grp.Split {
@@ -229,8 +233,13 @@ func (gp *groupPartition) split(grp *Group) {
 	gp.notified[grp.ID] = struct{}{}
 }
 
-// Committed forgets what was owed.
+// Committed forgets what was owed; the flushes that notified have left.
 func (gp *groupPartition) Committed() {
+	now := gp.g.opts.Now()
+	for _, at := range gp.ticks {
+		gp.g.lateness.Observe(now.Sub(at).Seconds())
+	}
+	gp.ticks = gp.ticks[:0]
 	gp.outbox = gp.outbox[:0]
 	clear(gp.state)
 	clear(gp.notified)
