@@ -53,6 +53,12 @@ type Deferrer interface {
 	OweDeferred()
 }
 
+// A StageObserver is a State told when each stage of what it owed is
+// stored, before the next is published.
+type StageObserver interface {
+	StageStored(stage int)
+}
+
 // Input says where a stage's partitions come from.
 type Input struct {
 	Stream string
@@ -294,12 +300,16 @@ func (w *worker) checkpoint(ctx context.Context, stop <-chan struct{}) {
 }
 
 func (w *worker) store() error {
-	for _, stage := range w.state.Owed() {
+	obs, _ := w.state.(StageObserver)
+	for i, stage := range w.state.Owed() {
 		if len(stage) == 0 {
 			continue
 		}
 		if err := w.r.Pub.PublishMsgs(stage...); err != nil {
 			return err
+		}
+		if obs != nil {
+			obs.StageStored(i)
 		}
 	}
 	w.state.Committed()

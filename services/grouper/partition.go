@@ -233,12 +233,21 @@ func (gp *groupPartition) split(grp *Group) {
 	gp.notified[grp.ID] = struct{}{}
 }
 
-// Committed forgets what was owed; the flushes that notified have left.
-func (gp *groupPartition) Committed() {
+// StageStored observes, once the notifications (the first stage Owed
+// returns) are stored, how late after its tick each flush left.
+func (gp *groupPartition) StageStored(stage int) {
+	if stage != 0 {
+		return
+	}
 	now := gp.g.opts.Now()
 	for _, at := range gp.ticks {
 		gp.g.lateness.Observe(now.Sub(at).Seconds())
 	}
+	gp.ticks = gp.ticks[:0]
+}
+
+// Committed forgets what was owed.
+func (gp *groupPartition) Committed() {
 	gp.ticks = gp.ticks[:0]
 	gp.outbox = gp.outbox[:0]
 	clear(gp.state)

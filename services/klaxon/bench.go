@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -50,10 +51,19 @@ func benchMain(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Senders, "senders", load.DefaultSenders, "Concurrent HTTP senders.")
 	fs.DurationVar(&o.Duration, "duration", load.DefaultDuration, "How long alerts are offered (per target).")
 	fs.DurationVar(&o.Drain, "drain", load.DefaultDrain, "Longest wait after the load for webhooks still owed.")
+	fs.Func("group-by", "The generated route's group_by, comma-separated (default alertname,instance: every alert its own group).", func(v string) error {
+		o.GroupBy = strings.Split(v, ",")
+		return nil
+	})
+	fs.IntVar(&o.MaxAlerts, "max-alerts", load.DefaultMaxAlerts, "The webhook's max_alerts (0: none); bounds the payloads of large groups.")
+	fs.BoolVar(&o.Warmup, "warmup", false, "Post the active set once and wait until it is processed before the measured load (re-sends of known alerts).")
 	printConfig := fs.Bool("print-config", false, "Print the Alertmanager/Klaxon config that notifies the sink at --sink.listen-address, and exit.")
 	fs.DurationVar(&o.Idle, "idle", 10*time.Second, "With --compare: how long each target's CPU is measured idle after the drain (0: not measured).")
 	fs.StringVar(&o.Plot, "plot", "", "Write an SVG plot of alerts/s and end-to-end latency over the run to this file.")
+	workload := fs.String("workload", "", "A named load of the performance targets ("+strings.Join(load.WorkloadNames(), ", ")+
+		"), or all (every one but million, in turn, with --compare); flags given as well override its settings.")
 	verbose := fs.Bool("v", false, "Log the phases to stderr (a progress line goes there every 5 s regardless).")
+	defaults := o
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,27 +71,69 @@ func benchMain(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return fmt.Errorf("bench: unexpected arguments %q", fs.Args())
 	}
-	if *printConfig {
-		_, err := fmt.Fprint(stdout, load.Config("http://"+o.SinkAddress+"/"))
-		return err
-	}
-	if o.Compare && o.KlaxonPath == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("bench: find klaxon executable: %w", err)
+	var ws []load.Workload
+	switch *workload {
+	case "":
+	case "all":
+		for _, w := range load.Workloads {
+			if !w.Heavy {
+				ws = append(ws, w)
+			}
 		}
-		o.KlaxonPath = exe
+	default:
+		w, ok := load.FindWorkload(*workload)
+		if !ok {
+			return fmt.Errorf("bench: unknown workload %q (want one of %s, or all)", *workload, strings.Join(load.WorkloadNames(), ", "))
+		}
+		ws = []load.Workload{w}
 	}
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
 	}
-	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("component", "bench")
-	o.Progress = stderr
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("component", "bench")
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("bench: find klaxon executable: %w", err)
+	}
+	// options is o for workload w: the defaults, w's settings, then the
+	// flags given (parsed again over them).
+	options := func(w *load.Workload) load.Options {
+		if w != nil {
+			o = defaults
+			w.Set(&o)
+			_ = fs.Parse(args) // parsed once already
+		}
+		out := o
+		if out.Compare && out.KlaxonPath == "" {
+			out.KlaxonPath = exe
+		}
+		out.Logger, out.Progress = logger, stderr
+		return out
+	}
+	if *printConfig {
+		var w *load.Workload
+		if len(ws) == 1 {
+			w = &ws[0]
+		}
+		_, err := fmt.Fprint(stdout, options(w).WithDefaults().Config("http://"+o.SinkAddress+"/"))
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := load.Run(ctx, o, stdout); err != nil {
+	switch {
+	case len(ws) > 1 || (len(ws) == 1 && o.Compare):
+		if !o.Compare {
+			return errors.New("bench: --workload all needs --compare")
+		}
+		err = load.RunWorkloads(ctx, ws, func(w load.Workload) load.Options { return options(&w) }, stdout)
+	case len(ws) == 1:
+		err = load.Run(ctx, options(&ws[0]), stdout)
+	default:
+		err = load.Run(ctx, options(nil), stdout)
+	}
+	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("bench: interrupted: %w", err)
 		}

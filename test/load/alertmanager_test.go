@@ -53,7 +53,7 @@ func TestRunAgainstAlertmanager(t *testing.T) {
 	}
 	dir := t.TempDir()
 	config := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(config, []byte(Config("http://"+sinkAddr+"/")), 0o600); err != nil {
+	if err := os.WriteFile(config, []byte(Options{}.Config("http://"+sinkAddr+"/")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	listen, err := freeAddr()

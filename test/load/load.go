@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"strconv"
@@ -15,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 const (
@@ -49,7 +48,7 @@ func Run(ctx context.Context, o Options, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res, err := loadTarget(ctx, o, "target", o.Target, run, s)
+	res, err := loadTarget(ctx, o, "target", o.Target, run, s, nil)
 	err = errors.Join(err, s.close())
 	if err != nil {
 		return err
@@ -68,10 +67,11 @@ func newRunID() string {
 }
 
 // loadTarget runs the load against the API at base: a probe alert first
-// (to know the pipeline notifies the sink), then the paced load, then a wait
-// of up to o.Drain for the webhooks still owed.
-// run is the bench_id prefix the sink s was started with.
-func loadTarget(ctx context.Context, o Options, name, base, run string, s *sink) (Result, error) {
+// (to know the pipeline notifies the sink), the warm-up if o.Warmup, then
+// the paced load, then a wait of up to o.Drain for the webhooks still owed.
+// run is the bench_id prefix the sink s was started with; cpu, if set,
+// reads the target's CPU time.
+func loadTarget(ctx context.Context, o Options, name, base, run string, s *sink, cpu func() (time.Duration, bool)) (Result, error) {
 	log := o.Logger.With("target", name)
 	client := &http.Client{
 		Timeout: requestTimeout,
@@ -88,9 +88,23 @@ func loadTarget(ctx context.Context, o Options, name, base, run string, s *sink)
 		return Result{}, fmt.Errorf("%s: %w", name, err)
 	}
 
+	gen := newGenerator(run, o.Active, o.Churn)
 	rec := newE2ERecorder()
+	if o.Warmup {
+		log.Info("warm-up", "alerts", o.Active)
+		warm, err := warmUp(ctx, o, client, base, url, gen, s)
+		if err != nil {
+			return Result{}, fmt.Errorf("%s: warm-up: %w", name, err)
+		}
+		rec.known(warm)
+	}
 	s.use(rec)
 	before, counted := processed(ctx, client, base)
+	lateBefore, _ := readHistogram(ctx, client, base, latenessMetric)
+	var cpuBefore time.Duration
+	if cpu != nil {
+		cpuBefore, _ = cpu()
+	}
 	log.Info("load", "rate", o.Rate, "active", o.Active, "duration", o.Duration)
 	start := time.Now()
 	var sampler processedSampler
@@ -98,7 +112,7 @@ func loadTarget(ctx context.Context, o Options, name, base, run string, s *sink)
 	var wg sync.WaitGroup
 	wg.Go(func() { sampler.run(sampling, client, base, name, start, rec, o.Progress) })
 	defer func() { stopSampling(); wg.Wait() }()
-	res, err := offer(ctx, o, client, url, run, rec)
+	res, err := offer(ctx, o, client, url, gen, rec)
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", name, err)
 	}
@@ -117,12 +131,62 @@ func loadTarget(ctx context.Context, o Options, name, base, run string, s *sink)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return Result{}, err
 	}
+	if cpu != nil {
+		if cpuAfter, ok := cpu(); ok {
+			res.LoadCPU = cpuAfter - cpuBefore
+		}
+	}
+	res.ProcessedByDrain = res.AlertsAccepted
+	if after, ok := processed(ctx, client, base); counted && ok {
+		res.ProcessedByDrain = int(after - before)
+	}
+	if h, ok := readHistogram(ctx, client, base, latenessMetric); ok {
+		h = h.since(lateBefore)
+		res.Lateness, res.LatenessOK = [2]time.Duration{h.quantile(.5), h.quantile(.99)}, true
+	}
 	res.E2EExpected, res.E2EReceived = rec.counts()
 	res.E2E = rec.latencies()
+	if last := rec.lastArrival(); last.After(start) {
+		res.FirstNotifiedRate = float64(len(res.E2E)) / last.Sub(start).Seconds()
+	}
+	res.FlushSpacing = rec.spacing(groupInterval)
 	stopSampling()
 	wg.Wait()
 	res.Series = seconds(start, time.Now(), rec, sampler.samples)
 	return res, nil
+}
+
+// warmUpTimeout bounds the wait for the target to process the warm-up.
+const warmUpTimeout = 5 * time.Minute
+
+// warmUp posts the active set once, as fast as the senders go, and waits
+// until the target processed it and, for up to o.Drain, notified it. It
+// returns the alerts it posted.
+func warmUp(ctx context.Context, o Options, client *http.Client, base, url string, gen *generator, s *sink) ([]string, error) {
+	rec := newE2ERecorder()
+	s.use(rec)
+	before, counted := processed(ctx, client, base)
+	if err := postAll(ctx, o, client, url, gen, rec); err != nil {
+		return nil, err
+	}
+	posted, _ := rec.progress()
+	if counted {
+		err := pollUntil(ctx, time.Now().Add(warmUpTimeout), func() bool {
+			n, _ := processed(ctx, client, base)
+			return n-before >= float64(posted)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("not processed within %v: %w", warmUpTimeout, err)
+		}
+	}
+	err := pollUntil(ctx, time.Now().Add(o.Drain), func() bool {
+		exp, got := rec.counts()
+		return got >= exp
+	})
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return nil, err
+	}
+	return rec.ids(), nil
 }
 
 // probe posts one alert until it is accepted and waits for its webhook.
@@ -158,6 +222,52 @@ func probe(ctx context.Context, client *http.Client, url, run string, s *sink) e
 	return nil
 }
 
+// postAll posts the next o.Active alerts of gen in batches, closed loop:
+// each sender posts its batch until it is accepted (a target that sheds
+// load answers 429 or 503 for a while).
+func postAll(ctx context.Context, o Options, client *http.Client, url string, gen *generator, rec *e2eRecorder) error {
+	const tries, pause = 100, 100 * time.Millisecond
+	work := make(chan batch)
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for range o.Senders {
+		wg.Go(func() {
+			for b := range work {
+				rec.posted(b.ids, time.Now())
+				status := ""
+				for range tries {
+					if status, _ = post(ctx, client, url, b.body); status == "200" || ctx.Err() != nil {
+						break
+					}
+					time.Sleep(pause) // the target asked for less: a pause, not a wait for work
+				}
+				if status != "200" {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("a batch of %d not accepted after %d tries: %s", len(b.ids), tries, status))
+					mu.Unlock()
+					continue
+				}
+				rec.accepted(b.ids, time.Now())
+			}
+		})
+	}
+	var genErr error
+	for left := o.Active; left > 0 && ctx.Err() == nil; {
+		n := min(o.BatchSize, left)
+		left -= n
+		body, ids, err := gen.batch(n, time.Now())
+		if err != nil {
+			genErr = err
+			break
+		}
+		work <- batch{body: body, ids: ids}
+	}
+	close(work)
+	wg.Wait()
+	return errors.Join(genErr, ctx.Err(), errors.Join(errs...))
+}
+
 // batch is one POST's worth of alerts.
 type batch struct {
 	body []byte
@@ -168,11 +278,10 @@ type batch struct {
 // schedule and queues it for the senders, or counts it skipped when the
 // queue is full (open loop: a slow target does not slow the schedule, it
 // shows as skipped alerts and a lower accepted rate).
-func offer(ctx context.Context, o Options, client *http.Client, url, run string, rec *e2eRecorder) (Result, error) {
+func offer(ctx context.Context, o Options, client *http.Client, url string, gen *generator, rec *e2eRecorder) (Result, error) {
 	size := min(o.BatchSize, max(1, int(o.Rate))) // at least one batch a second
 	interval := time.Duration(float64(size) / o.Rate * float64(time.Second))
-	total := int(o.Rate * o.Duration.Seconds())
-	gen := newGenerator(run, o.Active, o.Churn)
+	total := int(math.Ceil(o.Rate * o.Duration.Seconds()))
 
 	var stats requestStats
 	// A queue of one batch per sender, as Prometheus queues alerts for its
@@ -276,36 +385,6 @@ func pollUntil(ctx context.Context, deadline time.Time, cond func() bool) error 
 		case <-t.C:
 		}
 	}
-}
-
-// processedMetric counts the alerts Klaxon's dedup has processed: what an
-// answered POST stored, taken into the pipeline.
-const processedMetric = "klaxon_dedup_alerts_total"
-
-// processed reads the target's count of processed alerts from its
-// /metrics; false when it has none (Alertmanager processes a POST before
-// it answers).
-func processed(ctx context.Context, client *http.Client, base string) (float64, bool) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/metrics", nil)
-	if err != nil {
-		return 0, false
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, false
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	mf, ok := families[processedMetric]
-	if err != nil || !ok {
-		return 0, false
-	}
-	var n float64
-	for _, m := range mf.GetMetric() {
-		n += m.GetCounter().GetValue()
-	}
-	return n, true
 }
 
 // report writes the table, and the plot when o.Plot names a file.

@@ -22,6 +22,8 @@ import (
 	"net"
 	"net/url"
 	"time"
+
+	"github.com/prometheus/common/model"
 )
 
 // Defaults and limits of Options. The defaults keep a compare run (two
@@ -34,6 +36,8 @@ const (
 	DefaultSenders   = 4
 	DefaultDuration  = 20 * time.Second
 	DefaultDrain     = 5 * time.Second
+	// DefaultMaxAlerts is no max_alerts.
+	DefaultMaxAlerts = 0
 
 	MaxRate      = 50000.0
 	MaxActive    = 1_000_000
@@ -45,6 +49,9 @@ const (
 	// DefaultAlertmanagerPath is Debian's Alertmanager.
 	DefaultAlertmanagerPath = "/usr/bin/prometheus-alertmanager"
 )
+
+// DefaultGroupBy makes every bench alert its own group.
+var DefaultGroupBy = []string{"alertname", "instance"}
 
 // Options configure a run.
 type Options struct {
@@ -82,6 +89,19 @@ type Options struct {
 	// Drain is how long to wait after the load for webhooks still owed.
 	Drain time.Duration
 
+	// GroupBy is the generated route's group_by (default: alertname and
+	// instance, so every bench alert is its own group; [job] puts them all
+	// in one group).
+	GroupBy []string
+	// MaxAlerts, if set, is the webhook's max_alerts: it bounds the
+	// payloads of large groups (the alerts it leaves out are not seen by
+	// the sink, so their end-to-end latency is not measured).
+	MaxAlerts int
+	// Warmup posts the active set once before the measured load and waits
+	// until the target has processed it: the load then measures re-sends of
+	// known alerts, not their creation.
+	Warmup bool
+
 	// Idle, in compare mode, is how long each target's CPU is measured
 	// idle after the drain (0: not measured).
 	Idle time.Duration
@@ -112,6 +132,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.Duration == 0 {
 		o.Duration = DefaultDuration
+	}
+	if len(o.GroupBy) == 0 {
+		o.GroupBy = DefaultGroupBy
 	}
 	if o.AlertmanagerPath == "" {
 		o.AlertmanagerPath = DefaultAlertmanagerPath
@@ -146,6 +169,14 @@ func (o Options) Validate() error {
 	}
 	if o.Duration <= 0 || o.Duration > MaxDuration {
 		errs = append(errs, fmt.Errorf("duration %v: want (0, %v]", o.Duration, MaxDuration))
+	}
+	if o.MaxAlerts < 0 {
+		errs = append(errs, fmt.Errorf("max alerts %d: want ≥ 0", o.MaxAlerts))
+	}
+	for _, l := range o.GroupBy {
+		if !model.LabelName(l).IsValid() {
+			errs = append(errs, fmt.Errorf("group by %q: not a label name", l))
+		}
 	}
 	if o.Drain < 0 || o.Drain > MaxDrain {
 		errs = append(errs, fmt.Errorf("drain %v: want [0, %v]", o.Drain, MaxDrain))

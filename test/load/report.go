@@ -10,8 +10,15 @@ import (
 
 // describeLoad states the load in one line.
 func describeLoad(o Options) string {
-	return fmt.Sprintf("%g alerts/s offered for %v, active set %d (churn %g per rotation), batches of ≤%d, %d senders, drain ≤%v",
-		o.Rate, o.Duration, o.Active, o.Churn, o.BatchSize, o.Senders, o.Drain)
+	s := fmt.Sprintf("%g alerts/s offered for %v, active set %d (churn %g per rotation), batches of ≤%d, %d senders, drain ≤%v, group_by [%s]",
+		o.Rate, o.Duration, o.Active, o.Churn, o.BatchSize, o.Senders, o.Drain, strings.Join(o.GroupBy, ", "))
+	if o.MaxAlerts > 0 {
+		s += fmt.Sprintf(", max_alerts %d", o.MaxAlerts)
+	}
+	if o.Warmup {
+		s += ", after a warm-up posting the active set once"
+	}
+	return s
 }
 
 // row is one line of the report: a label, a formatted value per result and,
@@ -42,6 +49,11 @@ var rows = []row{
 		value:  Result.ProcessedRate,
 	},
 	{
+		label:  "first notified alerts/s (to the last)",
+		format: func(r Result) string { return fmt.Sprintf("%.1f", r.FirstNotifiedRate) },
+		value:  func(r Result) float64 { return r.FirstNotifiedRate },
+	},
+	{
 		label:  "backlog at the end of the load",
 		format: func(r Result) string { return fmt.Sprint(max(r.AlertsAccepted-r.AlertsProcessed, 0)) },
 	},
@@ -65,6 +77,36 @@ var rows = []row{
 		label:  "e2e notified/accepted alerts",
 		format: func(r Result) string { return fmt.Sprintf("%d/%d", r.E2EReceived, r.E2EExpected) },
 	},
+	spacingRow("flush spacing beyond group_interval p50", 50),
+	spacingRow("flush spacing beyond group_interval p99", 99),
+	latenessRow("flush lateness (grouper) p50", 0),
+	latenessRow("flush lateness (grouper) p99", 1),
+}
+
+// spacingRow is a percentile of Result.FlushSpacing; "-" without samples.
+func spacingRow(label string, p float64) row {
+	return row{
+		label: label,
+		format: func(r Result) string {
+			if len(r.FlushSpacing) == 0 {
+				return "-"
+			}
+			return formatMillis(Percentile(r.FlushSpacing, p))
+		},
+	}
+}
+
+// latenessRow is Result.Lateness[i]; "-" for a target without it.
+func latenessRow(label string, i int) row {
+	return row{
+		label: label,
+		format: func(r Result) string {
+			if !r.LatenessOK {
+				return "-"
+			}
+			return formatMillis(r.Lateness[i])
+		},
+	}
 }
 
 // processRows are shown when a result has process figures (compare mode).
@@ -73,6 +115,11 @@ var processRows = []row{
 		label:  "CPU time",
 		format: func(r Result) string { return fmt.Sprintf("%.1f s", r.CPU.Seconds()) },
 		value:  func(r Result) float64 { return r.CPU.Seconds() },
+	},
+	{
+		label:  "CPU per 1,000 processed alerts",
+		format: func(r Result) string { return formatMillis(r.CPUPer1000()) },
+		value:  func(r Result) float64 { return float64(r.CPUPer1000()) },
 	},
 	{
 		label:  "idle CPU after the drain (% of a core)",
@@ -114,7 +161,13 @@ func writeTable(w io.Writer, results []Result) error {
 		table = append(table, cells)
 	}
 
-	widths := make([]int, len(header))
+	return writeAligned(w, table)
+}
+
+// writeAligned writes table's rows with the first column left-aligned and
+// the others right-aligned, two spaces apart.
+func writeAligned(w io.Writer, table [][]string) error {
+	widths := make([]int, len(table[0]))
 	for _, cells := range table {
 		for i, c := range cells {
 			widths[i] = max(widths[i], utf8.RuneCountInString(c))

@@ -20,7 +20,8 @@ const maxPayload = 64 << 20
 // webhookPayload is the part of Alertmanager's version-4 webhook payload the
 // sink reads.
 type webhookPayload struct {
-	Alerts []struct {
+	GroupKey string `json:"groupKey"`
+	Alerts   []struct {
 		Status string            `json:"status"`
 		Labels map[string]string `json:"labels"`
 	} `json:"alerts"`
@@ -74,11 +75,19 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.payloads.Add(1)
 	rec := s.rec.Load()
+	ours := false
 	for _, a := range p.Alerts {
 		id := a.Labels[BenchIDLabel]
-		if a.Status == "firing" && strings.HasPrefix(id, s.prefix) {
+		if !strings.HasPrefix(id, s.prefix) {
+			continue
+		}
+		ours = true
+		if a.Status == "firing" {
 			rec.received(id, t)
 		}
+	}
+	if ours {
+		rec.notified(p.GroupKey, t)
 	}
 	w.WriteHeader(http.StatusOK)
 }

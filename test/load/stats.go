@@ -61,6 +61,23 @@ type Result struct {
 	// IdleCPU is the share of a core the target used while idle after the
 	// drain (Options.Idle; compare mode).
 	IdleCPU float64
+	// LoadCPU is the target's CPU time from the start of the load to the
+	// end of the drain, and ProcessedByDrain what it had processed by then
+	// (compare mode).
+	LoadCPU          time.Duration
+	ProcessedByDrain int
+	// FirstNotifiedRate is the alerts first notified per second, from the
+	// start of the load to the last of them: the pipeline's rate end to
+	// end.
+	FirstNotifiedRate float64
+	// FlushSpacing is how much later than group_interval each group's
+	// flush came after the one before (e2eRecorder.spacing).
+	FlushSpacing []time.Duration
+	// Lateness is the p50 and p99 of Klaxon's
+	// klaxon_grouper_flush_lateness_seconds over the run (from its
+	// buckets); ok false for a target without it.
+	Lateness   [2]time.Duration
+	LatenessOK bool
 
 	// Process figures, in compare mode only.
 	CPU     time.Duration
@@ -81,6 +98,15 @@ func (r Result) ProcessedRate() float64 {
 		return 0
 	}
 	return float64(r.AlertsProcessed) / r.Elapsed.Seconds()
+}
+
+// CPUPer1000 is the CPU time per 1,000 alerts processed, over the load
+// and the drain.
+func (r Result) CPUPer1000() time.Duration {
+	if r.ProcessedByDrain <= 0 {
+		return 0
+	}
+	return r.LoadCPU * 1000 / time.Duration(r.ProcessedByDrain)
 }
 
 // StatusSummary lists the request counts by status, e.g. "200:310 503:2".
@@ -132,6 +158,8 @@ type e2eRecorder struct {
 	// and when each was first notified, with its latency.
 	acceptances []stamp
 	arrivals    []arrival
+	// groups are the times each group's notifications came.
+	groups map[string][]time.Time
 }
 
 type arrival struct {
@@ -146,7 +174,7 @@ type e2eEntry struct {
 }
 
 func newE2ERecorder() *e2eRecorder {
-	return &e2eRecorder{alerts: map[string]*e2eEntry{}}
+	return &e2eRecorder{alerts: map[string]*e2eEntry{}, groups: map[string][]time.Time{}}
 }
 
 // posted records that ids are being posted at t (only the first time counts).
@@ -183,6 +211,62 @@ func (r *e2eRecorder) received(id string, t time.Time) {
 	e.received = true
 	r.samples = append(r.samples, t.Sub(e.firstPost))
 	r.arrivals = append(r.arrivals, arrival{t, t.Sub(e.firstPost)})
+}
+
+// known marks ids as notified before this recorder: a re-send of them is
+// counted as accepted but waits for no notification.
+func (r *e2eRecorder) known(ids []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		r.alerts[id] = &e2eEntry{received: true}
+	}
+}
+
+// ids lists the alerts posted.
+func (r *e2eRecorder) ids() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Collect(maps.Keys(r.alerts))
+}
+
+// notified records that a notification of group came at t.
+func (r *e2eRecorder) notified(group string, t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.groups[group] = append(r.groups[group], t)
+}
+
+// spacing is, for each two notifications of a group that follow each
+// other within 1.5 intervals (consecutive flushes, not a quiet stretch),
+// how much further apart they came than interval: a group's flushes on
+// Alertmanager's grid come interval apart, each later one shows how late
+// it left relative to the one before.
+func (r *e2eRecorder) spacing(interval time.Duration) []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []time.Duration
+	for _, ts := range r.groups {
+		for i := 1; i < len(ts); i++ {
+			if d := ts[i].Sub(ts[i-1]); d < interval*3/2 {
+				out = append(out, d-interval)
+			}
+		}
+	}
+	return out
+}
+
+// lastArrival is when the last alert was first notified (zero if none).
+func (r *e2eRecorder) lastArrival() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var last time.Time
+	for _, a := range r.arrivals {
+		if a.at.After(last) {
+			last = a.at
+		}
+	}
+	return last
 }
 
 // progress is how many alerts were accepted (every time) and how many
