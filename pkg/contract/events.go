@@ -80,7 +80,11 @@ type Notification struct {
 	GroupLabels model.LabelSet `json:"groupLabels"`
 	// Alerts are the group's alerts at FlushedAt; their status is judged at
 	// FlushedAt, never at the time the notifier happens to run.
-	Alerts         []alert.Alert  `json:"alerts"`
+	Alerts []alert.Alert `json:"alerts"`
+	// AlertsObject, when set, names the object of BucketFlushes that holds
+	// Alerts instead: a notification too large for one message
+	// (pkg/largeflush).
+	AlertsObject   string         `json:"alertsObject,omitempty"`
 	RepeatInterval model.Duration `json:"repeatInterval"`
 	FlushSeq       uint64         `json:"flushSeq"`
 	FlushedAt      time.Time      `json:"flushedAt"`

@@ -74,6 +74,10 @@ const (
 	BucketLeases = "klaxon-leases"
 )
 
+// BucketFlushes is the object store of the alerts of notifications too
+// large for one message (object name: the notification's message id).
+const BucketFlushes = "klaxon-flushes"
+
 // Suppression reasons, the last token of a klaxon.suppressed.<reason> subject.
 const (
 	ReasonSilence      = "silence"

@@ -174,6 +174,35 @@ func BucketConfigs(o Options) []jetstream.KeyValueConfig {
 	return cfgs
 }
 
+// FlushesTTL is how long the alerts of a large notification stay in
+// contract.BucketFlushes when its notifier does not remove them (it does,
+// once it processed the notification): long enough for a dead letter to be
+// looked at and redriven.
+const FlushesTTL = 24 * time.Hour
+
+// FlushesStream is the stream of the object store contract.BucketFlushes
+// (pkg/largeflush), as nats.go's CreateObjectStore makes it, except that a
+// replicated one is read from its leader (see leaderReadStream): the
+// notifier reads an object right after the grouper stored it.
+func FlushesStream(o Options) jetstream.StreamConfig {
+	o = o.withDefaults()
+	b := contract.BucketFlushes
+	return jetstream.StreamConfig{
+		Name:        "OBJ_" + b,
+		Description: "The alerts of notifications too large for one message, until the notifier processed them.",
+		Subjects:    []string{"$O." + b + ".C.>", "$O." + b + ".M.>"},
+		MaxAge:      FlushesTTL,
+		MaxBytes:    o.StateMaxBytes,
+		Storage:     jetstream.FileStorage,
+		Replicas:    o.Replicas,
+		Placement:   o.placement(),
+		Discard:     jetstream.DiscardNew,
+		AllowRollup: true,
+		AllowDirect: o.Replicas <= 1,
+		MaxMsgs:     -1,
+	}
+}
+
 // Provision creates or updates every stream and bucket.
 func Provision(ctx context.Context, js jetstream.JetStream, o Options) error {
 	for _, cfg := range Configs(o) {
@@ -191,6 +220,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, o Options) error {
 		if err != nil {
 			return fmt.Errorf("provision bucket %s: %w", cfg.Bucket, err)
 		}
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, FlushesStream(o)); err != nil {
+		return fmt.Errorf("provision object store %s: %w", contract.BucketFlushes, err)
 	}
 	return nil
 }

@@ -12,7 +12,6 @@ package grouper
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -27,7 +26,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/bus"
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
-	"github.com/klaxon-alerts/klaxon/pkg/fault"
+	"github.com/klaxon-alerts/klaxon/pkg/largeflush"
 	"github.com/klaxon-alerts/klaxon/pkg/lease"
 	"github.com/klaxon-alerts/klaxon/pkg/partition"
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
@@ -56,9 +55,11 @@ type Muter interface {
 
 // Grouper is the grouper stage.
 type Grouper struct {
-	opts    Options
-	log     *slog.Logger
-	pub     *bus.Publisher
+	opts Options
+	log  *slog.Logger
+	pub  *bus.Publisher
+	// large keeps the alerts of notifications too large for a message.
+	large   *largeflush.Store
 	flushes *prometheus.CounterVec
 	groups  *prometheus.CounterVec
 	// suppressed counts the alerts flushes left out, by reason.
@@ -84,7 +85,7 @@ func New(opts Options) (*Grouper, error) {
 	opts.Deps = deps
 	log := opts.Logger
 	g := &Grouper{
-		opts: opts, log: log, pub: bus.NewPublisher(opts.JS, log),
+		opts: opts, log: log, pub: bus.NewPublisher(opts.JS, log), large: largeflush.New(opts.JS),
 		flushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "klaxon_grouper_flushes_total", Help: "Group flushes, by outcome (flushed, stale: a replaced tick).",
 		}, []string{"outcome"}),
@@ -180,18 +181,19 @@ func (g *Grouper) publishFlush(ctx context.Context, grp *Group, f *Flush, now ti
 	}
 	out := make([]*nats.Msg, 0, len(integrations))
 	for _, in := range integrations {
-		body, err := json.Marshal(contract.Notification{
+		id := notificationID(grp, *f, in)
+		body, err := g.large.Encode(ctx, id, contract.Notification{
 			Version: contract.Version, Integration: in,
 			GroupID: grp.ID, GroupKey: grp.Route.GroupKey, GroupLabels: grp.Route.GroupLabels,
 			Alerts: alerts, RepeatInterval: grp.Route.RepeatInterval,
 			FlushSeq: f.Seq, FlushedAt: now,
 		})
 		if err != nil {
-			return nil, fault.Final(err)
+			return nil, err // a flush retried in a second
 		}
 		m := nats.NewMsg(contract.NotifySubject(in.Type))
 		m.Data = body
-		m.Header.Set(jetstream.MsgIDHeader, notificationID(grp, *f, in))
+		m.Header.Set(jetstream.MsgIDHeader, id)
 		out = append(out, m)
 	}
 	return out, nil

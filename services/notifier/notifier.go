@@ -40,6 +40,7 @@ package notifier
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -52,6 +53,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/bus"
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/largeflush"
 	"github.com/klaxon-alerts/klaxon/pkg/stage"
 	"github.com/klaxon-alerts/klaxon/services/notifier/nflogstore"
 )
@@ -88,6 +90,7 @@ type Notifier struct {
 	integrations *integrations
 	locks        keyLocks
 	store        *nflogstore.Store // set by Run
+	large        *largeflush.Store
 }
 
 // New checks the options and registers the stage's metrics.
@@ -128,6 +131,7 @@ func New(opts Options) (*Notifier, error) {
 		sendTimeout:  sendTimeout,
 		metrics:      m,
 		integrations: newIntegrations(logger),
+		large:        largeflush.New(opts.JS),
 	}, nil
 }
 
@@ -156,8 +160,24 @@ func (n *Notifier) Run(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			ctx := msg.Context()
+			if err := n.large.Load(ctx, &note); errors.Is(err, largeflush.ErrGone) {
+				// Removed once processed: this is a redelivery of a
+				// notification already done (or one older than the
+				// bucket's TTL).
+				n.logger.Warn("notification not processed: its alerts are gone", slog.String("group_key", note.GroupKey), slog.Any("err", err))
+				return nil
+			} else if err != nil {
+				return err
+			}
 			seq, _ := strconv.ParseUint(msg.Metadata.Get(bus.MetaStreamSeq), 10, 64)
-			return n.process(msg.Context(), &note, seq)
+			if err := n.process(ctx, &note, seq); err != nil {
+				return err
+			}
+			if err := n.large.Remove(ctx, &note); err != nil {
+				n.logger.Warn("alerts of a processed notification not removed; they expire with the bucket's TTL", slog.Any("err", err))
+			}
+			return nil
 		},
 	})
 }

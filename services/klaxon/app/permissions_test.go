@@ -182,6 +182,42 @@ receivers:
 	})
 	var dead json.RawMessage
 	harness.GetJSON(t, "http://"+ingestAddr+"/api/klaxon/v1/deadletters", &dead)
+	// A flush too large for one message (pkg/largeflush; the same group,
+	// after the history of its first flush was read): the grouper
+	// stores its alerts as an object, the notifier reads and removes it.
+	const large = 5000
+	for start := 0; start < large; start += 1000 {
+		var batch strings.Builder
+		batch.WriteByte('[')
+		for i := start; i < start+1000; i++ {
+			if i > start {
+				batch.WriteByte(',')
+			}
+			fmt.Fprintf(&batch, `{"labels":{"alertname":"Large","instance":"node-%d:9100"},"annotations":{"summary":%q}}`, i, strings.Repeat("x", 100))
+		}
+		batch.WriteByte(']')
+		resp, err := http.Post("http://"+ingestAddr+"/api/v2/alerts", "application/json", strings.NewReader(batch.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST /api/v2/alerts = %d", resp.StatusCode)
+		}
+	}
+	deadline := time.After(60 * time.Second)
+	for whole := false; !whole; {
+		select {
+		case body := <-hooks:
+			var msg struct {
+				Alerts []json.RawMessage `json:"alerts"`
+			}
+			_ = json.Unmarshal([]byte(body), &msg)
+			whole = len(msg.Alerts) == large+1
+		case <-deadline:
+			t.Fatalf("no notification of the %d alerts within 60s; server violations: %v\nklaxon logs:\n%s", large+1, serverLog.violations(), logs)
+		}
+	}
 	if v := serverLog.violations(); len(v) > 0 {
 		t.Errorf("permission violations:\n%s", strings.Join(v, "\n"))
 	}
