@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
 )
 
 const (
@@ -96,7 +95,7 @@ func loadTarget(ctx context.Context, o Options, name, base, run string, s *sink,
 		if err != nil {
 			return Result{}, fmt.Errorf("%s: warm-up: %w", name, err)
 		}
-		rec.known(warm)
+		rec.carry(warm)
 	}
 	s.use(rec)
 	before, counted := processed(ctx, client, base)
@@ -161,8 +160,8 @@ const warmUpTimeout = 5 * time.Minute
 
 // warmUp posts the active set once, as fast as the senders go, and waits
 // until the target processed it and, for up to o.Drain, notified it. It
-// returns the alerts it posted.
-func warmUp(ctx context.Context, o Options, client *http.Client, base, url string, gen *generator, s *sink) ([]string, error) {
+// returns the recorder of the alerts it posted.
+func warmUp(ctx context.Context, o Options, client *http.Client, base, url string, gen *generator, s *sink) (*e2eRecorder, error) {
 	rec := newE2ERecorder()
 	s.use(rec)
 	before, counted := processed(ctx, client, base)
@@ -186,7 +185,7 @@ func warmUp(ctx context.Context, o Options, client *http.Client, base, url strin
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return nil, err
 	}
-	return rec.ids(), nil
+	return rec, nil
 }
 
 // probe posts one alert until it is accepted and waits for its webhook.

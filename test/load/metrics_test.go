@@ -51,3 +51,22 @@ func TestFlushSpacing(t *testing.T) {
 		}
 	}
 }
+
+func TestCarryFromWarmUp(t *testing.T) {
+	warm := newE2ERecorder()
+	t0 := time.Unix(1000, 0)
+	warm.posted([]string{"a", "b"}, t0)
+	warm.accepted([]string{"a", "b"}, t0)
+	warm.received("a", t0.Add(time.Second))
+	r := newE2ERecorder()
+	r.carry(warm)
+	r.posted([]string{"a", "b"}, t0.Add(time.Minute)) // re-sent in the load
+	r.accepted([]string{"a", "b"}, t0.Add(time.Minute))
+	if exp, got := r.counts(); exp != 2 || got != 1 {
+		t.Fatalf("counts = %d expected, %d received; want 2, 1 (a notified in the warm-up)", exp, got)
+	}
+	r.received("b", t0.Add(2*time.Minute))
+	if l := r.latencies(); len(l) != 1 || l[0] != 2*time.Minute {
+		t.Fatalf("latencies = %v, want b's 2m from its first post in the warm-up", l)
+	}
+}

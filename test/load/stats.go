@@ -213,21 +213,18 @@ func (r *e2eRecorder) received(id string, t time.Time) {
 	r.arrivals = append(r.arrivals, arrival{t, t.Sub(e.firstPost)})
 }
 
-// known marks ids as notified before this recorder: a re-send of them is
-// counted as accepted but waits for no notification.
-func (r *e2eRecorder) known(ids []string) {
+// carry takes the alerts of an earlier recorder (a warm-up) with when they
+// were first posted and whether they were notified: a re-send of one
+// notified already waits for nothing, one not yet notified is waited for
+// and measured from its first post.
+func (r *e2eRecorder) carry(from *e2eRecorder) {
+	from.mu.Lock()
+	defer from.mu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, id := range ids {
-		r.alerts[id] = &e2eEntry{received: true}
+	for id, e := range from.alerts {
+		r.alerts[id] = &e2eEntry{firstPost: e.firstPost, received: e.received}
 	}
-}
-
-// ids lists the alerts posted.
-func (r *e2eRecorder) ids() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Collect(maps.Keys(r.alerts))
 }
 
 // notified records that a notification of group came at t.
