@@ -518,8 +518,17 @@ func FuzzAlertJSON(f *testing.F) {
 		if err := json.Unmarshal(data, &a); err != nil || !sameStored(Stored{Alert: a}, Stored{Alert: want.Alert}) {
 			t.Fatalf("%s read back as the alert %#v: %v", data, a, err)
 		}
+		// In a List, as a notification carries alerts: the same alerts,
+		// read with one decoder.
+		var list List
+		if err := json.Unmarshal([]byte("["+string(data)+",null, "+string(data)+"]"), &list); err != nil || len(list) != 3 ||
+			!sameStored(Stored{Alert: list[0]}, Stored{Alert: want.Alert}) || !sameStored(Stored{Alert: list[2]}, Stored{Alert: want.Alert}) ||
+			!sameStored(Stored{Alert: list[1]}, Stored{}) {
+			t.Fatalf("[%s, null, %[1]s] read back as the list %#v: %v", data, list, err)
+		}
 		_ = json.Unmarshal(other, &got)
 		_ = json.Unmarshal(other, &a)
+		_ = json.Unmarshal(other, &list)
 	})
 }
 
@@ -551,4 +560,40 @@ func TestNormalizeLikeSharesEqualSets(t *testing.T) {
 	if other.Annotations["s"] != "y" || stored.Annotations["s"] != "x" {
 		t.Errorf("changed annotations: %v, stored %v", other.Annotations, stored.Annotations)
 	}
+}
+
+// A notification's alerts, a thousand: one decoder for the list against
+// one per alert (what []Alert gets from encoding/json).
+func BenchmarkDecodeList(b *testing.B) {
+	var as []Alert
+	for i := range 1000 {
+		as = append(as, Alert{
+			Labels: model.LabelSet{"alertname": "HighLatency", "instance": model.LabelValue(fmt.Sprintf("host-%d:9100", i)),
+				"job": "node", "severity": "page", "team": "infra"},
+			Annotations: model.LabelSet{"summary": "latency above 500ms"},
+			StartsAt:    t0, EndsAt: t0.Add(4 * time.Minute), UpdatedAt: t0,
+		})
+	}
+	data, err := json.Marshal(as)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("list", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var l List
+			if err := json.Unmarshal(data, &l); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("per-alert", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var l []Alert
+			if err := json.Unmarshal(data, &l); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

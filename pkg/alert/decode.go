@@ -296,6 +296,46 @@ func (a *Alert) UnmarshalJSON(b []byte) error {
 	return checkEOF(dec)
 }
 
+// List is alerts as an event carries them (a notification: all of a
+// group's). It reads them with one decoder for the whole array, which also
+// shares the strings the alerts repeat; a decoder per alert cost as much as
+// the alerts themselves in a notification of a thousand.
+type List []Alert
+
+// UnmarshalJSON reads a JSON array of alerts as encoding/json reads an
+// []Alert; null makes the list nil.
+func (l *List) UnmarshalJSON(b []byte) error {
+	dec := newDecoder(b)
+	switch dec.PeekKind() {
+	case 'n':
+		*l = nil
+		_, err := dec.ReadToken()
+		return err
+	case '[':
+	default:
+		return wrongKind(dec, "a JSON array of alerts")
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	out := List{}
+	for dec.PeekKind() != ']' {
+		var a Alert
+		if err := readObject(dec, func(name string) (bool, error) { return a.readField(dec, name) }); err != nil {
+			return fmt.Errorf("alert %d: %w", len(out), err)
+		}
+		out = append(out, a)
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	if err := checkEOF(dec); err != nil {
+		return err
+	}
+	*l = out
+	return nil
+}
+
 // UnmarshalJSON reads a stored alert (see Alert.UnmarshalJSON).
 func (s *Stored) UnmarshalJSON(b []byte) error {
 	dec := newDecoder(b)

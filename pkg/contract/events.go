@@ -80,7 +80,7 @@ type Notification struct {
 	GroupLabels model.LabelSet `json:"groupLabels"`
 	// Alerts are the group's alerts at FlushedAt; their status is judged at
 	// FlushedAt, never at the time the notifier happens to run.
-	Alerts []alert.Alert `json:"alerts"`
+	Alerts alert.List `json:"alerts"`
 	// AlertsObject, when set, names the object of BucketFlushes that holds
 	// Alerts instead: a notification too large for one message
 	// (pkg/largeflush).

@@ -109,7 +109,7 @@ func (s *Store) Load(ctx context.Context, note *contract.Notification) error {
 	if err != nil {
 		return fmt.Errorf("read the alerts of notification %s: %w", note.AlertsObject, err)
 	}
-	var alerts []alert.Alert
+	var alerts alert.List
 	if err := json.Unmarshal(data, &alerts); err != nil {
 		return fault.Final(fmt.Errorf("decode the alerts of notification %s: %w", note.AlertsObject, err))
 	}
