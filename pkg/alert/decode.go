@@ -108,32 +108,47 @@ func malformed(err error) error { return fmt.Errorf("%w: %w", ErrMalformed, err)
 // readArray reads a JSON array of alerts (null is none); with data, the
 // decoder's input, it also returns each alert's text.
 func readArray(dec decoder, data []byte) ([]Postable, [][]byte, error) {
-	switch k := dec.PeekKind(); k {
-	case 'n':
-		_, err := dec.ReadToken()
-		return nil, nil, err
-	case '[':
-	default:
-		return nil, nil, wrongKind(dec, "a JSON array of alerts")
-	}
-	if _, err := dec.ReadToken(); err != nil {
-		return nil, nil, err
-	}
-	ps := []Postable{}
+	var ps []Postable
 	var raw [][]byte
-	for dec.PeekKind() != ']' {
+	err := readElements(dec, func() {
+		ps = []Postable{}
+	}, func() error {
 		start := dec.InputOffset()
 		var p Postable
 		if err := readPostable(dec, &p); err != nil {
-			return nil, nil, fmt.Errorf("alert %d: %w", len(ps), err)
+			return err
 		}
 		ps = append(ps, p)
 		if data != nil {
 			raw = append(raw, bytes.TrimLeft(data[start:dec.InputOffset()], " \t\r\n,"))
 		}
+		return nil
+	})
+	return ps, raw, err
+}
+
+// readElements reads a JSON array of alerts: null reads nothing; an array
+// calls start, then each for every element (an error names the element).
+func readElements(dec decoder, start func(), each func() error) error {
+	switch dec.PeekKind() {
+	case 'n':
+		_, err := dec.ReadToken()
+		return err
+	case '[':
+	default:
+		return wrongKind(dec, "a JSON array of alerts")
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	start()
+	for i := 0; dec.PeekKind() != ']'; i++ {
+		if err := each(); err != nil {
+			return fmt.Errorf("alert %d: %w", i, err)
+		}
 	}
 	_, err := dec.ReadToken()
-	return ps, raw, err
+	return err
 }
 
 // The fields of a posted alert.
@@ -306,27 +321,18 @@ type List []Alert
 // []Alert; null makes the list nil.
 func (l *List) UnmarshalJSON(b []byte) error {
 	dec := newDecoder(b)
-	switch dec.PeekKind() {
-	case 'n':
-		*l = nil
-		_, err := dec.ReadToken()
-		return err
-	case '[':
-	default:
-		return wrongKind(dec, "a JSON array of alerts")
-	}
-	if _, err := dec.ReadToken(); err != nil {
-		return err
-	}
-	out := List{}
-	for dec.PeekKind() != ']' {
+	var out List
+	err := readElements(dec, func() {
+		out = List{}
+	}, func() error {
 		var a Alert
 		if err := readObject(dec, func(name string) (bool, error) { return a.readField(dec, name) }); err != nil {
-			return fmt.Errorf("alert %d: %w", len(out), err)
+			return err
 		}
 		out = append(out, a)
-	}
-	if _, err := dec.ReadToken(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	if err := checkEOF(dec); err != nil {
