@@ -29,6 +29,10 @@ alerts/s, HTTP p50/p99 and end-to-end (POST → webhook) p50/p99.
       starts this klaxon (one-process mode) and Alertmanager itself on free
       loopback ports with the same generated config, loads each in turn,
       and prints both side by side with ratios (klaxon / alertmanager).
+  klaxon bench --compare --workload all
+      runs every named load of the performance targets in turn (latency,
+      flush, resends, resends-100k, new-groups, big-group) and ends with a
+      table of the targets, met or not.
 
 Flags:
 `
