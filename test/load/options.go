@@ -97,6 +97,10 @@ type Options struct {
 	// payloads of large groups (the alerts it leaves out are not seen by
 	// the sink, so their end-to-end latency is not measured).
 	MaxAlerts int
+	// ProbeOnly routes only the probe alert to the webhook, every other to
+	// a receiver without integrations: the targets keep and group the
+	// alerts but notify nothing (a memory measure, not a notification one).
+	ProbeOnly bool
 	// Warmup posts the active set once before the measured load and waits
 	// until the target has processed it: the load then measures re-sends of
 	// known alerts, not their creation.

@@ -31,6 +31,17 @@ func TestConfigGroupByAndMaxAlerts(t *testing.T) {
 	}
 }
 
+// With ProbeOnly only the probe reaches the webhook; the receiver of the
+// rest has no integrations, which Alertmanager's config accepts.
+func TestConfigProbeOnly(t *testing.T) {
+	cfg := Options{ProbeOnly: true}.Config("http://127.0.0.1:1/")
+	for _, want := range []string{"  receiver: quiet\n", "    - receiver: bench\n      matchers: ['bench_id=~\".*--1\"']\n", "  - name: quiet\n"} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("config lacks %q:\n%s", want, cfg)
+		}
+	}
+}
+
 func TestWriteChecks(t *testing.T) {
 	w, _ := FindWorkload("resends")
 	lat, _ := FindWorkload("latency")
