@@ -77,6 +77,11 @@ type server struct {
 	args func(config, listen, storage string) ([]string, error)
 }
 
+// benchStateMaxBytes bounds each of Klaxon's KV buckets in compare mode:
+// at ~400 bytes an alert, the default 256 MiB holds ~600,000 alerts, fewer
+// than the million workload posts (Alertmanager has no such bound).
+const benchStateMaxBytes = "2GiB"
+
 // klaxonServer runs path in one-process mode (no stage named).
 func klaxonServer(path string) server {
 	return server{name: "klaxon", args: func(config, listen, storage string) ([]string, error) {
@@ -89,6 +94,7 @@ func klaxonServer(path string) server {
 			"--web.listen-address", listen,
 			"--storage.path", storage,
 			"--nats.listen-address", natsAddr,
+			"--nats.state-max-bytes", benchStateMaxBytes,
 			"--log.level", "warn",
 		}, nil
 	}}
