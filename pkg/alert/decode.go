@@ -305,10 +305,15 @@ func kindName(k jsontext.Kind) string {
 // checked again: Klaxon wrote them after validation.
 func (a *Alert) UnmarshalJSON(b []byte) error {
 	dec := newDecoder(b)
-	if err := readObject(dec, func(name string) (bool, error) { return a.readField(dec, name) }); err != nil {
+	if err := readAlert(dec, a); err != nil {
 		return err
 	}
 	return checkEOF(dec)
+}
+
+// readAlert reads an alert as Klaxon writes it into a; null leaves it alone.
+func readAlert(dec decoder, a *Alert) error {
+	return readObject(dec, func(name string) (bool, error) { return a.readField(dec, name) })
 }
 
 // List is alerts as an event carries them (a notification: all of a
@@ -326,7 +331,7 @@ func (l *List) UnmarshalJSON(b []byte) error {
 		out = List{}
 	}, func() error {
 		var a Alert
-		if err := readObject(dec, func(name string) (bool, error) { return a.readField(dec, name) }); err != nil {
+		if err := readAlert(dec, &a); err != nil {
 			return err
 		}
 		out = append(out, a)

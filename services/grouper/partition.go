@@ -248,7 +248,6 @@ func (gp *groupPartition) StageStored(stage int) {
 
 // Committed forgets what was owed.
 func (gp *groupPartition) Committed() {
-	gp.ticks = gp.ticks[:0]
 	gp.outbox = gp.outbox[:0]
 	clear(gp.state)
 	clear(gp.notified)
