@@ -212,6 +212,16 @@ var scenarios = []scenario{
 		end:    5,
 	},
 
+	{
+		// ~900 KB of alerts: beyond what Klaxon carries in one message
+		// (512 KiB), so the notification's alerts go through the object
+		// store klaxon-flushes (pkg/largeflush).
+		name:   "a group of 2,000 alerts is notified whole, every alert in order",
+		config: config(byAlertname + "  group_wait: 3s\n"),
+		steps:  steps(post(0, manyAlerts(2000, "A", strings.Repeat("x", 300))...)),
+		end:    6,
+	},
+
 	// --- group_by forms ---
 	{
 		name:   "group_by ['...']: every alert its own group",
@@ -438,4 +448,14 @@ func TestConformance(t *testing.T) {
 			runScenario(t, sc)
 		})
 	}
+}
+
+// manyAlerts is n firing alerts of alertname name, n=0…n-1, each with a
+// summary annotation.
+func manyAlerts(n int, name, summary string) []alertSpec {
+	as := make([]alertSpec, n)
+	for i := range as {
+		as[i] = alert(fmt.Sprintf("%s n=%d", name, i), 0, 60).with("summary=" + summary)
+	}
+	return as
 }
