@@ -12,6 +12,7 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/streams"
+	"github.com/klaxon-alerts/klaxon/test/harness"
 )
 
 // TestBucketReadsSeeAcknowledgedWrites: on three nodes, a bucket as
@@ -28,9 +29,18 @@ func TestBucketReadsSeeAcknowledgedWrites(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	writer, reader := connect(t, nc.URLs()), connect(t, nc.URLs())
-	if err := streams.Provision(ctx, writer, streams.Options{Replicas: 3}); err != nil {
-		t.Fatal(err)
-	}
+	// A cluster just formed can still refuse to place three replicas
+	// ("no suitable peers for placement, peer offline": a peer counted
+	// current a moment before, whose stats the loaded machine delayed);
+	// Klaxon retries provisioning for that reason (app.provision), and so
+	// does this test: what it checks is the reads.
+	harness.Eventually(t, 60*time.Second, "the streams and buckets provisioned", func() bool {
+		err := streams.Provision(ctx, writer, streams.Options{Replicas: 3})
+		if err != nil {
+			t.Logf("provision: %v; retrying", err)
+		}
+		return err == nil
+	})
 	w, err := writer.KeyValue(ctx, contract.BucketGroups)
 	if err != nil {
 		t.Fatal(err)
