@@ -597,3 +597,36 @@ func BenchmarkDecodeList(b *testing.B) {
 		}
 	})
 }
+
+// A stored alert, as a new owner reads each of klaxon-alerts' values:
+// through encoding/json (which scans it first) and by its own reader.
+func BenchmarkDecodeStored(b *testing.B) {
+	s := Stored{Alert: Alert{
+		Labels: model.LabelSet{"alertname": "HighLatency", "instance": "host-12345:9100",
+			"job": "node", "severity": "page", "team": "infra"},
+		Annotations: model.LabelSet{"summary": "latency above 500ms"},
+		StartsAt:    t0, EndsAt: t0.Add(4 * time.Minute), UpdatedAt: t0,
+	}, Emitted: "firing", ExpiryAt: t0.Add(5 * time.Minute)}
+	data, err := json.Marshal(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var got Stored
+			if err := json.Unmarshal(data, &got); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reader", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var got Stored
+			if err := got.UnmarshalJSON(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

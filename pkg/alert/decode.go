@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -21,20 +22,31 @@ import (
 // field alone (a map: makes it nil), invalid UTF-8 becomes U+FFFD, and any value of the wrong type
 // is an error.
 
-// decoder reads JSON from data with encoding/json's leniency, and gives
-// every equal short string it reads once: the alerts of one message share
-// their label names and most values.
+// decoder reads JSON from data with encoding/json's leniency. One that
+// shares gives every equal short string it reads once: the alerts of one
+// message share their label names and most values (for one alert, the
+// table costs more than it saves).
 type decoder struct {
 	*jsontext.Decoder
 	strings map[string]string
 }
 
-func newDecoder(data []byte) decoder {
-	return decoder{
-		Decoder: jsontext.NewDecoder(bytes.NewBuffer(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)),
-		strings: make(map[string]string, 64),
+// decoders are reused: a new one's state cost more than reading a stored
+// alert, which a new owner does for each of its partitions' alerts.
+var decoders = sync.Pool{New: func() any { return new(jsontext.Decoder) }}
+
+// newDecoder reads data; release gives the decoder back once done.
+func newDecoder(data []byte, share bool) decoder {
+	d := decoders.Get().(*jsontext.Decoder)
+	d.Reset(bytes.NewBuffer(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	dec := decoder{Decoder: d}
+	if share {
+		dec.strings = make(map[string]string, 64)
 	}
+	return dec
 }
+
+func (dec decoder) release() { decoders.Put(dec.Decoder) }
 
 // maxShared is the longest string a decoder shares.
 const maxShared = 128
@@ -50,6 +62,9 @@ func (dec decoder) readString() (string, error) {
 		unquoted, _ := jsontext.AppendUnquote(nil, v) // invalid UTF-8 becomes U+FFFD
 		return string(unquoted), nil
 	}
+	if dec.strings == nil {
+		return string(raw), nil
+	}
 	if s, ok := dec.strings[string(raw)]; ok {
 		return s, nil
 	}
@@ -61,7 +76,8 @@ func (dec decoder) readString() (string, error) {
 // DecodePostable decodes one alert (a JSON object) or several (a JSON array).
 // Unknown fields are ignored, as Alertmanager's API does.
 func DecodePostable(data []byte) ([]Postable, error) {
-	dec := newDecoder(data)
+	dec := newDecoder(data, true)
+	defer dec.release()
 	var ps []Postable
 	if dec.PeekKind() == '{' {
 		ps = make([]Postable, 1)
@@ -84,7 +100,9 @@ func DecodePostable(data []byte) ([]Postable, error) {
 // request body: what follows the array is not read. raw[i] is the JSON text
 // of alert i, a part of data.
 func DecodeArray(data []byte) (ps []Postable, raw [][]byte, err error) {
-	ps, raw, err = readArray(newDecoder(data), data)
+	dec := newDecoder(data, true)
+	defer dec.release()
+	ps, raw, err = readArray(dec, data)
 	if err != nil {
 		return nil, nil, malformed(err)
 	}
@@ -304,7 +322,8 @@ func kindName(k jsontext.Kind) string {
 // made label sets half of the stages' decoding. Label names are not
 // checked again: Klaxon wrote them after validation.
 func (a *Alert) UnmarshalJSON(b []byte) error {
-	dec := newDecoder(b)
+	dec := newDecoder(b, false)
+	defer dec.release()
 	if err := readAlert(dec, a); err != nil {
 		return err
 	}
@@ -325,7 +344,8 @@ type List []Alert
 // UnmarshalJSON reads a JSON array of alerts as encoding/json reads an
 // []Alert; null makes the list nil.
 func (l *List) UnmarshalJSON(b []byte) error {
-	dec := newDecoder(b)
+	dec := newDecoder(b, true)
+	defer dec.release()
 	var out List
 	err := readElements(dec, func() {
 		out = List{}
@@ -349,7 +369,8 @@ func (l *List) UnmarshalJSON(b []byte) error {
 
 // UnmarshalJSON reads a stored alert (see Alert.UnmarshalJSON).
 func (s *Stored) UnmarshalJSON(b []byte) error {
-	dec := newDecoder(b)
+	dec := newDecoder(b, false)
+	defer dec.release()
 	err := readObject(dec, func(name string) (bool, error) {
 		switch {
 		case strings.EqualFold(name, "emitted"):

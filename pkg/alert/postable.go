@@ -264,7 +264,8 @@ func parseAPITime(s string) (time.Time, error) {
 // UnmarshalJSON reads a posted alert as Alertmanager's API does, with its
 // date-time forms (see DecodePostable).
 func (p *Postable) UnmarshalJSON(b []byte) error {
-	dec := newDecoder(b)
+	dec := newDecoder(b, false)
+	defer dec.release()
 	if err := readPostable(dec, p); err != nil {
 		return err
 	}

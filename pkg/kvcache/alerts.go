@@ -2,7 +2,6 @@ package kvcache
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sync"
 
@@ -50,7 +49,7 @@ func NewAlerts(js jetstream.JetStream, log *slog.Logger) *Alerts {
 func (a *Alerts) decoded(l *lazyAlert) *alert.Alert {
 	l.once.Do(func() {
 		var s contract.StoredAlert
-		if err := json.Unmarshal(l.raw, &s); err != nil {
+		if err := s.UnmarshalJSON(l.raw); err != nil {
 			a.log.Warn("kv entry not decodable; skipped", "key", l.key, "err", err)
 		} else {
 			l.alert = &s.Alert

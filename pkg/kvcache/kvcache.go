@@ -11,6 +11,7 @@
 package kvcache
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -77,25 +78,28 @@ func (c *Cache[T]) Run(ctx context.Context) error {
 	}
 }
 
-// watch runs one KV watch. The initial values are collected into a fresh map
-// that replaces the cached one when the watcher's end-of-initial-values
-// marker arrives, so a restarted watch forgets keys deleted meanwhile and
-// readers never see a half-built copy.
+// watch fills a fresh map with the bucket's values (Scan), replaces the
+// cached one with it, then applies every change after them from a KV watch
+// resumed at the scan's revision: a restarted watch forgets keys deleted
+// meanwhile and readers never see a half-built copy.
 func (c *Cache[T]) watch(ctx context.Context) error {
 	kv, err := c.js.KeyValue(ctx, c.bucket)
 	if err != nil {
 		return fmt.Errorf("bucket %s: %w", c.bucket, err)
 	}
+	initial := map[string]T{}
+	rev, err := Scan(ctx, c.js, c.bucket, func(e jetstream.KeyValueEntry) { c.applyTo(initial, e) })
+	if err != nil {
+		return err
+	}
+	c.replace(initial, rev)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := kv.WatchAll(wctx)
+	w, err := kv.WatchAll(wctx, jetstream.ResumeFromRevision(rev+1))
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", c.bucket, err)
 	}
 	defer stop(w)
-	initial := map[string]T{}
-	var initialRev uint64
-	loading := true
 	for {
 		select {
 		case <-ctx.Done():
@@ -104,17 +108,9 @@ func (c *Cache[T]) watch(ctx context.Context) error {
 			if !ok {
 				return errors.New("watcher closed")
 			}
-			if e == nil {
-				c.replace(initial, initialRev)
-				initial, loading = nil, false
-				continue
+			if e != nil { // nil: the watch has caught up
+				c.apply(e)
 			}
-			if loading {
-				initialRev = max(initialRev, e.Revision())
-				c.applyTo(initial, e)
-				continue
-			}
-			c.apply(e)
 		}
 	}
 }
@@ -236,31 +232,21 @@ func (c *Cache[T]) Values() ([]T, uint64) {
 	return out, c.revision
 }
 
-// Snapshot reads the current value of every key of kv once, without keeping
-// a copy: a KV watch delivers them, then a marker.
-func Snapshot[T any](ctx context.Context, kv jetstream.KeyValue, decode Decode[T]) (map[string]T, error) {
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("watch %s: %w", kv.Bucket(), err)
-	}
-	defer stop(w)
+// Snapshot reads the current value of every key of bucket once, without
+// keeping a copy (Scan).
+func Snapshot[T any](ctx context.Context, js jetstream.JetStream, bucket string, decode Decode[T]) (map[string]T, error) {
 	out := map[string]T{}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, fmt.Errorf("watch %s: watcher closed", kv.Bucket())
-			}
-			if e == nil {
-				return out, nil
-			}
-			v, err := decode(e)
-			if err != nil {
-				return nil, fmt.Errorf("%s key %s: %w", kv.Bucket(), e.Key(), err)
-			}
-			out[e.Key()] = v
+	var bad error
+	_, err := Scan(ctx, js, bucket, func(e jetstream.KeyValueEntry) {
+		v, err := decode(e)
+		if err != nil {
+			bad = cmp.Or(bad, fmt.Errorf("%s key %s: %w", bucket, e.Key(), err))
+			return
 		}
+		out[e.Key()] = v
+	})
+	if err := cmp.Or(err, bad); err != nil {
+		return nil, err
 	}
+	return out, nil
 }

@@ -100,7 +100,7 @@ func TestCacheFollowsTheBucket(t *testing.T) {
 }
 
 func TestSnapshot(t *testing.T) {
-	_, kv := bucket(t)
+	js, kv := bucket(t)
 	ctx := t.Context()
 	for k, v := range map[string]string{"a": "1", "b": "2"} {
 		if _, err := kv.Put(ctx, k, []byte(v)); err != nil {
@@ -108,14 +108,14 @@ func TestSnapshot(t *testing.T) {
 		}
 	}
 	_ = kv.Delete(ctx, "b")
-	got, err := kvcache.Snapshot(ctx, kv, decodeString)
+	got, err := kvcache.Snapshot(ctx, js, kv.Bucket(), decodeString)
 	if err != nil || len(got) != 1 || got["a"] != "1" {
 		t.Fatalf("Snapshot = %v %v", got, err)
 	}
 	if _, err := kv.Put(ctx, "bad", []byte("bad")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kvcache.Snapshot(ctx, kv, decodeString); err == nil {
+	if _, err := kvcache.Snapshot(ctx, js, kv.Bucket(), decodeString); err == nil {
 		t.Fatal("Snapshot of an undecodable value: no error")
 	}
 }

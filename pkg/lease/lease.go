@@ -173,7 +173,9 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 }
 
-// entry is a key's value and revision.
+// entry is a key's value and revision. A key this replica deleted (a lease
+// it gave up, a gone replica) is kept, with an empty value, until the watch
+// brings the deletion: its put, still on the way, must not bring it back.
 type entry struct {
 	value    string
 	revision uint64
@@ -181,7 +183,12 @@ type entry struct {
 
 func (m *Manager) apply(e jetstream.KeyValueEntry) {
 	if e.Operation() != jetstream.KeyValuePut {
-		delete(m.entries, e.Key())
+		// A deletion this replica's own later write overtook (it gave a
+		// partition back, then took it again while the round blocked the
+		// watch) must not forget that write.
+		if cur, ok := m.entries[e.Key()]; !ok || cur.revision < e.Revision() {
+			delete(m.entries, e.Key())
+		}
 		return
 	}
 	m.set(e.Key(), entry{value: string(e.Value()), revision: e.Revision()})
@@ -189,7 +196,7 @@ func (m *Manager) apply(e jetstream.KeyValueEntry) {
 
 // set records a key's value unless a newer one is known.
 func (m *Manager) set(key string, e entry) {
-	if cur, ok := m.entries[key]; ok && cur.revision > e.revision {
+	if cur, ok := m.entries[key]; ok && cur.revision >= e.revision {
 		return
 	}
 	m.entries[key] = e
@@ -285,7 +292,7 @@ func (m *Manager) liveReplicas(ctx context.Context) []string {
 	prefix := m.opts.Stage + ".replica."
 	for key, e := range m.entries {
 		id, ok := strings.CutPrefix(key, prefix)
-		if !ok || id == m.opts.ID {
+		if !ok || id == m.opts.ID || e.value == "" {
 			continue
 		}
 		if m.alive(ctx, id) {
@@ -294,6 +301,9 @@ func (m *Manager) liveReplicas(ctx context.Context) []string {
 		}
 		if err := m.kv.Delete(ctx, key, jetstream.LastRevision(e.revision)); err == nil {
 			m.log.Info("replica gone", "gone", id)
+			// Not probed again: under load a probe can time out, and a
+			// replica that does not answer counts as alive.
+			m.entries[key] = entry{revision: e.revision}
 		}
 	}
 	return live
@@ -313,7 +323,7 @@ func (m *Manager) take(ctx context.Context, p int) bool {
 	key := m.partitionKey(p)
 	var rev uint64
 	var err error
-	if e, ok := m.entries[key]; ok {
+	if e, ok := m.entries[key]; ok && e.value != "" {
 		rev, err = m.kv.Update(ctx, key, []byte(m.opts.ID), e.revision)
 	} else {
 		rev, err = m.kv.Create(ctx, key, []byte(m.opts.ID))
@@ -347,7 +357,9 @@ func (m *Manager) drop(ctx context.Context, ps []int) {
 		}
 		if err := m.kv.Delete(ctx, key, jetstream.LastRevision(e.revision)); err != nil {
 			m.log.Warn("lease not removed", "partition", p, "err", err)
+			continue
 		}
+		m.entries[key] = entry{revision: e.revision}
 	}
 }
 

@@ -2,7 +2,9 @@ package lease_test
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/lease"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
@@ -25,8 +28,15 @@ type owner struct {
 	ledger *ledger
 	name   string
 	owned  []int
-	// graceful counts partitions handed back with a checkpoint.
-	graceful int
+	// graceful counts partitions handed back with a checkpoint, lost
+	// those released without.
+	graceful, lost int
+	// failing makes this many Acquire calls fail, each after loading for
+	// failAfter (a state too large to load in time).
+	failing   int
+	failAfter time.Duration
+	// onAcquire, if set, runs in each Acquire that succeeds.
+	onAcquire func()
 }
 
 type ledger struct {
@@ -36,6 +46,17 @@ type ledger struct {
 }
 
 func (o *owner) Acquire(_ context.Context, ps []int) error {
+	o.mu.Lock()
+	if o.failing > 0 {
+		o.failing--
+		o.mu.Unlock()
+		time.Sleep(o.failAfter)
+		return errors.New("state not loaded")
+	}
+	o.mu.Unlock()
+	if o.onAcquire != nil {
+		o.onAcquire()
+	}
 	o.ledger.mu.Lock()
 	for _, p := range ps {
 		if h, ok := o.ledger.holder[p]; ok {
@@ -62,6 +83,8 @@ func (o *owner) Release(_ context.Context, ps []int, graceful bool) {
 	o.owned = slices.DeleteFunc(o.owned, func(p int) bool { return slices.Contains(ps, p) })
 	if graceful {
 		o.graceful += len(ps)
+	} else {
+		o.lost += len(ps)
 	}
 	o.mu.Unlock()
 }
@@ -74,6 +97,7 @@ func (o *owner) count() int {
 
 // replica runs one Manager on its own connection, as a process would.
 type replica struct {
+	*lease.Manager
 	owner  *owner
 	nc     *nats.Conn
 	cancel context.CancelFunc
@@ -82,15 +106,19 @@ type replica struct {
 
 func startReplica(t *testing.T, url string, l *ledger, name string) *replica {
 	t.Helper()
+	return startReplicaOf(t, url, &owner{ledger: l, name: name})
+}
+
+func startReplicaOf(t *testing.T, url string, o *owner) *replica {
+	t.Helper()
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	js, _ := jetstream.New(nc)
-	o := &owner{ledger: l, name: name}
 	m := lease.New(lease.Options{JS: js, Stage: "dedup", Partitions: 64, Interval: 100 * time.Millisecond}, o)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &replica{owner: o, nc: nc, cancel: cancel, done: make(chan struct{})}
+	r := &replica{Manager: m, owner: o, nc: nc, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
 		_ = m.Run(ctx)
@@ -160,6 +188,88 @@ func TestPartitionsAreSharedAndTakenOver(t *testing.T) {
 	harness.Eventually(t, 10*time.Second, "a owns all 64 after c stopped", func() bool { return a.owner.count() == 64 })
 	if c.owner.count() != 0 {
 		t.Errorf("c still owns %d partitions after stopping", c.owner.count())
+	}
+}
+
+// A replica whose owner failed to start partitions (after a load longer
+// than a round) deletes their leases; taking them again in a round before
+// the watch has brought those deletions, it must not take the leases it deleted for its own (it would
+// run partitions without a lease, for another replica to take as well),
+// nor, once the deletions arrive, drop partitions it holds again.
+func TestFailedStartTakesThePartitionsAgainCleanly(t *testing.T) {
+	nc, js := natstest.Start(t)
+	if err := streams.Provision(t.Context(), js, streams.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	l := &ledger{holder: map[int]string{}, t: t}
+	for try := range 10 { // the race is the watch's against the next round: several tries
+		a := startReplicaOf(t, nc.ConnectedUrl(), &owner{ledger: l, name: "a", failing: 1, failAfter: 150 * time.Millisecond})
+		harness.Eventually(t, 10*time.Second, "a owns all 64", func() bool { return a.owner.count() == 64 })
+		kv, err := js.KeyValue(t.Context(), "klaxon-leases")
+		if err != nil {
+			t.Fatal(err)
+		}
+		harness.Eventually(t, 5*time.Second, "every partition a owns has its lease", func() bool {
+			for p := range 64 {
+				if e, err := kv.Get(t.Context(), "dedup."+strconv.Itoa(p)); err != nil || string(e.Value()) != a.ID() {
+					return false
+				}
+			}
+			return true
+		})
+		a.owner.mu.Lock()
+		lost := a.owner.lost
+		a.owner.mu.Unlock()
+		if lost != 0 {
+			t.Fatalf("try %d: %d partitions dropped as lost to another replica; there is none", try, lost)
+		}
+		a.stop()
+	}
+}
+
+// A replica found gone is not probed again: a probe answered late (a
+// connection busy loading state) counts as alive, and the replica that
+// believed so halved its share and handed back partitions for nothing.
+func TestGoneReplicaIsNotProbedAgain(t *testing.T) {
+	nc, js := natstest.Start(t)
+	if err := streams.Provision(t.Context(), js, streams.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(t.Context(), "klaxon-leases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &ledger{holder: map[int]string{}, t: t}
+	for try := range 10 { // the race is the watch's against the next round: several tries
+		ghost := "ghost" + strconv.Itoa(try)
+		if _, err := kv.Put(t.Context(), "dedup.replica."+ghost, []byte(ghost)); err != nil {
+			t.Fatal(err)
+		}
+		// While the partitions load (longer than a round), the ghost's
+		// probe subject starts answering: only a probe sent after it was
+		// found gone can hear that.
+		o := &owner{ledger: l, name: "a"}
+		o.onAcquire = func() {
+			sub, err := nc.Subscribe(contract.LeaseProbeSubject(ghost), func(m *nats.Msg) { _ = m.Respond(nil) })
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			t.Cleanup(func() { _ = sub.Unsubscribe() })
+			_ = nc.Flush()
+			time.Sleep(150 * time.Millisecond) // a load longer than a round
+		}
+		a := startReplicaOf(t, nc.ConnectedUrl(), o)
+		harness.Eventually(t, 10*time.Second, "a owns all 64", func() bool { return a.owner.count() == 64 })
+		// The round after the load has run once the ghost's key is gone.
+		harness.Eventually(t, 5*time.Second, "the ghost's key is gone", func() bool {
+			_, err := kv.Get(t.Context(), "dedup.replica."+ghost)
+			return errors.Is(err, jetstream.ErrKeyNotFound)
+		})
+		a.stop()
+		if o.graceful != 64 { // all at the stop, none before
+			t.Fatalf("try %d: %d partitions handed back, want the 64 of the stop alone", try, o.graceful)
+		}
 	}
 }
 

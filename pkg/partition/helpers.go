@@ -3,8 +3,6 @@ package partition
 import (
 	"container/heap"
 	"context"
-	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/klaxon-alerts/klaxon/pkg/bus"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
+	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
 )
 
 // KVPut is the message that writes value to key of a KV bucket, as the KV
@@ -99,26 +98,14 @@ func (h *timerHeap) Pop() any {
 	return x
 }
 
-// Scan reads every current value of a KV bucket once and hands each whose
-// key belongs to one of partitions ps (partitionOf the key) to take: how a
-// new owner loads its partitions' state.
+// Scan hands take every current value of a KV bucket whose key belongs to
+// one of partitions ps (partitionOf the key): how a new owner loads its
+// partitions' state.
 func Scan(ctx context.Context, js jetstream.JetStream, bucket string, ps []int, partitionOf func(key string) int, take func(e jetstream.KeyValueEntry)) error {
-	kv, err := js.KeyValue(ctx, bucket)
-	if err != nil {
-		return fmt.Errorf("bucket %s: %w", bucket, err)
-	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return fmt.Errorf("load bucket %s: %w", bucket, err)
-	}
-	defer func() { _ = w.Stop() }()
-	for e := range w.Updates() {
-		if e == nil { // every current value delivered
-			return nil
-		}
+	_, err := kvcache.Scan(ctx, js, bucket, func(e jetstream.KeyValueEntry) {
 		if slices.Contains(ps, partitionOf(e.Key())) {
 			take(e)
 		}
-	}
-	return fmt.Errorf("load bucket %s: %w", bucket, errors.Join(ctx.Err(), errors.New("watch ended")))
+	})
+	return err
 }

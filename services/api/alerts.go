@@ -354,11 +354,7 @@ func (srv *API) groupView(ctx context.Context, e *evaluation, q alertQuery, g co
 // ("<id>") and each of its alerts ("<id>.<fingerprint>") as values of their
 // own.
 func (srv *API) groups(ctx context.Context) (map[string]contract.Group, error) {
-	kv, err := srv.opts.JS.KeyValue(ctx, contract.BucketGroups)
-	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", contract.BucketGroups, err)
-	}
-	values, err := kvcache.Snapshot(ctx, kv, func(e jetstream.KeyValueEntry) ([]byte, error) { return e.Value(), nil })
+	values, err := kvcache.Snapshot(ctx, srv.opts.JS, contract.BucketGroups, func(e jetstream.KeyValueEntry) ([]byte, error) { return e.Value(), nil })
 	if err != nil {
 		return nil, err
 	}

@@ -278,11 +278,7 @@ func (srv *API) outcomes(ctx context.Context, q historyQuery, events []historyEv
 	if !slices.ContainsFunc(events, func(e historyEvent) bool { return e.Kind == EventNotification }) {
 		return nil
 	}
-	kv, err := srv.opts.JS.KeyValue(ctx, contract.BucketNflog)
-	if err != nil {
-		return fmt.Errorf("bucket %s: %w", contract.BucketNflog, err)
-	}
-	entries, err := kvcache.Snapshot(ctx, kv, func(e jetstream.KeyValueEntry) (nflogEntry, error) {
+	entries, err := kvcache.Snapshot(ctx, srv.opts.JS, contract.BucketNflog, func(e jetstream.KeyValueEntry) (nflogEntry, error) {
 		var n nflogEntry
 		err := json.Unmarshal(e.Value(), &n)
 		return n, err

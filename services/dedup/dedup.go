@@ -174,7 +174,7 @@ func (d *Dedup) load(ctx context.Context, ps []int) (map[int]map[string]*alert.S
 	}
 	err := partition.Scan(ctx, d.opts.JS, contract.BucketAlerts, ps, contract.PartitionOf, func(e jetstream.KeyValueEntry) {
 		var s alert.Stored
-		if err := json.Unmarshal(e.Value(), &s); err != nil {
+		if err := s.UnmarshalJSON(e.Value()); err != nil { // no encoding/json scan before it
 			d.log.Warn("stored alert not decodable; skipped", "fingerprint", e.Key(), "err", err)
 			return
 		}

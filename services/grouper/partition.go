@@ -290,7 +290,7 @@ func (g *Grouper) load(ctx context.Context, ps []int) (map[int]map[string]*Group
 			}
 			if member {
 				var a alert.Alert
-				if err := json.Unmarshal(e.Value(), &a); err != nil {
+				if err := a.UnmarshalJSON(e.Value()); err != nil {
 					g.log.Warn("group alert not decodable; skipped", "key", e.Key(), "err", err)
 					return
 				}
