@@ -346,6 +346,13 @@ type List []Alert
 func (l *List) UnmarshalJSON(b []byte) error {
 	dec := newDecoder(b, true)
 	defer dec.release()
+	if err := l.read(dec); err != nil {
+		return err
+	}
+	return checkEOF(dec)
+}
+
+func (l *List) read(dec decoder) error {
 	var out List
 	err := readElements(dec, func() {
 		out = List{}
@@ -360,9 +367,6 @@ func (l *List) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := checkEOF(dec); err != nil {
-		return err
-	}
 	*l = out
 	return nil
 }
@@ -371,7 +375,14 @@ func (l *List) UnmarshalJSON(b []byte) error {
 func (s *Stored) UnmarshalJSON(b []byte) error {
 	dec := newDecoder(b, false)
 	defer dec.release()
-	err := readObject(dec, func(name string) (bool, error) {
+	if err := s.read(dec); err != nil {
+		return err
+	}
+	return checkEOF(dec)
+}
+
+func (s *Stored) read(dec decoder) error {
+	return readObject(dec, func(name string) (bool, error) {
 		switch {
 		case strings.EqualFold(name, "emitted"):
 			return true, readString(dec, &s.Emitted)
@@ -380,10 +391,6 @@ func (s *Stored) UnmarshalJSON(b []byte) error {
 		}
 		return s.Alert.readField(dec, name)
 	})
-	if err != nil {
-		return err
-	}
-	return checkEOF(dec)
 }
 
 // readField reads the value of the field called name, if it is one of a's.

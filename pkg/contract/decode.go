@@ -1,9 +1,9 @@
 package contract
 
 import (
-	"encoding/json"
 	"fmt"
 
+	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/fault"
 )
 
@@ -12,12 +12,13 @@ type Event interface {
 	EventVersion() int
 }
 
-// Decode reads one event of type T. An event that does not decode, or of a
+// Decode reads one event of type T, as encoding/json would (alert.Unmarshal:
+// its alerts and label sets read once). An event that does not decode, or of a
 // version this build does not know, is a final error: redelivering it
 // cannot help, so it goes to the dead-letter subject with the reason.
 func Decode[T Event](data []byte) (T, error) {
 	var ev T
-	if err := json.Unmarshal(data, &ev); err != nil {
+	if err := alert.Unmarshal(data, &ev); err != nil {
 		return ev, fault.Final(fmt.Errorf("decode %T: %w", ev, err))
 	}
 	if v := ev.EventVersion(); v != Version {

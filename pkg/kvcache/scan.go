@@ -23,16 +23,10 @@ var ErrScanInterrupted = errors.New("bucket scan interrupted")
 
 // Scan hands take the current value of every key of bucket once (deleted
 // and purged keys are left out), in the order they were written, and
-// returns the bucket revision they are current as of: a watch resumed
-// after it misses no change.
+// returns the bucket revision they are current as of (0 when it has none):
+// a watch resumed after it misses no change. It needs what a KV watch
+// needs and $JS.API.CONSUMER.MSG.NEXT.KV_<bucket>.> to pull.
 func Scan(ctx context.Context, js jetstream.JetStream, bucket string, take func(jetstream.KeyValueEntry)) (uint64, error) {
-	stream, err := js.Stream(ctx, "KV_"+bucket)
-	if err != nil {
-		return 0, fmt.Errorf("bucket %s: %w", bucket, err)
-	}
-	// Read before the consumer starts: with nothing pending, the bucket was
-	// empty up to at least this revision.
-	last := stream.CachedInfo().State.LastSeq
 	cons, err := js.OrderedConsumer(ctx, "KV_"+bucket, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{"$KV." + bucket + ".>"},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
@@ -46,7 +40,8 @@ func Scan(ctx context.Context, js jetstream.JetStream, bucket string, take func(
 	}
 	defer it.Stop()
 	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
-		return last, nil
+		// Empty: a watch resumed at revision 1 starts from whatever comes.
+		return 0, nil
 	}
 	var delivered uint64
 	for {

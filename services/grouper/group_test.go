@@ -1,6 +1,7 @@
 package grouper
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -38,7 +39,7 @@ func resolved(a alert.Alert, end, updated time.Time) alert.Alert {
 }
 
 // flushAt runs one due tick at t: snapshot, then AfterFlush.
-func flushAt(t *testing.T, g *Group, tm time.Time) Flush {
+func flushAt(t testing.TB, g *Group, tm time.Time) Flush {
 	t.Helper()
 	if !g.Due(tm) {
 		t.Fatalf("flush at %v: not due (next %v)", tm.Sub(t0), g.NextFlush.Sub(t0))
@@ -347,5 +348,32 @@ receivers:
 	kinds := sendResolvedKinds(cfg.Receiver("r"))
 	if len(kinds) != 2 || kinds[0] == kinds[1] {
 		t.Fatalf("kinds %v, want both send_resolved values", kinds)
+	}
+}
+
+// A group's stored value, read back as a new owner reads it (alert.Unmarshal),
+// is what encoding/json reads of it.
+func TestStoredGroupReadsAsEncodingJSONReadsIt(t *testing.T) {
+	r := testRoute()
+	r.GroupLabels, r.MuteTimeIntervals = model.LabelSet{"alertname": "A"}, []string{"night"}
+	g := NewGroup(r, t0)
+	g.Add("f1", firing("x", t0, t0), r, t0)
+	g.Add("f2", resolved(firing("y", t0, t0), at(1), at(1)), r, at(1))
+	flushAt(t, g, g.NextFlush)
+	data, err := json.Marshal(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got Group
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	if err := alert.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := json.Marshal(want)
+	gj, _ := json.Marshal(got)
+	if string(w) != string(gj) || len(got.Notified) == 0 || len(got.Alerts) != 1 { // the resolved one left at the flush
+		t.Errorf("read back:\n%s\nwant\n%s", gj, w)
 	}
 }

@@ -281,7 +281,7 @@ func (g *Grouper) load(ctx context.Context, ps []int) (map[int]map[string]*Group
 			id, fp, member := strings.Cut(e.Key(), ".")
 			if fp == contract.GroupNotifiedKey {
 				var n []Notified
-				if err := json.Unmarshal(e.Value(), &n); err != nil {
+				if err := alert.Unmarshal(e.Value(), &n); err != nil {
 					g.log.Warn("group notification state not decodable; skipped", "key", e.Key(), "err", err)
 					return
 				}
@@ -301,7 +301,7 @@ func (g *Grouper) load(ctx context.Context, ps []int) (map[int]map[string]*Group
 				return
 			}
 			var grp Group
-			if err := json.Unmarshal(e.Value(), &grp); err != nil {
+			if err := alert.Unmarshal(e.Value(), &grp); err != nil {
 				g.log.Warn("group not decodable; skipped", "key", e.Key(), "err", err)
 				return
 			}
