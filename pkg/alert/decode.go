@@ -322,9 +322,14 @@ func kindName(k jsontext.Kind) string {
 // made label sets half of the stages' decoding. Label names are not
 // checked again: Klaxon wrote them after validation.
 func (a *Alert) UnmarshalJSON(b []byte) error {
-	dec := newDecoder(b, false)
+	return readWhole(b, false, func(dec decoder) error { return readAlert(dec, a) })
+}
+
+// readWhole reads b with read, which must take all of it.
+func readWhole(b []byte, share bool, read func(decoder) error) error {
+	dec := newDecoder(b, share)
 	defer dec.release()
-	if err := readAlert(dec, a); err != nil {
+	if err := read(dec); err != nil {
 		return err
 	}
 	return checkEOF(dec)
@@ -343,14 +348,7 @@ type List []Alert
 
 // UnmarshalJSON reads a JSON array of alerts as encoding/json reads an
 // []Alert; null makes the list nil.
-func (l *List) UnmarshalJSON(b []byte) error {
-	dec := newDecoder(b, true)
-	defer dec.release()
-	if err := l.read(dec); err != nil {
-		return err
-	}
-	return checkEOF(dec)
-}
+func (l *List) UnmarshalJSON(b []byte) error { return readWhole(b, true, l.read) }
 
 func (l *List) read(dec decoder) error {
 	var out List
@@ -372,14 +370,7 @@ func (l *List) read(dec decoder) error {
 }
 
 // UnmarshalJSON reads a stored alert (see Alert.UnmarshalJSON).
-func (s *Stored) UnmarshalJSON(b []byte) error {
-	dec := newDecoder(b, false)
-	defer dec.release()
-	if err := s.read(dec); err != nil {
-		return err
-	}
-	return checkEOF(dec)
-}
+func (s *Stored) UnmarshalJSON(b []byte) error { return readWhole(b, false, s.read) }
 
 func (s *Stored) read(dec decoder) error {
 	return readObject(dec, func(name string) (bool, error) {

@@ -264,10 +264,5 @@ func parseAPITime(s string) (time.Time, error) {
 // UnmarshalJSON reads a posted alert as Alertmanager's API does, with its
 // date-time forms (see DecodePostable).
 func (p *Postable) UnmarshalJSON(b []byte) error {
-	dec := newDecoder(b, false)
-	defer dec.release()
-	if err := readPostable(dec, p); err != nil {
-		return err
-	}
-	return checkEOF(dec)
+	return readWhole(b, false, func(dec decoder) error { return readPostable(dec, p) })
 }
