@@ -17,6 +17,10 @@ import (
 // bytes per connection, got that connection closed as a slow consumer.
 const scanBatchBytes = 8 << 20
 
+// scanIdle is how long after a scan its consumer goes: it is idle only once
+// the scan stopped (a pull request is always waiting while it reads).
+const scanIdle = 10 * time.Second
+
 // ErrScanInterrupted says the server's delivery of a Scan restarted (the
 // connection was lost meanwhile); the caller scans again.
 var ErrScanInterrupted = errors.New("bucket scan interrupted")
@@ -30,6 +34,10 @@ func Scan(ctx context.Context, js jetstream.JetStream, bucket string, take func(
 	cons, err := js.OrderedConsumer(ctx, "KV_"+bucket, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{"$KV." + bucket + ".>"},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+		// Stopping does not delete it: the server does once it is idle
+		// this long (nats.go's default, 5 minutes, kept one per API
+		// read of the groups for as long).
+		InactiveThreshold: scanIdle,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("scan bucket %s: %w", bucket, err)

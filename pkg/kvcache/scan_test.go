@@ -83,6 +83,22 @@ func TestScanPullsABucketLargerThanTheConnectionsPendingLimit(t *testing.T) {
 	if got["k0"] != "0" || got["k3"] != "3" || got["last"] != "last" {
 		t.Errorf("values: k0=%q k3=%q last=%q", got["k0"], got["k3"], got["last"])
 	}
+	// Its consumer goes soon after (an API read of the groups scans each
+	// time), not after nats.go's default 5 minutes.
+	stream, err := js.Stream(ctx, "KV_big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumers := stream.ListConsumers(ctx)
+	n := 0
+	for info := range consumers.Info() {
+		if n++; info.Config.InactiveThreshold > 10*time.Second {
+			t.Errorf("scan consumer %s idles %v before it goes", info.Name, info.Config.InactiveThreshold)
+		}
+	}
+	if err := consumers.Err(); err != nil || n == 0 {
+		t.Errorf("the scans' consumers: %d listed, %v", n, err)
+	}
 	if n := disconnects.Load(); n != 0 || !nc.IsConnected() {
 		t.Errorf("connection cut %d times during the scan", n)
 	}
