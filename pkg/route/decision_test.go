@@ -1,6 +1,7 @@
 package route_test
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -71,4 +72,58 @@ func TestRoutes(t *testing.T) {
 	if len(db.MuteTimeIntervals) != 1 || db.MuteTimeIntervals[0] != "nights" || db.ID == pager.ID {
 		t.Errorf("db route = %+v", db)
 	}
+}
+
+// Matched is Routes without the group labels and key: the same routes, in
+// the same order, with everything else equal.
+func TestMatchedIsRoutesWithoutTheGroup(t *testing.T) {
+	c, err := config.Parse([]byte(cfg), "r.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := route.New(c.Route)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ls := range []model.LabelSet{{"alertname": "A"}, {"alertname": "A", "severity": "critical", "team": "db"}} {
+		routes, matched := tree.Routes(ls), tree.Matched(ls)
+		if len(matched) != len(routes) {
+			t.Fatalf("%v: %d matched, %d routes", ls, len(matched), len(routes))
+		}
+		for i, r := range routes {
+			if matched[i].GroupKey != "" || matched[i].GroupLabels != nil {
+				t.Errorf("%v route %d matched with its group: %+v", ls, i, matched[i])
+			}
+			r.GroupKey, r.GroupLabels = "", nil
+			if !reflect.DeepEqual(matched[i], r) {
+				t.Errorf("%v route %d:\nmatched %+v\nroutes  %+v", ls, i, matched[i], r)
+			}
+		}
+	}
+}
+
+// The alertmanager_alerts gauge and the API's listing judge every alert at
+// every read: Matched against Routes for one alert.
+func BenchmarkMatched(b *testing.B) {
+	c, err := config.Parse([]byte(cfg), "r.yml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	tree, err := route.New(c.Route)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ls := model.LabelSet{"alertname": "A", "instance": "host-1:9100", "severity": "critical", "team": "db"}
+	b.Run("Routes", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			tree.Routes(ls)
+		}
+	})
+	b.Run("Matched", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			tree.Matched(ls)
+		}
+	})
 }

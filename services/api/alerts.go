@@ -233,7 +233,7 @@ func (srv *API) getAlerts(w http.ResponseWriter, r *http.Request) {
 		if !listed(a, e.now) {
 			continue
 		}
-		routes := e.tree.Routes(a.Labels)
+		routes := e.tree.Matched(a.Labels)
 		receivers := e.receivers(routes)
 		if !q.receiverMatches(names(receivers)...) {
 			continue
@@ -343,7 +343,7 @@ func (srv *API) groupView(ctx context.Context, e *evaluation, q alertQuery, g co
 		}
 		st.MutedBy = mutedBy
 		if q.keep(st, a.Labels) {
-			ag.Alerts = append(ag.Alerts, toAPIAlert(a, st, e.receivers(e.tree.Routes(a.Labels))))
+			ag.Alerts = append(ag.Alerts, toAPIAlert(a, st, e.receivers(e.tree.Matched(a.Labels))))
 		}
 	}
 	slices.SortFunc(ag.Alerts, func(a, b gettableAlert) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })

@@ -52,7 +52,7 @@ func (srv *API) countAlerts(ctx context.Context) (map[string]int, error) {
 		if !listed(a, e.now) {
 			continue
 		}
-		st, err := e.ev.Status(ctx, a.Labels, e.tree.Routes(a.Labels))
+		st, err := e.ev.Status(ctx, a.Labels, e.tree.Matched(a.Labels))
 		if err != nil {
 			return nil, fmt.Errorf("alert status: %w", err)
 		}
