@@ -39,11 +39,15 @@ var decoders = sync.Pool{New: func() any { return new(jsontext.Decoder) }}
 func newDecoder(data []byte, share bool) decoder {
 	d := decoders.Get().(*jsontext.Decoder)
 	d.Reset(bytes.NewBuffer(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
-	dec := decoder{Decoder: d}
 	if share {
-		dec.strings = make(map[string]string, 64)
+		return sharing(d)
 	}
-	return dec
+	return decoder{Decoder: d}
+}
+
+// sharing is a decoder of d that shares the strings it reads.
+func sharing(d *jsontext.Decoder) decoder {
+	return decoder{Decoder: d, strings: make(map[string]string, 64)}
 }
 
 func (dec decoder) release() { decoders.Put(dec.Decoder) }

@@ -69,5 +69,5 @@ func (s *Stored) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 // UnmarshalJSONFrom reads a list as UnmarshalJSON does, from a decoder
 // reading a larger value (Unmarshal).
 func (l *List) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	return l.read(decoder{Decoder: dec, strings: make(map[string]string, 64)})
+	return l.read(sharing(dec))
 }

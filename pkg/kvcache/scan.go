@@ -66,7 +66,7 @@ func Scan(ctx context.Context, js jetstream.JetStream, bucket string, take func(
 		if delivered++; md.Sequence.Consumer != delivered {
 			return 0, fmt.Errorf("%w: bucket %s", ErrScanInterrupted, bucket)
 		}
-		if op := msg.Headers().Get("KV-Operation"); op == "" {
+		if msg.Headers().Get("KV-Operation") == "" { // not a deletion or purge
 			take(scanned{bucket: bucket, key: msg.Subject()[len("$KV.")+len(bucket)+1:], value: msg.Data(), md: md})
 		}
 		if md.NumPending == 0 {

@@ -6,9 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
-
-	"github.com/klaxon-alerts/klaxon/pkg/config"
-	"github.com/klaxon-alerts/klaxon/pkg/route"
 )
 
 const cfg = `route:
@@ -34,14 +31,7 @@ receivers: [{name: default}, {name: pager}, {name: db}]
 // receiver, Alertmanager's group key and the inherited timings the grouper
 // needs.
 func TestRoutes(t *testing.T) {
-	c, err := config.Parse([]byte(cfg), "r.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := route.New(c.Route)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tree := mustTree(t, cfg)
 	tests := []struct {
 		labels model.LabelSet
 		want   []string // receiver|group key
@@ -77,14 +67,7 @@ func TestRoutes(t *testing.T) {
 // Matched is Routes without the group labels and key: the same routes, in
 // the same order, with everything else equal.
 func TestMatchedIsRoutesWithoutTheGroup(t *testing.T) {
-	c, err := config.Parse([]byte(cfg), "r.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := route.New(c.Route)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tree := mustTree(t, cfg)
 	for _, ls := range []model.LabelSet{{"alertname": "A"}, {"alertname": "A", "severity": "critical", "team": "db"}} {
 		routes, matched := tree.Routes(ls), tree.Matched(ls)
 		if len(matched) != len(routes) {
@@ -105,14 +88,7 @@ func TestMatchedIsRoutesWithoutTheGroup(t *testing.T) {
 // The alertmanager_alerts gauge and the API's listing judge every alert at
 // every read: Matched against Routes for one alert.
 func BenchmarkMatched(b *testing.B) {
-	c, err := config.Parse([]byte(cfg), "r.yml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	tree, err := route.New(c.Route)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tree := mustTree(b, cfg)
 	ls := model.LabelSet{"alertname": "A", "instance": "host-1:9100", "severity": "critical", "team": "db"}
 	b.Run("Routes", func(b *testing.B) {
 		b.ReportAllocs()

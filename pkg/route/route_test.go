@@ -41,7 +41,7 @@ receivers:
   - name: frontend
 `
 
-func mustTree(t *testing.T, yml string) *route.Tree {
+func mustTree(t testing.TB, yml string) *route.Tree {
 	t.Helper()
 	cfg, err := config.Parse([]byte(yml), "")
 	if err != nil {
