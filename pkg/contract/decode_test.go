@@ -50,7 +50,7 @@ func FuzzDecodeAsEncodingJSON(f *testing.F) {
 		contract.Notification{Version: contract.Version, AlertsObject: "o"},
 		contract.DeadLetter{Version: contract.Version, Stage: "dedup", Headers: map[string]string{"k": "v"}, Payload: []byte("\x00\xff"), FailedAt: t0},
 		contract.Suppressed{Version: contract.Version, Reason: "silence", Alerts: []contract.SuppressedAlert{{Fingerprint: "f", Labels: a.Labels, SilencedBy: []string{"s"}}}, At: t0},
-		contract.Group{ID: "g", Route: route, Alerts: map[string]alert.Alert{"f": a}},
+		contract.Group{ID: "g", Route: route, Alerts: map[string]*alert.Alert{"f": &a}},
 		contract.StoredAlert{Alert: a},
 	} {
 		data, err := json.Marshal(ev)

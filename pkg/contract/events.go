@@ -42,7 +42,7 @@ type Route struct {
 type Group struct {
 	ID     string                 `json:"id"`
 	Route  Route                  `json:"route"`
-	Alerts map[string]alert.Alert `json:"alerts"`
+	Alerts map[string]*alert.Alert `json:"alerts"`
 }
 
 // StoredAlert is what others read of a klaxon-alerts value, which dedup

@@ -150,7 +150,7 @@ func TestInhibitorFollowsTheAlertsBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := cfg(t, "  - source_matchers: [severity=critical]\n    target_matchers: [severity=warning]\n    equal: [cluster]\n")
-	alerts := kvcache.NewAlerts(js, nil)
+	alerts := kvcache.NewAlerts(js, nil, nil)
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = alerts.Run(rctx) })

@@ -39,6 +39,8 @@ type Cache[T any] struct {
 	log    *slog.Logger
 	// retry is the pause before a stopped watch is restarted.
 	retry time.Duration
+	// gone, when set, is told of each key that leaves the copy.
+	gone func(key string)
 
 	mu       sync.RWMutex
 	entries  map[string]T
@@ -136,16 +138,23 @@ func stop(w jetstream.KeyWatcher) {
 
 func (c *Cache[T]) applyTo(m map[string]T, e jetstream.KeyValueEntry) {
 	if e.Operation() != jetstream.KeyValuePut {
-		delete(m, e.Key())
+		c.remove(m, e.Key())
 		return
 	}
 	v, err := c.decode(e)
 	if err != nil {
 		c.log.Warn("kv entry not decodable; skipped", "key", e.Key(), "revision", e.Revision(), "err", err)
-		delete(m, e.Key())
+		c.remove(m, e.Key())
 		return
 	}
 	m[e.Key()] = v
+}
+
+func (c *Cache[T]) remove(m map[string]T, key string) {
+	delete(m, key)
+	if c.gone != nil {
+		c.gone(key)
+	}
 }
 
 func (c *Cache[T]) apply(e jetstream.KeyValueEntry) {
@@ -159,6 +168,13 @@ func (c *Cache[T]) apply(e jetstream.KeyValueEntry) {
 func (c *Cache[T]) replace(m map[string]T, rev uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.gone != nil {
+		for key := range c.entries {
+			if _, ok := m[key]; !ok {
+				c.gone(key)
+			}
+		}
+	}
 	c.entries = m
 	c.revision = max(c.revision, rev)
 	c.synced = true

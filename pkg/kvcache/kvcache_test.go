@@ -3,13 +3,16 @@ package kvcache_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/common/model"
 
+	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
@@ -139,7 +142,7 @@ func TestAlertsDecodeOnRead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := kvcache.NewAlerts(js, nil)
+	c := kvcache.NewAlerts(js, nil, nil)
 	runCtx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = c.Run(runCtx) })
@@ -166,5 +169,50 @@ func TestAlertsDecodeOnRead(t *testing.T) {
 	}
 	if a, ok := c.Get("a"); !ok || !a.EndsAt.Equal(later) {
 		t.Fatalf("Get(a) after a rewrite = %+v %v, want endsAt %v", a, ok, later)
+	}
+}
+
+// The watched copy shares what it decodes with the process's other holders
+// of an alert (alert.Pool), and the pool forgets an alert that leaves the
+// bucket.
+func TestAlertsShareThroughThePool(t *testing.T) {
+	_, js := natstest.Start(t)
+	ctx := t.Context()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contract.BucketAlerts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := alert.NewPool()
+	held := alert.Alert{Labels: model.LabelSet{"alertname": "A"}, Annotations: model.LabelSet{"summary": "s"}}
+	pool.Share("f1", &held) // dedup's state, say
+	value := `{"labels":{"alertname":"A"},"annotations":{"summary":"s"},"startsAt":"2026-01-01T00:00:00Z","emitted":"firing"}`
+	if _, err := kv.Put(ctx, "f1", []byte(value)); err != nil {
+		t.Fatal(err)
+	}
+	c := kvcache.NewAlerts(js, pool, nil)
+	runCtx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = c.Run(runCtx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	if err := c.Synced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, ok := c.Get("f1")
+	if !ok {
+		t.Fatal("alert not in the copy")
+	}
+	one := func(x, y model.LabelSet) bool { return reflect.ValueOf(x).UnsafePointer() == reflect.ValueOf(y).UnsafePointer() }
+	if !one(a.Labels, held.Labels) || !one(a.Annotations, held.Annotations) {
+		t.Fatal("the copy holds its own labels and annotations of an alert the pool has")
+	}
+	if err := kv.Delete(ctx, "f1"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for pool.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pool still holds an alert deleted from the bucket")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -202,7 +202,7 @@ inhibit_rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	alerts := kvcache.NewAlerts(js, nil)
+	alerts := kvcache.NewAlerts(js, nil, nil)
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = sils.Run(rctx) })

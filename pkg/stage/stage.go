@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/klaxon-alerts/klaxon/pkg/alert"
 	"github.com/klaxon-alerts/klaxon/pkg/config"
 )
 
@@ -23,6 +24,10 @@ type Deps struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: metrics are not exported
 	Now        func() time.Time
+	// Pool, when set, is shared by every holder of alerts in the process
+	// (alert.Pool); it is set where the watched copy of klaxon-alerts runs,
+	// which makes the pool forget the alerts that are gone.
+	Pool *alert.Pool
 }
 
 // Resolve checks the dependencies stage name requires and fills the

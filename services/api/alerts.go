@@ -329,8 +329,7 @@ func (srv *API) groupView(ctx context.Context, e *evaluation, q alertQuery, g co
 	if ag.Labels == nil {
 		ag.Labels = model.LabelSet{}
 	}
-	for fp, stored := range g.Alerts {
-		a := &stored
+	for fp, a := range g.Alerts {
 		if cur, ok := srv.opts.Alerts.Get(fp); ok {
 			a = cur // the group's copy is as of its last change; refreshes are in the alerts bucket
 		}
@@ -368,7 +367,7 @@ func (srv *API) groups(ctx context.Context) (map[string]contract.Group, error) {
 			return nil, fmt.Errorf("group %s: %w", key, err)
 		}
 		if g.Alerts == nil {
-			g.Alerts = map[string]alert.Alert{}
+			g.Alerts = map[string]*alert.Alert{}
 		}
 		groups[key] = g
 	}
@@ -378,8 +377,8 @@ func (srv *API) groups(ctx context.Context) (map[string]contract.Group, error) {
 		if !member || !ok || fp == contract.GroupNotifiedKey {
 			continue
 		}
-		var a alert.Alert
-		if err := json.Unmarshal(v, &a); err != nil {
+		a := new(alert.Alert)
+		if err := json.Unmarshal(v, a); err != nil {
 			return nil, fmt.Errorf("group %s alert %s: %w", id, fp, err)
 		}
 		g.Alerts[fp] = a

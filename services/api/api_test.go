@@ -86,7 +86,7 @@ func newAPI(t *testing.T, js jetstream.JetStream, cfg *config.Config) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alerts := kvcache.NewAlerts(js, nil)
+	alerts := kvcache.NewAlerts(js, nil, nil)
 	m, err := mute.New(mute.Options{Config: current, Silences: sils, Inhibitor: inhibit.New(alerts, current)})
 	if err != nil {
 		t.Fatal(err)
@@ -426,9 +426,9 @@ func TestAlertGroups(t *testing.T) {
 		g := struct {
 			contract.Group
 			FlushSeq int `json:"flushSeq"`
-		}{Group: contract.Group{ID: r.ID + r.GroupKey, Route: r, Alerts: map[string]alert.Alert{}}, FlushSeq: 3}
+		}{Group: contract.Group{ID: r.ID + r.GroupKey, Route: r, Alerts: map[string]*alert.Alert{}}, FlushSeq: 3}
 		for _, x := range alerts {
-			g.Alerts[x.Fingerprint().String()] = x
+			g.Alerts[x.Fingerprint().String()] = &x
 		}
 		b, _ := json.Marshal(g)
 		if _, err := kv.Put(ctx, fmt.Sprintf("%x", sha256.Sum256([]byte(g.ID)))[:32], b); err != nil {

@@ -178,6 +178,7 @@ func (d *Dedup) load(ctx context.Context, ps []int) (map[int]map[string]*alert.S
 			d.log.Warn("stored alert not decodable; skipped", "fingerprint", e.Key(), "err", err)
 			return
 		}
+		d.opts.Pool.Share(e.Key(), &s.Alert)
 		states[contract.PartitionOf(e.Key())][e.Key()] = &s
 	})
 	if err != nil {

@@ -150,6 +150,7 @@ func (pt *alertPartition) commit(fp string, prev *alert.Stored, next alert.Store
 		prev.UpdatedAt = next.UpdatedAt // kept in memory only
 		return
 	}
+	pt.d.opts.Pool.Share(fp, &next.Alert)
 	pt.alerts[fp] = &next
 	if ch == alert.ChangeNone && prev != nil && pt.deferWrite(fp, *prev, next, now) {
 		return

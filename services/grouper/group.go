@@ -79,7 +79,7 @@ type Notified struct {
 
 // NewGroup starts an empty group for a route.
 func NewGroup(r contract.Route, now time.Time) *Group {
-	return &Group{Group: contract.Group{ID: contract.GroupID(r.ID, r.GroupKey), Route: r, Alerts: map[string]alert.Alert{}}, CreatedAt: now}
+	return &Group{Group: contract.Group{ID: contract.GroupID(r.ID, r.GroupKey), Route: r, Alerts: map[string]*alert.Alert{}}, CreatedAt: now}
 }
 
 func (g *Group) flushed() bool { return g.FlushSeq > 0 }
@@ -92,7 +92,7 @@ func (g *Group) Add(fp string, a alert.Alert, r contract.Route, now time.Time) b
 		return false
 	}
 	g.Route = r
-	g.Alerts[fp] = a
+	g.Alerts[fp] = &a
 	g.Gen++
 	g.Dirty = true
 	wait := time.Duration(r.GroupWait)
@@ -122,7 +122,7 @@ func (g *Group) Refresh(latest Latest) {
 	}
 	for fp, a := range g.Alerts {
 		if cur, ok := latest(fp); ok && cur.UpdatedAt.After(a.UpdatedAt) {
-			g.Alerts[fp] = cur
+			g.Alerts[fp] = &cur
 		}
 	}
 }
@@ -169,14 +169,14 @@ func (g *Group) Snapshot(at time.Time) Flush {
 		fps = append(fps, fp)
 	}
 	slices.SortFunc(fps, func(a, b string) int {
-		if c := alert.Compare(g.Alerts[a], g.Alerts[b]); c != 0 {
+		if c := alert.Compare(*g.Alerts[a], *g.Alerts[b]); c != 0 {
 			return c
 		}
 		return strings.Compare(a, b)
 	})
 	f := Flush{Seq: g.FlushSeq + 1, At: at, Fingerprints: fps, Gen: g.Gen}
 	for _, fp := range fps {
-		f.Alerts = append(f.Alerts, g.Alerts[fp])
+		f.Alerts = append(f.Alerts, *g.Alerts[fp])
 	}
 	return f
 }

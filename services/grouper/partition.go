@@ -69,6 +69,7 @@ func (gp *groupPartition) Handle(_ context.Context, msg jetstream.Msg) {
 		grp = NewGroup(ev.Route, now)
 	}
 	before := grp.NextFlush
+	gp.g.opts.Pool.Share(ev.Fingerprint, &ev.Alert)
 	if !grp.Add(ev.Fingerprint, ev.Alert, ev.Route, now) {
 		return // a redelivered or older state
 	}
@@ -273,7 +274,7 @@ func (g *Grouper) load(ctx context.Context, ps []int) (map[int]map[string]*Group
 		states[p] = map[string]*Group{}
 	}
 	groupOf := func(key string) string { id, _, _ := strings.Cut(key, "."); return id }
-	members := map[string]map[string]alert.Alert{}
+	members := map[string]map[string]*alert.Alert{}
 	notified := map[string][]Notified{}
 	err := partition.Scan(ctx, g.opts.JS, contract.BucketGroups, ps,
 		func(key string) int { return contract.PartitionOf(groupOf(key)) },
@@ -295,9 +296,9 @@ func (g *Grouper) load(ctx context.Context, ps []int) (map[int]map[string]*Group
 					return
 				}
 				if members[id] == nil {
-					members[id] = map[string]alert.Alert{}
+					members[id] = map[string]*alert.Alert{}
 				}
-				members[id][fp] = a
+				members[id][fp] = &a
 				return
 			}
 			var grp Group
@@ -306,7 +307,7 @@ func (g *Grouper) load(ctx context.Context, ps []int) (map[int]map[string]*Group
 				return
 			}
 			if grp.Alerts == nil {
-				grp.Alerts = map[string]alert.Alert{}
+				grp.Alerts = map[string]*alert.Alert{}
 			}
 			states[contract.PartitionOf(id)][id] = &grp
 		})
@@ -326,6 +327,15 @@ func (g *Grouper) load(ctx context.Context, ps []int) (map[int]map[string]*Group
 		grp.Split = true
 		for fp, a := range as {
 			grp.Alerts[fp] = a
+		}
+	}
+	if pool := g.opts.Pool; pool != nil {
+		for _, groups := range states {
+			for _, grp := range groups {
+				for fp, a := range grp.Alerts {
+					pool.Share(fp, a)
+				}
+			}
 		}
 	}
 	return states, nil

@@ -404,7 +404,7 @@ func newStages(js jetstream.JetStream, stages []string, current func() *config.C
 		}
 		runners = append(runners, sup.silences, sup.alerts)
 	}
-	deps := stage.Deps{JS: js, Config: current, Logger: log, Registerer: reg}
+	deps := stage.Deps{JS: js, Config: current, Logger: log, Registerer: reg, Pool: sup.pool}
 	for _, s := range stages {
 		var r runner
 		var err error
@@ -504,6 +504,9 @@ type suppression struct {
 	silences *silencestore.Silences
 	alerts   *kvcache.Alerts
 	muter    *mute.Muter
+	// pool is shared by the stages' holders of alerts and the watched
+	// copy, which makes it forget the alerts that are gone.
+	pool *alert.Pool
 }
 
 // latest is dedup's newest state of an alert, from the watched copy.
@@ -520,12 +523,13 @@ func newSuppression(js jetstream.JetStream, current func() *config.Config, o Opt
 	if err != nil {
 		return suppression{}, err
 	}
-	alerts := kvcache.NewAlerts(js, log)
+	pool := alert.NewPool()
+	alerts := kvcache.NewAlerts(js, pool, log)
 	m, err := mute.New(mute.Options{Config: current, Silences: sils, Inhibitor: inhibit.New(alerts, current), Recorder: grouper.NewSuppressedPublisher(js, log), Logger: log})
 	if err != nil {
 		return suppression{}, err
 	}
-	return suppression{silences: sils, alerts: alerts, muter: m}, nil
+	return suppression{silences: sils, alerts: alerts, muter: m, pool: pool}, nil
 }
 
 // provision creates the streams and buckets, retrying while NATS is not
