@@ -40,8 +40,8 @@ type Route struct {
 // writes: an aggregation group's route and its alerts by fingerprint, as of
 // their last change (their latest state is dedup's, in klaxon-alerts).
 type Group struct {
-	ID     string                 `json:"id"`
-	Route  Route                  `json:"route"`
+	ID     string                  `json:"id"`
+	Route  Route                   `json:"route"`
 	Alerts map[string]*alert.Alert `json:"alerts"`
 }
 

@@ -201,7 +201,9 @@ func TestAlertsShareThroughThePool(t *testing.T) {
 	if !ok {
 		t.Fatal("alert not in the copy")
 	}
-	one := func(x, y model.LabelSet) bool { return reflect.ValueOf(x).UnsafePointer() == reflect.ValueOf(y).UnsafePointer() }
+	one := func(x, y model.LabelSet) bool {
+		return reflect.ValueOf(x).UnsafePointer() == reflect.ValueOf(y).UnsafePointer()
+	}
 	if !one(a.Labels, held.Labels) || !one(a.Annotations, held.Annotations) {
 		t.Fatal("the copy holds its own labels and annotations of an alert the pool has")
 	}
