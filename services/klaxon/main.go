@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -68,25 +67,9 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	setGCPercent(os.LookupEnv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return app.Run(ctx, o)
-}
-
-// defaultGCPercent is the garbage collector's target when the GOGC
-// environment variable does not set one. Klaxon holds its alerts in memory,
-// and at Go's default (100) the heap grows to twice what is live before a
-// collection; at 50 it grows by half, for a little more collection work
-// (Prometheus made the same change in 2.53).
-const defaultGCPercent = 50
-
-// setGCPercent sets the garbage collector's target to defaultGCPercent,
-// unless GOGC set one (which the runtime has read).
-func setGCPercent(lookup func(string) (string, bool)) {
-	if _, set := lookup("GOGC"); !set {
-		debug.SetGCPercent(defaultGCPercent)
-	}
 }
 
 // parseRun parses the command line of running stages into Options, with
