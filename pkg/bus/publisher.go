@@ -90,7 +90,7 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 		}
 		out = append(out, nm)
 	}
-	if err := p.PublishMsgs(out...); err != nil {
+	if err := p.PublishMsgs(context.Background(), out...); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
@@ -106,8 +106,10 @@ const publishWindow = 1024
 // returns once the streams acknowledged every one of them: sent first, then
 // the acks collected (a window at a time), one round trip for many
 // messages. The Nats-Msg-Id header makes a repeat harmless. Errors are
-// classified as Publish's.
-func (p *Publisher) PublishMsgs(msgs ...*nats.Msg) error {
+// classified as Publish's. The wait ends at the publisher's timeout or
+// when ctx ends, whichever is first: what is not acknowledged by then is an
+// ErrUnavailable.
+func (p *Publisher) PublishMsgs(ctx context.Context, msgs ...*nats.Msg) error {
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
@@ -117,8 +119,8 @@ func (p *Publisher) PublishMsgs(msgs ...*nats.Msg) error {
 	p.mu.RUnlock()
 	defer p.inFlight.Done()
 
-	deadline := time.NewTimer(p.timeout)
-	defer deadline.Stop()
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
 	expired := false
 	var errs []error
 	for len(msgs) > 0 {
@@ -137,7 +139,7 @@ func (p *Publisher) PublishMsgs(msgs ...*nats.Msg) error {
 			if f == nil {
 				continue
 			}
-			ack, err := awaitAck(f, deadline.C, &expired)
+			ack, err := awaitAck(ctx, f, &expired)
 			switch {
 			case err != nil:
 				errs = append(errs, fmt.Errorf("message %s to %s: %w", f.Msg().Header.Get(jetstream.MsgIDHeader), f.Msg().Subject, err))
@@ -150,9 +152,9 @@ func (p *Publisher) PublishMsgs(msgs ...*nats.Msg) error {
 	return errors.Join(errs...)
 }
 
-// awaitAck waits for f's PubAck until deadline fires; once it has fired
-// (*expired), only acks that already arrived are taken.
-func awaitAck(f jetstream.PubAckFuture, deadline <-chan time.Time, expired *bool) (*jetstream.PubAck, error) {
+// awaitAck waits for f's PubAck until ctx ends; once it has (*expired),
+// only acks that already arrived are taken.
+func awaitAck(ctx context.Context, f jetstream.PubAckFuture, expired *bool) (*jetstream.PubAck, error) {
 	select {
 	case ack := <-f.Ok():
 		return ack, nil
@@ -166,11 +168,11 @@ func awaitAck(f jetstream.PubAckFuture, deadline <-chan time.Time, expired *bool
 			return ack, nil
 		case err := <-f.Err():
 			return nil, classify(err)
-		case <-deadline:
+		case <-ctx.Done():
 			*expired = true
 		}
 	}
-	return nil, fmt.Errorf("no PubAck in time: %w: %w", ErrUnavailable, context.DeadlineExceeded)
+	return nil, fmt.Errorf("no PubAck in time: %w: %w", ErrUnavailable, context.Cause(ctx))
 }
 
 // Close makes later Publish calls fail with ErrPublisherClosed and waits for

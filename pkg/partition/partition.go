@@ -81,19 +81,26 @@ type Runner struct {
 	Pub   *bus.Publisher
 	Input Input
 	Log   *slog.Logger
+	// LastCheckpoint bounds the checkpoint of a partition handed back
+	// (default DefaultLastCheckpoint); what it cannot store by then stays
+	// unacknowledged for the next owner.
+	LastCheckpoint time.Duration
 
 	mu      sync.Mutex
 	running map[int]*running
 }
 
 type running struct {
-	stop   chan struct{} // closed: hand back after a checkpoint
-	cancel context.CancelFunc
-	done   chan struct{}
+	stop chan struct{} // closed: hand back after a last checkpoint
+	// abandon ends a checkpoint in progress when the partition is handed
+	// back: the last checkpoint owes the same and more, and is bounded.
+	abandon context.CancelFunc
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
-// lastCheckpoint bounds the checkpoint of a partition handed back.
-const lastCheckpoint = 5 * time.Second
+// DefaultLastCheckpoint bounds the checkpoint of a partition handed back.
+const DefaultLastCheckpoint = 5 * time.Second
 
 // maxPending bounds the inputs of one checkpoint.
 const maxPending = 256
@@ -117,11 +124,12 @@ func (r *Runner) Start(ctx context.Context, p int, state State) error {
 		cancel()
 		return fmt.Errorf("partition %d: consume: %w", p, err)
 	}
-	rn := &running{stop: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
+	storeCtx, abandon := context.WithCancel(runCtx)
+	rn := &running{stop: make(chan struct{}), abandon: abandon, cancel: cancel, done: make(chan struct{})}
 	w := &worker{r: r, p: p, state: state, in: in, sub: sub}
 	go func() {
 		defer close(rn.done)
-		w.run(runCtx, rn.stop)
+		w.run(runCtx, storeCtx, rn.stop)
 	}()
 	r.mu.Lock()
 	if r.running == nil {
@@ -192,6 +200,7 @@ func (r *Runner) Stop(ps []int, graceful bool) {
 	for _, rn := range rs {
 		if graceful {
 			close(rn.stop)
+			rn.abandon()
 		} else {
 			rn.cancel()
 		}
@@ -219,7 +228,10 @@ type worker struct {
 	pending []jetstream.Msg // inputs to acknowledge at the next checkpoint
 }
 
-func (w *worker) run(ctx context.Context, stop <-chan struct{}) {
+// run takes inputs and timers until ctx ends (the partition is lost) or
+// stop is closed (handed back); its checkpoints store with storeCtx, which
+// ends when stop is closed.
+func (w *worker) run(ctx, storeCtx context.Context, stop <-chan struct{}) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	arm := func() {
@@ -242,7 +254,11 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) {
 			if d, ok := w.state.(Deferrer); ok {
 				d.OweDeferred()
 			}
-			last, cancel := context.WithTimeout(ctx, lastCheckpoint)
+			bound := w.r.LastCheckpoint
+			if bound <= 0 {
+				bound = DefaultLastCheckpoint
+			}
+			last, cancel := context.WithTimeout(ctx, bound)
 			w.checkpoint(last, nil)
 			cancel()
 			return
@@ -257,10 +273,10 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) {
 				w.handle(ctx, <-w.in)
 			}
 			w.fireDue(ctx)
-			w.checkpoint(ctx, stop)
+			w.checkpoint(storeCtx, stop)
 		case <-timer.C:
 			w.state.Fire(ctx, time.Now())
-			w.checkpoint(ctx, stop)
+			w.checkpoint(storeCtx, stop)
 		}
 		arm()
 	}
@@ -284,8 +300,8 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 // its last checkpoint tries again, bounded); the inputs wait meanwhile.
 func (w *worker) checkpoint(ctx context.Context, stop <-chan struct{}) {
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		err := w.store()
-		if err == nil {
+		err := w.store(ctx)
+		if err == nil || ctx.Err() != nil {
 			return
 		}
 		w.r.logger().Warn("checkpoint failed; retrying", "partition", w.p, "err", err)
@@ -299,13 +315,13 @@ func (w *worker) checkpoint(ctx context.Context, stop <-chan struct{}) {
 	}
 }
 
-func (w *worker) store() error {
+func (w *worker) store(ctx context.Context) error {
 	obs, _ := w.state.(StageObserver)
 	for i, stage := range w.state.Owed() {
 		if len(stage) == 0 {
 			continue
 		}
-		if err := w.r.Pub.PublishMsgs(stage...); err != nil {
+		if err := w.r.Pub.PublishMsgs(ctx, stage...); err != nil {
 			return err
 		}
 		if obs != nil {

@@ -187,3 +187,66 @@ func TestDueTimerJoinsTheInputsCheckpoint(t *testing.T) {
 		t.Errorf("%d checkpoints for an input and the timer it made due, want 1", n)
 	}
 }
+
+// unacked is a State whose every checkpoint waits for acknowledgements that
+// never come: its Owed stage goes to a subject a plain subscriber takes and
+// never answers.
+type unacked struct {
+	p     int
+	mu    sync.Mutex
+	owing bool
+}
+
+func (s *unacked) Handle(context.Context, jetstream.Msg) {}
+func (s *unacked) Fire(context.Context, time.Time)       {}
+func (s *unacked) Next() time.Time                       { return time.Time{} }
+func (s *unacked) Owed() [][]*nats.Msg {
+	s.mu.Lock()
+	s.owing = true
+	s.mu.Unlock()
+	return [][]*nats.Msg{{nats.NewMsg("silent." + strconv.Itoa(s.p))}}
+}
+func (s *unacked) Committed() {}
+func (s *unacked) storing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owing
+}
+
+// A partition handed back while NATS does not acknowledge its checkpoint
+// stops within its last checkpoint's bound: the checkpoint in progress is
+// abandoned (its inputs stay unacknowledged), and the last one waits no
+// longer than the bound, not the publisher's timeout.
+func TestHandBackIsBoundedWhenNothingIsAcknowledged(t *testing.T) {
+	nc, js := natstest.Start(t)
+	ctx := t.Context()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "IN", Subjects: []string{"in.*"}, Retention: jetstream.WorkQueuePolicy}); err != nil {
+		t.Fatal(err)
+	}
+	silent, err := nc.SubscribeSync("silent.>") // takes the publishes, answers none
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = silent.Unsubscribe() }()
+	r := &partition.Runner{JS: js, Pub: bus.NewPublisher(js, nil), LastCheckpoint: 300 * time.Millisecond, Input: partition.Input{
+		Stream: "IN", WorkQueue: true,
+		Subject:  func(p int) string { return "in." + strconv.Itoa(p) },
+		Consumer: func(p int) string { return "in-" + strconv.Itoa(p) },
+	}}
+	st := &unacked{p: 2}
+	if err := r.Start(ctx, 2, st); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "in.2", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 10*time.Second, "a checkpoint waiting for its acknowledgement", st.storing)
+	start := time.Now()
+	r.Stop([]int{2}, true)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("handing back took %v with a 300ms bound on the last checkpoint (the publisher waits 10s)", d)
+	}
+	if n := streamCount(t, js, "IN"); n != 1 {
+		t.Fatalf("%d inputs left, want the 1 never stored: it waits for the next owner", n)
+	}
+}

@@ -11,6 +11,7 @@
 package ingest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -210,7 +211,7 @@ func (in *Ingest) store(r *http.Request) (int, string) {
 	in.invalid.Add(float64(len(invalid)))
 	if msgs := batch.messages(now); len(msgs) > 0 {
 		start := time.Now()
-		err := in.pub.PublishMsgs(msgs...)
+		err := in.pub.PublishMsgs(context.WithoutCancel(r.Context()), msgs...)
 		in.latency.Observe(time.Since(start).Seconds())
 		if err != nil {
 			in.alerts.WithLabelValues("rejected").Add(float64(batch.alerts))

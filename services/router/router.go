@@ -90,7 +90,7 @@ func (r *Router) handle(msg *message.Message) error {
 		m.Header.Set(jetstream.MsgIDHeader, "rt-"+hex.EncodeToString(sum[:16]))
 		out = append(out, m)
 	}
-	if err := r.pub.PublishMsgs(out...); err != nil {
+	if err := r.pub.PublishMsgs(msg.Context(), out...); err != nil {
 		return fmt.Errorf("publish routed: %w", err)
 	}
 	r.routed.Add(float64(len(out)))
