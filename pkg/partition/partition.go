@@ -259,7 +259,10 @@ func (w *worker) run(ctx, storeCtx context.Context, stop <-chan struct{}) {
 				bound = DefaultLastCheckpoint
 			}
 			last, cancel := context.WithTimeout(ctx, bound)
-			w.checkpoint(last, nil)
+			if !w.checkpoint(last, nil) {
+				w.r.logger().Warn("last checkpoint not stored within its bound; the next owner takes its inputs again",
+					"partition", w.p, "bound", bound, "inputs", len(w.pending))
+			}
 			cancel()
 			return
 		case msg := <-w.in:
@@ -298,18 +301,22 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 // checkpoint stores what is owed, retrying (NATS unreachable) until it
 // succeeds, ctx is done or stop is closed (the partition is handed back:
 // its last checkpoint tries again, bounded); the inputs wait meanwhile.
-func (w *worker) checkpoint(ctx context.Context, stop <-chan struct{}) {
+// It reports whether everything owed was stored.
+func (w *worker) checkpoint(ctx context.Context, stop <-chan struct{}) bool {
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
 		err := w.store(ctx)
-		if err == nil || ctx.Err() != nil {
-			return
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
 		}
 		w.r.logger().Warn("checkpoint failed; retrying", "partition", w.p, "err", err)
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-stop:
-			return
+			return false
 		case <-time.After(delay):
 		}
 	}
