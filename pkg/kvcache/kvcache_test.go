@@ -142,14 +142,7 @@ func TestAlertsDecodeOnRead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := kvcache.NewAlerts(js, nil, nil)
-	runCtx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = c.Run(runCtx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	if err := c.Synced(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := runAlerts(t, js, nil)
 	if a, ok := c.Get("a"); !ok || a.Labels["alertname"] != "A" || !a.EndsAt.Equal(end) {
 		t.Fatalf("Get(a) = %+v %v", a, ok)
 	}
@@ -189,14 +182,7 @@ func TestAlertsShareThroughThePool(t *testing.T) {
 	if _, err := kv.Put(ctx, "f1", []byte(value)); err != nil {
 		t.Fatal(err)
 	}
-	c := kvcache.NewAlerts(js, pool, nil)
-	runCtx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = c.Run(runCtx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	if err := c.Synced(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := runAlerts(t, js, pool)
 	a, ok := c.Get("f1")
 	if !ok {
 		t.Fatal("alert not in the copy")
@@ -217,4 +203,19 @@ func TestAlertsShareThroughThePool(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// runAlerts runs a watched copy of klaxon-alerts until the test ends and
+// waits for its first complete copy.
+func runAlerts(t *testing.T, js jetstream.JetStream, pool *alert.Pool) *kvcache.Alerts {
+	t.Helper()
+	c := kvcache.NewAlerts(js, pool, nil)
+	runCtx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = c.Run(runCtx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	if err := c.Synced(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
