@@ -259,7 +259,7 @@ func (w *worker) run(ctx, storeCtx context.Context, stop <-chan struct{}) {
 				bound = DefaultLastCheckpoint
 			}
 			last, cancel := context.WithTimeout(ctx, bound)
-			if !w.checkpoint(last, nil) {
+			if !w.checkpoint(last) {
 				w.r.logger().Warn("last checkpoint not stored within its bound; the next owner takes its inputs again",
 					"partition", w.p, "bound", bound, "inputs", len(w.pending))
 			}
@@ -276,10 +276,10 @@ func (w *worker) run(ctx, storeCtx context.Context, stop <-chan struct{}) {
 				w.handle(ctx, <-w.in)
 			}
 			w.fireDue(ctx)
-			w.checkpoint(storeCtx, stop)
+			w.checkpoint(storeCtx)
 		case <-timer.C:
 			w.state.Fire(ctx, time.Now())
-			w.checkpoint(storeCtx, stop)
+			w.checkpoint(storeCtx)
 		}
 		arm()
 	}
@@ -299,10 +299,10 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 }
 
 // checkpoint stores what is owed, retrying (NATS unreachable) until it
-// succeeds, ctx is done or stop is closed (the partition is handed back:
-// its last checkpoint tries again, bounded); the inputs wait meanwhile.
-// It reports whether everything owed was stored.
-func (w *worker) checkpoint(ctx context.Context, stop <-chan struct{}) bool {
+// succeeds or ctx ends (the partition is lost, or handed back: its last
+// checkpoint tries again, bounded); the inputs wait meanwhile. It reports
+// whether everything owed was stored.
+func (w *worker) checkpoint(ctx context.Context) bool {
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
 		err := w.store(ctx)
 		if err == nil {
@@ -314,8 +314,6 @@ func (w *worker) checkpoint(ctx context.Context, stop <-chan struct{}) bool {
 		w.r.logger().Warn("checkpoint failed; retrying", "partition", w.p, "err", err)
 		select {
 		case <-ctx.Done():
-			return false
-		case <-stop:
 			return false
 		case <-time.After(delay):
 		}
