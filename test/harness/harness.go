@@ -131,6 +131,7 @@ func Start(t testing.TB, dir, name, path string, args ...string) *Proc {
 	p := &Proc{Name: name, Cmd: exec.Command(path, args...), Out: &logtest.Buffer{}, done: make(chan struct{})}
 	p.Cmd.Dir = dir
 	p.Cmd.Stdout, p.Cmd.Stderr = p.Out, p.Out
+	dieWithParent(p.Cmd)
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
