@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"hash/maphash"
 	"maps"
 	"sync"
 
@@ -19,6 +20,7 @@ import (
 // watched copy when dedup deletes it); an alert still held then keeps its
 // maps, unshared. A nil *Pool shares nothing.
 type Pool struct {
+	seed   maphash.Seed
 	shards [poolShards]poolShard
 }
 
@@ -34,7 +36,7 @@ type pooled struct{ labels, annotations model.LabelSet }
 
 // NewPool returns an empty pool.
 func NewPool() *Pool {
-	p := &Pool{}
+	p := &Pool{seed: maphash.MakeSeed()}
 	for i := range p.shards {
 		p.shards[i].m = map[string]pooled{}
 	}
@@ -42,11 +44,7 @@ func NewPool() *Pool {
 }
 
 func (p *Pool) shard(fp string) *poolShard {
-	var h byte
-	if len(fp) > 0 {
-		h = fp[len(fp)-1]
-	}
-	return &p.shards[int(h)%poolShards]
+	return &p.shards[maphash.String(p.seed, fp)%poolShards]
 }
 
 // Share makes a's label set and annotations the pool's equal ones for

@@ -92,3 +92,17 @@ func TestPoolKeepsUnequalLabelsOfOneFingerprint(t *testing.T) {
 		t.Fatalf("labels = %v, want B's own", b.Labels)
 	}
 }
+
+// Fingerprints (16 hex digits) spread over every shard's lock.
+func TestPoolSpreadsFingerprintsOverItsShards(t *testing.T) {
+	p := NewPool()
+	for i := range 1000 {
+		a := pooledAlert("")
+		p.Share(model.Fingerprint(i*7919).String(), &a)
+	}
+	for i := range p.shards {
+		if n := len(p.shards[i].m); n == 0 || n > 1000/poolShards*2 {
+			t.Errorf("shard %d holds %d of 1000 fingerprints", i, n)
+		}
+	}
+}
