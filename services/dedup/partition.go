@@ -150,7 +150,12 @@ func (pt *alertPartition) commit(fp string, prev *alert.Stored, next alert.Store
 		prev.UpdatedAt = next.UpdatedAt // kept in memory only
 		return
 	}
-	pt.d.opts.Pool.Share(fp, &next.Alert)
+	if prev == nil || !maps.Equal(prev.Annotations, next.Annotations) {
+		// NormalizeLike kept the stored alert's maps (the pool's) where
+		// they were equal: only a new alert or new annotations go to the
+		// pool, not every re-send that moves endsAt.
+		pt.d.opts.Pool.Share(fp, &next.Alert)
+	}
 	pt.alerts[fp] = &next
 	if ch == alert.ChangeNone && prev != nil && pt.deferWrite(fp, *prev, next, now) {
 		return
