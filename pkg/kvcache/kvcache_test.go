@@ -16,6 +16,7 @@ import (
 	"github.com/klaxon-alerts/klaxon/pkg/contract"
 	"github.com/klaxon-alerts/klaxon/pkg/kvcache"
 	"github.com/klaxon-alerts/klaxon/pkg/natsembed/natstest"
+	"github.com/klaxon-alerts/klaxon/test/harness"
 )
 
 func decodeString(e jetstream.KeyValueEntry) (string, error) {
@@ -25,17 +26,18 @@ func decodeString(e jetstream.KeyValueEntry) (string, error) {
 	return string(e.Value()), nil
 }
 
-func bucket(t *testing.T) (jetstream.JetStream, jetstream.KeyValue) {
+func bucket(t *testing.T, name string) (jetstream.JetStream, jetstream.KeyValue) {
 	t.Helper()
 	_, js := natstest.Start(t)
-	kv, err := js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: "test"})
+	kv, err := js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: name})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return js, kv
 }
 
-func run(t *testing.T, c *kvcache.Cache[string]) {
+// run runs a cache (a Cache, the alerts' copy) until the test ends.
+func run(t *testing.T, c interface{ Run(context.Context) error }) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -56,7 +58,7 @@ func values(c *kvcache.Cache[string]) []string {
 // The cache starts from the bucket's current values, follows puts, deletes
 // and purges, and a writer that waits for its write's revision reads it.
 func TestCacheFollowsTheBucket(t *testing.T) {
-	js, kv := bucket(t)
+	js, kv := bucket(t, "test")
 	ctx := t.Context()
 	for k, v := range map[string]string{"a": "1", "b": "2", "skip": "bad"} {
 		if _, err := kv.Put(ctx, k, []byte(v)); err != nil {
@@ -103,7 +105,7 @@ func TestCacheFollowsTheBucket(t *testing.T) {
 }
 
 func TestSnapshot(t *testing.T) {
-	js, kv := bucket(t)
+	js, kv := bucket(t, "test")
 	ctx := t.Context()
 	for k, v := range map[string]string{"a": "1", "b": "2"} {
 		if _, err := kv.Put(ctx, k, []byte(v)); err != nil {
@@ -127,12 +129,8 @@ func TestSnapshot(t *testing.T) {
 // that does not decode reads as absent, and a rewritten value reads as its
 // newest state.
 func TestAlertsDecodeOnRead(t *testing.T) {
-	_, js := natstest.Start(t)
+	js, kv := bucket(t, contract.BucketAlerts)
 	ctx := t.Context()
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contract.BucketAlerts})
-	if err != nil {
-		t.Fatal(err)
-	}
 	stored := func(name string, end time.Time) []byte {
 		return []byte(`{"labels":{"alertname":"` + name + `"},"startsAt":"2026-01-01T00:00:00Z","endsAt":"` + end.Format(time.RFC3339) + `","emitted":"firing"}`)
 	}
@@ -169,12 +167,8 @@ func TestAlertsDecodeOnRead(t *testing.T) {
 // of an alert (alert.Pool), and the pool forgets an alert that leaves the
 // bucket.
 func TestAlertsShareThroughThePool(t *testing.T) {
-	_, js := natstest.Start(t)
+	js, kv := bucket(t, contract.BucketAlerts)
 	ctx := t.Context()
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contract.BucketAlerts})
-	if err != nil {
-		t.Fatal(err)
-	}
 	pool := alert.NewPool()
 	held := alert.Alert{Labels: model.LabelSet{"alertname": "A"}, Annotations: model.LabelSet{"summary": "s"}}
 	pool.Share("f1", &held) // dedup's state, say
@@ -196,13 +190,7 @@ func TestAlertsShareThroughThePool(t *testing.T) {
 	if err := kv.Delete(ctx, "f1"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for pool.Len() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the pool still holds an alert deleted from the bucket")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	harness.Eventually(t, 10*time.Second, "the pool forgets the alert deleted from the bucket", func() bool { return pool.Len() == 0 })
 }
 
 // runAlerts runs a watched copy of klaxon-alerts until the test ends and
@@ -210,10 +198,7 @@ func TestAlertsShareThroughThePool(t *testing.T) {
 func runAlerts(t *testing.T, js jetstream.JetStream, pool *alert.Pool) *kvcache.Alerts {
 	t.Helper()
 	c := kvcache.NewAlerts(js, pool, nil)
-	runCtx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = c.Run(runCtx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	run(t, c)
 	if err := c.Synced(t.Context()); err != nil {
 		t.Fatal(err)
 	}
